@@ -1,0 +1,65 @@
+"""mentor-eval: evaluate whether mentorship programs raise belonging and hope.
+
+The public API is re-exported here and imported lazily, so ``import mentor_eval``
+stays fast and each area (scoring, psychometrics, outcomes, reports) loads only
+when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API: dict[str, str] = {
+    # errors
+    "MentorEvalError": "mentor_eval.errors",
+    "InstrumentDefinitionError": "mentor_eval.errors",
+    "DataValidationError": "mentor_eval.errors",
+    "StudyConfigError": "mentor_eval.errors",
+    "ParameterError": "mentor_eval.errors",
+    "AnalysisError": "mentor_eval.errors",
+    "ReportError": "mentor_eval.errors",
+    # instruments and scoring
+    "Instrument": "mentor_eval.instruments",
+    "load_instrument": "mentor_eval.instruments",
+    "list_instruments": "mentor_eval.instruments",
+    "score": "mentor_eval.scoring",
+    "item_schema": "mentor_eval.schemas",
+    # study design
+    "MentorshipModel": "mentor_eval.models",
+    "get_model": "mentor_eval.models",
+    "list_models": "mentor_eval.models",
+    "Study": "mentor_eval.study",
+    "load_study": "mentor_eval.study",
+    "simulate_study": "mentor_eval.simulate",
+    # psychometrics
+    "reliability": "mentor_eval.psychometrics",
+    "item_stats": "mentor_eval.psychometrics",
+    "cfa": "mentor_eval.psychometrics",
+    "invariance": "mentor_eval.psychometrics",
+    # outcomes
+    "effect_size": "mentor_eval.outcomes",
+    "prepost": "mentor_eval.outcomes",
+    "reliable_change": "mentor_eval.outcomes",
+    "ancova": "mentor_eval.outcomes",
+    "mixed_model": "mentor_eval.outcomes",
+    "adjust_pvalues": "mentor_eval.outcomes",
+}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mentor_eval' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

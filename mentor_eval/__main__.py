@@ -1,0 +1,3 @@
+from mentor_eval.cli import entry_point
+
+entry_point()

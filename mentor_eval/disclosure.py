@@ -1,0 +1,660 @@
+"""Disclosure control for published reports: small-cell suppression and HTML escaping.
+
+Two jobs, both about what may safely reach a page that other people read:
+
+* :func:`suppress_small_cells` hides counts of fewer than ``min_cell`` respondents and
+  every statistic computed from them (primary suppression), then hides enough other
+  cells that the hidden ones cannot be recovered from published totals (secondary,
+  or complementary, suppression).
+* :func:`escape`, :func:`escape_frame` and :func:`table_html` make every user-supplied
+  string (arm labels, site names, item texts) display as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mentor_eval._params import check_columns, check_positive_int
+from mentor_eval.errors import AnalysisError, ParameterError
+
+__all__ = [
+    "SUPPRESSED",
+    "suppress_small_cells",
+    "is_derivable",
+    "display_frame",
+    "escape",
+    "escape_frame",
+    "table_html",
+]
+
+#: Text shown in place of a suppressed value.
+SUPPRESSED = "suppressed"
+
+# Tolerance of the null-space test; the constraint matrices hold 0/1 entries.
+_TOL = 1e-9
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def escape(text: Any) -> str:
+    """Escape a user-supplied value for HTML.
+
+    Parameters
+    ----------
+    text : object
+        Any value; it is converted with ``str``. ``None`` and missing values give ``""``.
+
+    Returns
+    -------
+    str
+        The text with ``& < > " '`` replaced by character references
+        (:func:`html.escape` with ``quote=True``), safe inside element content and
+        inside quoted attribute values.
+
+    Notes
+    -----
+    Escape at the point where text is put into HTML, exactly once. Plotly labels
+    may also be escaped: plotly.js decodes character references when it draws
+    text, so ``&lt;b&gt;`` shows as the characters ``<b>``.
+
+    References
+    ----------
+    .. [1] OWASP Cross Site Scripting Prevention Cheat Sheet, rule 1 (HTML encode
+       before inserting untrusted data into element content).
+
+    Examples
+    --------
+    >>> escape('<script>alert("x")</script>')
+    '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'
+    """
+    if text is None:
+        return ""
+    try:
+        if pd.isna(text):
+            return ""
+    except (TypeError, ValueError):  # list-likes: pd.isna returns an array
+        pass
+    return html.escape(str(text), quote=True)
+
+
+def _escape_label(label: Any) -> Any:
+    if isinstance(label, tuple):
+        return tuple(_escape_label(part) for part in label)
+    if isinstance(label, str):
+        return escape(label)
+    return label
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` whose strings are HTML-escaped.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Any frame.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same shape and order. String cells (in object, string and categorical
+        columns), column labels and index labels are escaped with :func:`escape`;
+        numbers, booleans and missing values are unchanged.
+
+    Notes
+    -----
+    Use it before building HTML from a frame by hand, or before passing it to a
+    renderer that does not escape. Do not escape twice (``&amp;lt;`` would show).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> escape_frame(pd.DataFrame({"arm": ["<b>A</b>"]})).iloc[0, 0]
+    '&lt;b&gt;A&lt;/b&gt;'
+    """
+    check_columns("escape_frame", frame, [], what="frame")
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.cat.rename_categories([_escape_label(c) for c in s.cat.categories])
+        elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            # Only genuine str cells are escaped; numbers in object columns stay numbers.
+            is_str = s.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+            if is_str.any():
+                s = s.astype(object).copy()
+                s[is_str] = [escape(v) for v in s[is_str]]
+        out[col] = s
+    out.columns = out.columns.map(_escape_label)
+    out.index = out.index.map(_escape_label)
+    if isinstance(out.index, pd.MultiIndex) or out.index.name is not None:
+        out.index.names = [_escape_label(n) for n in out.index.names]
+    return out
+
+
+# --------------------------------------------------------------------------- suppression
+
+
+def _lines(keys: pd.DataFrame, group_keys: Sequence[str], margins: Sequence[str]) -> list[np.ndarray]:
+    """Row positions of every published total: for each non-empty subset S of the
+    margin keys, the cells sharing the values of the remaining group keys."""
+    lines: list[np.ndarray] = []
+    n = len(keys)
+    for size in range(1, len(margins) + 1):
+        for summed in itertools.combinations(margins, size):
+            by = [k for k in group_keys if k not in summed]
+            if not by:
+                lines.append(np.arange(n))
+                continue
+            codes = keys.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+            order = np.argsort(codes, kind="stable")
+            bounds = np.flatnonzero(np.diff(codes[order])) + 1
+            lines.extend(np.split(order, bounds))
+    return lines
+
+
+def is_derivable(lines: Iterable[np.ndarray], hidden: np.ndarray) -> np.ndarray:
+    """Which hidden cells are fixed by the published totals.
+
+    Parameters
+    ----------
+    lines : iterable of int arrays
+        Cell positions summed by each published total.
+    hidden : bool array
+        True for a suppressed cell.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where a hidden cell's value is the same in every solution of the
+        linear system "published total minus published cells = sum of hidden cells"
+        (i.e. it can be computed exactly from the totals).
+
+    Notes
+    -----
+    With ``A`` the incidence matrix of totals (rows) by hidden cells (columns),
+    hidden cell ``j`` is determined if and only if every vector of the null space
+    of ``A`` has a zero ``j``-th entry. The null space comes from an SVD.
+    """
+    hidden_pos = np.flatnonzero(hidden)
+    out = np.zeros(hidden.shape[0], dtype=bool)
+    if hidden_pos.size == 0:
+        return out
+    col_of = {p: j for j, p in enumerate(hidden_pos)}
+    rows = []
+    for line in lines:
+        members = [col_of[p] for p in line if p in col_of]
+        if members:
+            row = np.zeros(hidden_pos.size)
+            row[members] = 1.0
+            rows.append(row)
+    if not rows:
+        return out
+    a = np.vstack(rows)
+    _, s, vt = np.linalg.svd(a)
+    rank = int((s > _TOL * max(a.shape) * (s[0] if s.size else 1.0)).sum())
+    null = vt[rank:].T  # hidden x nullity
+    fixed = np.linalg.norm(null, axis=1) < 1e-8 if null.size else np.ones(hidden_pos.size, dtype=bool)
+    out[hidden_pos] = fixed
+    return out
+
+
+def _protect(
+    counts: np.ndarray, primary: np.ndarray, lines: list[np.ndarray], min_cell: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Complementary suppression of one count column; returns (hidden, published lines)."""
+    totals = np.array([counts[line].sum() for line in lines]) if lines else np.array([])
+    # A total of one cell is that cell; a small total is itself a small cell, withheld.
+    published = [
+        line for line, tot in zip(lines, totals, strict=True) if line.size >= 2 and (tot >= min_cell or tot == 0)
+    ]
+    hidden = primary.copy()
+    budget = counts.size + 1
+    for _ in range(budget):
+        changed = False
+        # Step 1: no published total may contain exactly one hidden cell.
+        for line in published:
+            if hidden[line].sum() == 1:
+                pick = _smallest_open(counts, hidden, line)
+                if pick is not None:
+                    hidden[pick] = True
+                    changed = True
+        if changed:
+            continue
+        # Step 2: exact audit of the whole linear system (catches chains and bridges).
+        fixed = is_derivable(published, hidden)
+        if not fixed.any():
+            return hidden, published
+        target = int(np.flatnonzero(fixed)[0])
+        pick = _breaking_cell(counts, hidden, published, target)
+        if pick is None:
+            raise AnalysisError(
+                "Small-cell suppression cannot hide a suppressed cell from the published totals "
+                f"(cell at row {target}). Publish fewer totals (the 'margins' parameter) or "
+                "aggregate the table."
+            )
+        hidden[pick] = True
+    raise AnalysisError("Small-cell suppression did not converge; aggregate the table.")  # pragma: no cover
+
+
+def _smallest_open(counts: np.ndarray, hidden: np.ndarray, line: np.ndarray) -> int | None:
+    """The smallest not-yet-hidden cell of a line, preferring non-zero counts (a
+    hidden zero protects nothing when the reader knows it is a structural zero)."""
+    open_ = line[~hidden[line]]
+    if open_.size == 0:
+        return None
+    positive = open_[counts[open_] > 0]
+    pool = positive if positive.size else open_
+    return int(pool[np.argmin(counts[pool])])
+
+
+def _breaking_cell(
+    counts: np.ndarray, hidden: np.ndarray, published: list[np.ndarray], target: int
+) -> int | None:
+    """The smallest open cell whose suppression makes ``target`` undeterminable;
+    cells sharing a total with the target are tried first."""
+    near = np.unique(np.concatenate([ln for ln in published if target in ln] or [np.array([], int)]))
+    touched = np.unique(np.concatenate([ln for ln in published if hidden[ln].any()] or [np.array([], int)]))
+    tried: set[int] = set()
+    for pool in (near, touched, np.arange(counts.size)):
+        cand = [int(c) for c in pool if not hidden[c] and int(c) not in tried]
+        cand.sort(key=lambda c: (counts[c] == 0, counts[c], c))
+        for c in cand:
+            tried.add(c)
+            trial = hidden.copy()
+            trial[c] = True
+            if not is_derivable(published, trial)[target]:
+                return c
+    return None
+
+
+def suppress_small_cells(
+    table: pd.DataFrame,
+    count_cols: str | Sequence[str],
+    *,
+    min_cell: int = 10,
+    value_cols: Sequence[str] | Mapping[str, Sequence[str]] = (),
+    group_keys: Sequence[str] = (),
+    margins: str | Sequence[str] | None = "all",
+    suppress_zeros: bool = False,
+) -> pd.DataFrame:
+    """Suppress small cells and what could reveal them (primary + secondary suppression).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per cell (e.g. arm x wave), with the key columns ``group_keys``,
+        count columns and statistic columns. Keys must identify rows uniquely.
+    count_cols : str or sequence of str
+        Columns of respondent counts (non-negative whole numbers, no missing values).
+        Each is protected as its own table.
+    min_cell : int, default 10
+        Counts from 1 to ``min_cell - 1`` are suppressed (10: CMS and most state
+        health departments; 5: some education agencies).
+    value_cols : sequence of str or mapping, default ()
+        Statistics computed from the cell's respondents (means, CIs, shares, ...).
+        A sequence: set to missing whenever any count of that row is suppressed.
+        A mapping ``{count_col: [value cols]}``: set to missing when that count is.
+    group_keys : sequence of str, default ()
+        Columns that classify the cells (e.g. ``["arm", "wave"]``); they define
+        the totals below.
+    margins : "all", sequence of str or None, default "all"
+        Totals a reader can see or compute from elsewhere in the report: for each
+        key listed, sums over that key (and every combination of listed keys,
+        up to the grand total). ``"all"`` lists every group key; with no group
+        keys, ``"all"`` means the grand total of the table. ``None`` or ``()``:
+        no totals are published, so only primary suppression is needed.
+    suppress_zeros : bool, default False
+        Also suppress zero counts (some agencies treat a zero as disclosive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``table`` in the same row order, where
+
+        - suppressed counts are ``<NA>`` (nullable ``Int64``) and the statistics
+          tied to them are ``NaN``/``<NA>`` -- never zero;
+        - ``<count>_suppressed`` (bool), one per count column: that count is hidden;
+        - ``suppressed`` (bool): anything in the row is hidden;
+        - ``suppression`` (string): ``"primary"`` (a small cell in the row),
+          ``"secondary"`` (hidden only to protect another cell) or ``<NA>``.
+
+        ``attrs["suppression"]`` records ``min_cell``, the keys, the numbers of
+        primary and secondary suppressions and ``withheld_totals``: totals that are
+        themselves below ``min_cell`` and must not be published.
+
+    Notes
+    -----
+    Algorithm, for each count column separately:
+
+    1. Primary: hide every count ``0 < n < min_cell`` (and zeros if asked).
+    2. Published totals: each set of cells summed by a margin. A total made of one
+       cell is that cell, and a total below ``min_cell`` is itself a small cell;
+       neither is counted as published (the second kind is listed in
+       ``withheld_totals`` for the caller to suppress).
+    3. Secondary: while some published total contains exactly one hidden cell,
+       hide the smallest non-zero visible cell of that total (the usual "next
+       smallest cell in that row/column" rule).
+    4. Audit: the "two per row and column" rule is not enough in general (a hidden
+       cell can still be fixed by a chain of totals). The published totals define
+       a linear system in the hidden cells; a hidden cell is exactly recoverable
+       iff it is fixed by that system (its entry of every null-space vector is 0).
+       While some hidden cell is recoverable, hide the smallest visible cell that
+       makes it unrecoverable, and repeat from step 3.
+
+    The guarantee is against exact recovery. Ranges (e.g. "between 0 and 14") can
+    still be inferred, as with any complementary suppression; complements are
+    non-zero cells whenever possible so that a range never collapses to a point.
+    Missing data: counts must be complete; a missing count raises an error.
+
+    References
+    ----------
+    .. [1] Federal Committee on Statistical Methodology (2005). Statistical Policy
+       Working Paper 22: Report on Statistical Disclosure Limitation Methodology.
+    .. [2] Hundepool, A. et al. (2012). Statistical Disclosure Control. Wiley, ch. 4
+       (primary and secondary cell suppression in tabular data).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"arm": ["a", "a", "b", "b"], "wave": [1, 2, 1, 2],
+    ...                   "n": [40, 4, 38, 35], "mean": [3.1, 2.9, 3.0, 3.3]})
+    >>> out = suppress_small_cells(t, "n", value_cols=["mean"], group_keys=["arm", "wave"])
+    >>> out["suppression"].tolist()
+    ['secondary', 'primary', 'secondary', 'secondary']
+    """
+    func = "suppress_small_cells"
+    counts_list = [count_cols] if isinstance(count_cols, str) else list(count_cols)
+    if not counts_list:
+        raise ParameterError(f"The 'count_cols' parameter of {func} must name at least one column; got [].")
+    group_keys = list(group_keys)
+    if isinstance(value_cols, Mapping):
+        value_map = {k: list(v) for k, v in value_cols.items()}
+        unknown = [k for k in value_map if k not in counts_list]
+        if unknown:
+            raise ParameterError(
+                f"The 'value_cols' parameter of {func} maps count column(s) {unknown!r} that are not "
+                f"in count_cols {counts_list!r}."
+            )
+        row_values: list[str] = []
+    else:
+        value_map = {}
+        row_values = list(value_cols)
+    all_values = row_values + [c for v in value_map.values() for c in v]
+    check_columns(func, table, [*group_keys, *counts_list, *all_values], what="table")
+    min_cell = check_positive_int(func, "min_cell", min_cell, minimum=1)
+    if margins is None:
+        margin_keys: list[str] = []
+        use_totals = False
+    elif isinstance(margins, str):
+        if margins != "all":
+            raise ParameterError(
+                f"The 'margins' parameter of {func} must be 'all', None or a list of group keys; "
+                f"got {margins!r}."
+            )
+        margin_keys, use_totals = list(group_keys), True
+    else:
+        margin_keys, use_totals = list(margins), len(list(margins)) > 0
+        bad = [k for k in margin_keys if k not in group_keys]
+        if bad:
+            raise ParameterError(
+                f"The 'margins' parameter of {func} must list group keys ({group_keys!r}); got {bad!r}."
+            )
+    if group_keys and table.duplicated(group_keys).any():
+        dup = table.loc[table.duplicated(group_keys, keep=False), group_keys].head(3).to_dict("records")
+        raise ParameterError(
+            f"The 'table' parameter of {func} must have one row per {group_keys!r}; repeated keys: {dup}."
+        )
+
+    n = len(table)
+    out = table.copy()
+    keys = table[group_keys].reset_index(drop=True) if group_keys else pd.DataFrame(index=range(n))
+    if not use_totals:
+        lines: list[np.ndarray] = []
+    elif group_keys:
+        lines = _lines(keys, group_keys, margin_keys)
+    else:
+        lines = [np.arange(n)]
+
+    hidden_any = np.zeros(n, dtype=bool)
+    primary_any = np.zeros(n, dtype=bool)
+    n_primary = n_secondary = 0
+    withheld: list[dict[str, Any]] = []
+    for col in counts_list:
+        raw = pd.to_numeric(table[col], errors="coerce")
+        bad = raw.isna() & table[col].notna()
+        if bad.any() or raw.isna().any():
+            where = table.index[raw.isna()][:5].tolist()
+            raise ParameterError(
+                f"The count column {col!r} given to {func} must hold whole numbers without missing "
+                f"values; rows {where} do not."
+            )
+        values = raw.to_numpy(dtype=float)
+        if (values < 0).any() or (values != np.round(values)).any():
+            where = table.index[(values < 0) | (values != np.round(values))][:5].tolist()
+            raise ParameterError(
+                f"The count column {col!r} given to {func} must hold non-negative whole numbers; "
+                f"rows {where} do not."
+            )
+        counts = values.astype(np.int64)
+        primary = (counts < min_cell) & ((counts > 0) | suppress_zeros)
+        hidden, _ = _protect(counts, primary, lines, min_cell)
+        for line in lines:
+            tot = counts[line].sum()
+            if line.size >= 2 and 0 < tot < min_cell:
+                first = int(line[0])
+                summed_keys = {k: keys.iloc[first][k] for k in group_keys if keys[k].iloc[line].nunique() == 1}
+                withheld.append({"count": col, **summed_keys, "total": int(tot)})
+        n_primary += int(primary.sum())
+        n_secondary += int((hidden & ~primary).sum())
+        hidden_any |= hidden
+        primary_any |= primary
+        shown = pd.array(counts, dtype="Int64")
+        shown[hidden] = pd.NA
+        out[col] = shown
+        out[f"{col}_suppressed"] = hidden
+        for vcol in value_map.get(col, []):
+            out[vcol] = _blank(out[vcol], hidden)
+    for vcol in row_values:
+        out[vcol] = _blank(out[vcol], hidden_any)
+    out["suppressed"] = hidden_any
+    reason = np.where(primary_any, "primary", np.where(hidden_any, "secondary", None))
+    out["suppression"] = pd.array(reason, dtype="string")
+    out.attrs["suppression"] = {
+        "min_cell": min_cell,
+        "count_cols": counts_list,
+        "group_keys": group_keys,
+        "margins": margin_keys if use_totals else [],
+        "n_primary": n_primary,
+        "n_secondary": n_secondary,
+        "withheld_totals": withheld,
+    }
+    return out
+
+
+def _blank(col: pd.Series, mask: np.ndarray) -> pd.Series:
+    if not mask.any():
+        return col
+    s = col.copy()
+    if pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        s = s.astype("Float64" if pd.api.types.is_extension_array_dtype(s.dtype) else float)
+    s[mask] = np.nan if s.dtype == float else pd.NA
+    return s
+
+
+# --------------------------------------------------------------------------- display
+
+
+def _suppressed_mask(frame: pd.DataFrame, col: Hashable) -> np.ndarray:
+    """Where a value of ``col`` is missing because of suppression (not ordinary missingness)."""
+    own = f"{col}_suppressed"
+    if own in frame.columns:
+        flag = frame[own].to_numpy(dtype=bool)
+    elif "suppressed" in frame.columns:
+        flag = frame["suppressed"].fillna(False).to_numpy(dtype=bool)
+    else:
+        return np.zeros(len(frame), dtype=bool)
+    return flag & frame[col].isna().to_numpy()
+
+
+def _flag_columns(frame: pd.DataFrame) -> list[Hashable]:
+    return [
+        c
+        for c in frame.columns
+        if c in ("suppressed", "suppression") or (isinstance(c, str) and c.endswith("_suppressed"))
+    ]
+
+
+def display_frame(
+    frame: pd.DataFrame,
+    *,
+    marker: str = SUPPRESSED,
+    missing: str = "",
+    float_format: str = "{:.2f}",
+    drop_flags: bool = True,
+) -> pd.DataFrame:
+    """Text version of a (suppressed) results frame, ready to show.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Typically the output of :func:`suppress_small_cells`.
+    marker : str, default "suppressed"
+        Shown where a value is missing because it was suppressed.
+    missing : str, default ""
+        Shown where a value is missing for any other reason.
+    float_format : str, default "{:.2f}"
+        Format of non-integer numbers.
+    drop_flags : bool, default True
+        Drop the ``suppressed``, ``suppression`` and ``*_suppressed`` columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same rows; every cell a Python ``str`` (not escaped).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"n": pd.array([None, 12], dtype="Int64"), "suppressed": [True, False]})
+    >>> display_frame(t)["n"].tolist()
+    ['suppressed', '12']
+    """
+    check_columns("display_frame", frame, [], what="frame")
+    flags = _flag_columns(frame)
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        if drop_flags and col in flags:
+            continue
+        s = frame[col]
+        sup = _suppressed_mask(frame, col) if col not in flags else np.zeros(len(frame), dtype=bool)
+        na = s.isna().to_numpy()
+        text = np.empty(len(s), dtype=object)
+        for i, v in enumerate(s.tolist()):
+            if sup[i]:
+                text[i] = marker
+            elif na[i]:
+                text[i] = missing
+            elif isinstance(v, bool | np.bool_):
+                text[i] = "yes" if v else "no"
+            elif isinstance(v, float | np.floating):
+                text[i] = str(int(v)) if float(v).is_integer() and pd.api.types.is_integer_dtype(s) else (
+                    float_format.format(v)
+                )
+            else:
+                text[i] = str(v)
+        out[col] = text
+    return out
+
+
+def table_html(
+    frame: pd.DataFrame,
+    caption: str,
+    *,
+    index: bool = False,
+    row_header: Hashable | None = None,
+    marker: str = SUPPRESSED,
+    missing: str = "",
+    float_format: str = "{:.2f}",
+    labels: Mapping[Hashable, str] | None = None,
+) -> str:
+    """Render a frame as an accessible, escaped HTML table.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Values to show (suppression flags, if present, select the marker and are
+        not shown as columns).
+    caption : str
+        Visible ``<caption>`` (required: a table without one is not accessible).
+    index : bool, default False
+        Show the index as the first column (row headers).
+    row_header : column label, optional
+        Column whose cells are row headers (``<th scope="row">``); defaults to the
+        index when ``index=True``, otherwise the first column.
+    marker, missing, float_format
+        As in :func:`display_frame`.
+    labels : mapping, optional
+        Display names for columns (``{"ci_low": "95% CI low"}``).
+
+    Returns
+    -------
+    str
+        ``<div class="me-table-wrap"><table class="me-table">...`` with a caption,
+        ``<th scope="col">`` headers and ``<th scope="row">`` row headers. Every
+        caption, label and cell is escaped with :func:`escape`; suppressed cells
+        carry ``class="me-suppressed"``.
+
+    Notes
+    -----
+    The HTML is built here, not with ``DataFrame.to_html``, so escaping is applied
+    to every piece exactly once. The wrapper scrolls sideways on a phone instead of
+    widening the page.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> html_ = table_html(pd.DataFrame({"arm": ["<i>x</i>"], "n": [12]}), "Counts")
+    >>> "<i>" in html_, "&lt;i&gt;x&lt;/i&gt;" in html_
+    (False, True)
+    """
+    check_columns("table_html", frame, [], what="frame")
+    if not isinstance(caption, str) or not caption.strip():
+        raise ParameterError("The 'caption' parameter of table_html must be a non-empty string; got "
+                             f"{caption!r}.")
+    shown = frame.reset_index() if index else frame
+    text = display_frame(shown, marker=marker, missing=missing, float_format=float_format)
+    flags = set(_flag_columns(shown))
+    cols = [c for c in shown.columns if c not in flags]
+    if row_header is None and cols:
+        row_header = cols[0]
+    names = dict(labels or {})
+    sup = {c: _suppressed_mask(shown, c) for c in cols}
+    numeric = {c: pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c]) for c in cols}
+    parts = ['<div class="me-table-wrap"><table class="me-table">', f"<caption>{escape(caption)}</caption>"]
+    parts.append("<thead><tr>")
+    parts.extend(f'<th scope="col">{escape(names.get(c, c))}</th>' for c in cols)
+    parts.append("</tr></thead><tbody>")
+    for i in range(len(shown)):
+        parts.append("<tr>")
+        for c in cols:
+            cls = []
+            if sup[c][i]:
+                cls.append("me-suppressed")
+            if not numeric[c]:
+                cls.append("me-text")
+            attr = f' class="{" ".join(cls)}"' if cls else ""
+            cell = escape(text[c].iloc[i])
+            if c == row_header:
+                parts.append(f'<th scope="row"{attr}>{cell}</th>')
+            else:
+                parts.append(f"<td{attr}>{cell}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table></div>")
+    return "".join(parts)

@@ -1,0 +1,43 @@
+"""Outcome analyses: effect sizes, pre/post change, arm comparisons, mixed models,
+reliable change, design checks, multiplicity, moderators and power.
+
+Names are imported lazily from their topic modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API: dict[str, str] = {
+    "effect_size": "mentor_eval.outcomes.effectsize",
+    "prepost": "mentor_eval.outcomes.prepost",
+    "reliable_change": "mentor_eval.outcomes.change",
+    "ancova": "mentor_eval.outcomes.compare",
+    "adjust_pvalues": "mentor_eval.outcomes.multiplicity",
+    "mixed_model": "mentor_eval.outcomes.longitudinal",
+    "cluster_robust": "mentor_eval.outcomes.longitudinal",
+    "participant_flow": "mentor_eval.outcomes.design",
+    "attrition": "mentor_eval.outcomes.design",
+    "baseline_equivalence": "mentor_eval.outcomes.design",
+    "moderation": "mentor_eval.outcomes.moderators",
+    "dose_response": "mentor_eval.outcomes.moderators",
+    "power_ancova": "mentor_eval.outcomes.power",
+    "mdes_ancova": "mentor_eval.outcomes.power",
+    "simulated_power": "mentor_eval.outcomes.power",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mentor_eval.outcomes' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,608 @@
+"""Linear mixed models fitted by profiled REML or ML, vectorised over groups.
+
+The engine fits ``y = X beta + Z b + e`` where the random effects are
+
+* one term per grouping level, nested from the outermost level (e.g. site) to the
+  innermost level (e.g. participant): a random intercept at every level, and at the
+  innermost level optionally a correlated random intercept and slope (unstructured 2x2);
+* ``e ~ N(0, sigma^2 I)``.
+
+Like lme4, the covariance of the random effects is written as ``sigma^2 Lambda Lambda'``
+with a relative covariance factor ``Lambda(theta)``; the fixed effects and ``sigma^2``
+are profiled out, so the optimiser works over ``theta`` only (bounded below by zero for the
+diagonal elements of each factor).
+
+Every quantity the profiled deviance needs is a cross-product ``W' V^-1 W`` with
+``W = [X | y]`` and ``V = I + Z Lambda Lambda' Z'``, plus ``log det V``. Because the
+levels are nested, ``V`` is block diagonal at every level and the Woodbury identity can be
+applied one level at a time, from the innermost level outwards:
+
+* innermost level, group ``g`` with design ``Z_g`` (columns ``1`` or ``[1, t]``) and
+  factor ``T``: ``M_g = T' Z_g' Z_g T + I``, ``V_g^-1 = I - Z_g T M_g^-1 T' Z_g'``; only
+  the group sums ``Z_g' W_g`` and ``Z_g' Z_g`` are needed, computed once by sorted segment
+  reductions;
+* each outer level ``k`` with indicator matrix ``E_k`` and factor ``theta_k`` adds
+  ``theta_k^2 E_k E_k'`` to ``V``; with ``u_h = E_h' V^-1 W`` and ``c_h = E_h' V^-1 E_h``
+  (a scalar, by nesting) carried up from the level below,
+  ``W' V^-1 W -= sum_h theta_k^2 u_h' u_h / (1 + theta_k^2 c_h)`` and
+  ``log det V += sum_h log(1 + theta_k^2 c_h)``; the next level receives
+  ``u_h / (1 + theta_k^2 c_h)`` and ``c_h / (1 + theta_k^2 c_h)`` summed over its children.
+
+One evaluation therefore costs a few ``(groups x p)`` products and no Python loop over
+groups. Nested grouping follows lme4's ``/`` operator: the groups of level ``k`` are the
+observed combinations of the codes of levels ``1..k``, so nesting always holds.
+
+Satterthwaite degrees of freedom follow lmerTest: the variance parameters are
+``(theta, sigma)``, their asymptotic covariance is twice the (Moore-Penrose) inverse of
+the Hessian of the (RE)ML deviance, and ``df = 2 (l' C l)^2 / (g' A g)`` with ``g`` the
+gradient of ``l' C l`` with respect to those parameters. Derivatives with respect to
+``theta`` are central differences refined by Richardson extrapolation (as numDeriv does);
+derivatives with respect to ``sigma`` are analytic.
+
+References
+----------
+Bates, D., Maechler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects models
+using lme4. Journal of Statistical Software, 67(1), 1-48.
+
+Kuznetsova, A., Brockhoff, P. B. & Christensen, R. H. B. (2017). lmerTest package: tests in
+linear mixed effects models. Journal of Statistical Software, 82(13), 1-26.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, optimize
+from scipy import stats as sps
+
+from mentor_eval.errors import AnalysisError
+
+__all__ = ["LmmFit", "LmmModel", "fit_lmm"]
+
+# lme4's isSingular() tolerance on the diagonal of the relative covariance factor.
+_SINGULAR_TOL = 1e-4
+
+
+def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Codes of the nested groups (lme4 ``a/b/c``): level k = combinations of levels 1..k.
+
+    ``np.unique`` sorts the combinations lexicographically, so the groups of level k are
+    numbered in the order of their parent group at level k-1 and the children of each
+    parent are contiguous.
+    """
+    out: list[np.ndarray] = []
+    combined: np.ndarray | None = None
+    for raw in levels:
+        raw = np.asarray(raw)
+        _, raw_codes = np.unique(raw, return_inverse=True)
+        raw_codes = raw_codes.astype(np.int64).ravel()
+        if combined is None:
+            key = raw_codes
+        else:
+            key = combined * (int(raw_codes.max()) + 1) + raw_codes
+        _, combined = np.unique(key, return_inverse=True)
+        combined = combined.astype(np.int64).ravel()
+        out.append(combined)
+    return out
+
+
+class LmmModel:
+    """A linear mixed model with nested random intercepts and an optional random slope.
+
+    Parameters
+    ----------
+    y : array of shape (n,)
+        Response.
+    X : array of shape (n, p)
+        Fixed-effects design matrix (full column rank).
+    levels : sequence of arrays of shape (n,)
+        Grouping factors from the outermost to the innermost (e.g. site, mentor,
+        participant). Any hashable codes; nesting follows lme4's ``/``.
+    slope : array of shape (n,), optional
+        Covariate with a random slope at the innermost level (correlated with its
+        random intercept, unstructured 2x2 covariance).
+
+    Notes
+    -----
+    The parameter vector ``theta`` holds the innermost factor first (``theta_1`` for an
+    intercept, or ``(T11, T21, T22)`` of the lower-triangular 2x2 factor ``T`` for an
+    intercept and slope, column-wise as lme4), then one element per outer level from the
+    inside out. This is lme4's order for ``(1 | site/participant)``.
+    """
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        X: np.ndarray,
+        levels: Sequence[np.ndarray],
+        slope: np.ndarray | None = None,
+    ) -> None:
+        y = np.asarray(y, dtype=float).ravel()
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+            raise AnalysisError("The fixed-effects design must have one row per observation.")
+        if len(levels) == 0:
+            raise AnalysisError("A mixed model needs at least one grouping factor.")
+        if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
+            raise AnalysisError("The response and the fixed-effects design must be finite.")
+        self.n, self.p = X.shape
+        self.n_levels = len(levels)
+        self.q = 1 if slope is None else 2
+        codes = _group_codes(levels)
+        self.n_groups = tuple(int(c.max()) + 1 for c in codes)
+
+        inner = codes[-1]
+        order = np.argsort(inner, kind="stable")
+        inner_sorted = inner[order]
+        starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
+        W = np.column_stack([X, y])[order]
+        self.WtW = W.T @ W
+        self.counts = np.diff(np.r_[starts, self.n]).astype(float)
+        self.S0 = np.add.reduceat(W, starts, axis=0)
+        if slope is not None:
+            t = np.asarray(slope, dtype=float).ravel()[order]
+            if not np.all(np.isfinite(t)):
+                raise AnalysisError("The random-slope covariate must be finite.")
+            self.S1 = np.add.reduceat(W * t[:, None], starts, axis=0)
+            self.st = np.add.reduceat(t, starts)
+            self.stt = np.add.reduceat(t * t, starts)
+        # For each outer level (from the inside out): where the children of each parent start.
+        self._parent_starts: list[np.ndarray] = []
+        for k in range(self.n_levels - 1, 0, -1):
+            parent = np.empty(self.n_groups[k], dtype=np.int64)
+            parent[codes[k]] = codes[k - 1]
+            self._parent_starts.append(np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]]))
+        self.n_theta = (1 if self.q == 1 else 3) + (self.n_levels - 1)
+        lower = [0.0] if self.q == 1 else [0.0, -np.inf, 0.0]
+        self.lower = np.array(lower + [0.0] * (self.n_levels - 1))
+        self.diag_index = np.array(([0] if self.q == 1 else [0, 2])
+                                   + list(range(3 if self.q == 2 else 1, self.n_theta)))
+        self._cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ core algebra
+    def _cross(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return ``W' V^-1 W`` and ``log det V`` (both in units of sigma^2)."""
+        theta = np.asarray(theta, dtype=float)
+        S0 = self.S0
+        n = self.counts
+        if self.q == 1:
+            t2 = theta[0] ** 2
+            m = 1.0 + t2 * n
+            logdet = float(np.sum(np.log(m)))
+            wvw = self.WtW - (S0 * (t2 / m)[:, None]).T @ S0
+            u = S0 / m[:, None]
+            c = n / m
+            pos = 1
+        else:
+            a, b, d = theta[0], theta[1], theta[2]
+            st, stt, S1 = self.st, self.stt, self.S1
+            # M = T' (Z'Z) T + I for T = [[a, 0], [b, d]]
+            m11 = 1.0 + a * a * n + 2.0 * a * b * st + b * b * stt
+            m12 = a * d * st + b * d * stt
+            m22 = 1.0 + d * d * stt
+            det = m11 * m22 - m12 * m12
+            logdet = float(np.sum(np.log(det)))
+            i11, i12, i22 = m22 / det, -m12 / det, m11 / det
+            # P = T M^-1 T'
+            p11 = a * a * i11
+            p12 = a * (b * i11 + d * i12)
+            p22 = b * b * i11 + 2.0 * b * d * i12 + d * d * i22
+            A0 = S0 * p11[:, None] + S1 * p12[:, None]
+            A1 = S0 * p12[:, None] + S1 * p22[:, None]
+            wvw = self.WtW - (A0.T @ S0 + A1.T @ S1)
+            # Z_g' 1 = (n, st): carry 1' V_g^-1 W_g and 1' V_g^-1 1 to the parent level.
+            w0 = n * p11 + st * p12
+            w1 = n * p12 + st * p22
+            u = S0 - (S0 * w0[:, None] + S1 * w1[:, None])
+            c = n - (n * w0 + st * w1)
+            pos = 3
+        for starts in self._parent_starts:
+            u = np.add.reduceat(u, starts, axis=0)
+            c = np.add.reduceat(c, starts)
+            t2 = theta[pos] ** 2
+            pos += 1
+            m = 1.0 + t2 * c
+            logdet += float(np.sum(np.log(m)))
+            wvw = wvw - (u * (t2 / m)[:, None]).T @ u
+            u = u / m[:, None]
+            c = c / m
+        return 0.5 * (wvw + wvw.T), logdet
+
+    def _state(self, theta: np.ndarray) -> dict[str, Any]:
+        """Profiled quantities at ``theta``: beta, r^2 (penalised RSS), log-determinants."""
+        wvw, logdet = self._cross(theta)
+        p = self.p
+        xvx = wvw[:p, :p]
+        try:
+            chol = linalg.cho_factor(xvx, lower=True, check_finite=False)
+        except linalg.LinAlgError:
+            raise AnalysisError(
+                "The fixed-effects design is rank deficient (a column is a combination of others)."
+            ) from None
+        beta = linalg.cho_solve(chol, wvw[:p, p], check_finite=False)
+        r2 = float(wvw[p, p] - wvw[:p, p] @ beta)
+        ld_rx = 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
+        return {"beta": beta, "r2": max(r2, 1e-300), "ld_l": logdet, "ld_rx": ld_rx, "chol": chol}
+
+    def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
+        """Profiled deviance: the REML criterion (lme4) or -2 log-likelihood (ML)."""
+        s = self._state(theta)
+        if reml:
+            nu = self.n - self.p
+            return s["ld_l"] + s["ld_rx"] + nu * (1.0 + np.log(2.0 * np.pi * s["r2"] / nu))
+        return s["ld_l"] + self.n * (1.0 + np.log(2.0 * np.pi * s["r2"] / self.n))
+
+    # ------------------------------------------------------------------ optimisation
+    def _grad(self, f: Any, theta: np.ndarray, f0: float) -> np.ndarray:
+        g = np.empty_like(theta)
+        for i in range(theta.size):
+            h = 1e-6 * max(1.0, abs(theta[i]))
+            e = np.zeros_like(theta)
+            e[i] = h
+            g[i] = (f(theta + e) - f(theta - e)) / (2.0 * h)
+        return g
+
+    def fit(
+        self,
+        reml: bool = True,
+        start: np.ndarray | None = None,
+        maxiter: int = 1000,
+    ) -> LmmFit:
+        """Fit by minimising the profiled deviance over ``theta``.
+
+        Parameters
+        ----------
+        reml : bool
+            REML (default) or maximum likelihood.
+        start : array, optional
+            Starting ``theta`` (default: 1 on diagonals, 0 off diagonals, as lme4).
+        maxiter : int
+            Iteration limit of the optimiser.
+        """
+        if self.n <= self.p:
+            raise AnalysisError(
+                f"The model has {self.p} fixed effects but only {self.n} observations."
+            )
+        theta0 = np.ones(self.n_theta) if start is None else np.asarray(start, dtype=float).copy()
+        if self.q == 2 and start is None:
+            theta0[1] = 0.0
+
+        def f(th: np.ndarray) -> float:
+            return self.deviance(th, reml)
+
+        def fg(th: np.ndarray) -> tuple[float, np.ndarray]:
+            f0 = f(th)
+            return f0, self._grad(f, th, f0)
+
+        n_eval = 0
+
+        def run(x0: np.ndarray) -> tuple[np.ndarray, float, Any]:
+            # No bounds: the deviance is unchanged by flipping the sign of a column of a
+            # factor, so an unconstrained search is valid and, unlike a bounded one, cannot
+            # stall on the boundary where the gradient of an even function vanishes.
+            nonlocal n_eval
+            res = optimize.minimize(
+                fg, x0, jac=True, method="L-BFGS-B",
+                options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20},
+            )
+            n_eval += int(res.nfev) * (2 * self.n_theta + 1)
+            x = self._canonical(res.x)
+            return x, f(x), res
+
+        theta, dev, res = run(theta0)
+        theta, dev = self._snap_to_boundary(f, theta, dev)
+        # A minimum on the boundary may be local: probe inside and restart if it is lower.
+        for i in self.diag_index:
+            if theta[i] > 0.0:
+                continue
+            for value in (0.1, 0.5, 1.0):
+                trial = theta.copy()
+                trial[i] = value
+                n_eval += 1
+                if f(trial) < dev:
+                    cand_theta, cand_dev, cand_res = run(trial)
+                    cand_theta, cand_dev = self._snap_to_boundary(f, cand_theta, cand_dev)
+                    if cand_dev < dev:
+                        theta, dev, res = cand_theta, cand_dev, cand_res
+                    break
+        theta, dev, scaled_grad = self._newton_polish(f, theta, dev)
+        # lme4's check: the Newton step (gradient scaled by the Hessian) is small.
+        converged = bool(scaled_grad < 2e-3)
+        return self._result(theta, reml, dev, converged, str(res.message), n_eval)
+
+    def _canonical(self, theta: np.ndarray) -> np.ndarray:
+        """The equivalent theta with non-negative diagonal elements (as lme4 reports)."""
+        theta = np.array(theta, dtype=float)
+        if self.q == 2 and theta[0] < 0:
+            theta[0:2] = -theta[0:2]
+        theta[self.diag_index] = np.abs(theta[self.diag_index])
+        return theta
+
+    def _snap_to_boundary(self, f: Any, theta: np.ndarray, dev: float) -> tuple[np.ndarray, float]:
+        """Set tiny diagonal elements to 0 when that does not worsen the deviance.
+
+        Near 0 the profile is flat in theta, so gradient methods stop just above the boundary.
+        """
+        for i in self.diag_index:
+            if 0.0 < theta[i] < 1e-3:
+                trial = theta.copy()
+                trial[i] = 0.0
+                d_trial = f(trial)
+                if d_trial <= dev + 1e-9 * max(1.0, abs(dev)):
+                    theta, dev = trial, d_trial
+        return theta, dev
+
+    def _newton_polish(self, f: Any, theta: np.ndarray, dev: float) -> tuple[np.ndarray, float, float]:
+        """One Newton step on the free parameters; returns the max scaled gradient (lme4 check)."""
+        free = np.flatnonzero((theta > self.lower) | ~np.isfinite(self.lower))
+        if free.size == 0:
+            return theta, dev, 0.0
+
+        def fs(x: np.ndarray) -> np.ndarray:
+            th = theta.copy()
+            th[free] = x
+            return np.array([f(th)])
+
+        g, H = _richardson(fs, theta[free], rel=1e-4, levels=1, zero_step=1e-5)
+        g, H = g[0], H[0]
+        try:
+            chol = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            return theta, dev, float("inf")
+        scaled = float(np.max(np.abs(linalg.solve_triangular(chol, g, lower=True))))
+        step = linalg.cho_solve((chol, True), g)
+        new = theta.copy()
+        new[free] = theta[free] - step
+        if np.all(new >= self.lower) and np.all(np.isfinite(new)):
+            d_new = f(new)
+            if d_new < dev:
+                theta, dev = new, d_new
+        return theta, dev, scaled
+
+    def _result(self, theta: np.ndarray, reml: bool, dev: float, converged: bool,
+                message: str, n_eval: int) -> LmmFit:
+        s = self._state(theta)
+        nu = self.n - self.p if reml else self.n
+        sigma2 = s["r2"] / nu
+        xvx_inv = linalg.cho_solve(s["chol"], np.eye(self.p), check_finite=False)
+        vcov = sigma2 * xvx_inv
+        boundary = bool(np.any(theta[self.diag_index] < _SINGULAR_TOL))
+        k = self.p + self.n_theta + 1
+        return LmmFit(
+            beta=s["beta"],
+            vcov=0.5 * (vcov + vcov.T),
+            sigma2=float(sigma2),
+            theta=theta.copy(),
+            cov_re=self.cov_re(theta, sigma2),
+            deviance=float(dev),
+            loglik=-0.5 * float(dev),
+            aic=float(dev) + 2.0 * k,
+            bic=float(dev) + np.log(self.n) * k,
+            reml=reml,
+            n_obs=self.n,
+            n_groups=self.n_groups,
+            converged=converged,
+            boundary=boundary,
+            message=message,
+            n_eval=n_eval,
+            model=self,
+        )
+
+    def cov_re(self, theta: np.ndarray, sigma2: float) -> list[np.ndarray]:
+        """Random-effects covariance matrices, outermost level first."""
+        if self.q == 1:
+            inner = np.array([[sigma2 * theta[0] ** 2]])
+            pos = 1
+        else:
+            T = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+            inner = sigma2 * T @ T.T
+            pos = 3
+        outer = [np.array([[sigma2 * theta[i] ** 2]]) for i in range(pos, self.n_theta)]
+        # theta stores outer levels from the inside out; report outermost first
+        return outer[::-1] + [inner]
+
+    # ------------------------------------------------------------------ Satterthwaite
+    def _varpar_derivatives(self, theta: np.ndarray, sigma: float, reml: bool) -> dict[str, Any]:
+        """Hessian-based covariance A of (theta, sigma) and Jacobian of vcov(beta)."""
+        key = (tuple(theta), sigma, reml)
+        cached = self._cache.get("varpar")
+        if cached is not None and cached["key"] == key:
+            return cached
+        p = self.p
+
+        def parts(th: np.ndarray) -> np.ndarray:
+            s = self._state(th)
+            inv = linalg.cho_solve(s["chol"], np.eye(p), check_finite=False)
+            a = s["ld_l"] + (s["ld_rx"] if reml else 0.0)
+            return np.concatenate([[a, s["r2"]], inv.ravel()])
+
+        grad, hess = _richardson(parts, theta)
+        nu = self.n - self.p if reml else self.n
+        r2 = parts(theta)[1]
+        k = theta.size
+        H = np.empty((k + 1, k + 1))
+        # deviance(theta, sigma) = a(theta) + r2(theta) / sigma^2 + nu log(2 pi sigma^2)
+        H[:k, :k] = hess[0] + hess[1] / sigma**2
+        H[:k, k] = H[k, :k] = -2.0 * grad[1] / sigma**3
+        H[k, k] = 6.0 * r2 / sigma**4 - 2.0 * nu / sigma**2
+        H = 0.5 * (H + H.T)
+        evals, evecs = np.linalg.eigh(H)
+        tol = 1e-8  # lmerTest's tolerance for a zero eigenvalue
+        pos = evals > tol
+        A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
+        inv0 = parts(theta)[2:].reshape(p, p)
+        jac = np.empty((k + 1, p, p))
+        jac[:k] = sigma**2 * grad[2:].T.reshape(k, p, p)
+        jac[k] = 2.0 * sigma * inv0
+        out = {"key": key, "A": A, "jac": jac, "hessian": H,
+               "negative_eigen": bool(np.any(evals < -tol)), "n_zero_eigen": int(np.sum(~pos))}
+        self._cache["varpar"] = out
+        return out
+
+
+def _richardson(
+    f: Any, x: np.ndarray, rel: float = 0.1, levels: int = 4, zero_step: float = 1e-4
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient (m, k) and Hessian (m, k, k) of a vector function by Richardson extrapolation.
+
+    Central differences with steps ``h, h/2, h/4, ...`` (``h = rel * |x|``, or ``zero_step``
+    near zero, as numDeriv's ``genD``) combined so that the O(h^2), O(h^4), ... errors cancel.
+    """
+    x = np.asarray(x, dtype=float)
+    k = x.size
+    f0 = np.asarray(f(x), dtype=float)
+    m = f0.size
+    h0 = np.where(np.abs(x) > 1e-6, rel * np.abs(x), zero_step)
+    g_tab = np.empty((levels, m, k))
+    h_tab = np.empty((levels, m, k, k))
+    for lev in range(levels):
+        h = h0 / 2.0**lev
+        plus = np.empty((k, m))
+        minus = np.empty((k, m))
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h[i]
+            plus[i] = f(x + e)
+            minus[i] = f(x - e)
+            g_tab[lev, :, i] = (plus[i] - minus[i]) / (2.0 * h[i])
+            h_tab[lev, :, i, i] = (plus[i] - 2.0 * f0 + minus[i]) / h[i] ** 2
+        for i in range(k):
+            for j in range(i + 1, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i] = h[i]
+                ej[j] = h[j]
+                v = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
+                    4.0 * h[i] * h[j]
+                )
+                h_tab[lev, :, i, j] = h_tab[lev, :, j, i] = v
+    for order in range(1, levels):
+        fac = 4.0**order
+        g_tab[order:] = (fac * g_tab[order:] - g_tab[order - 1:-1]) / (fac - 1.0)
+        h_tab[order:] = (fac * h_tab[order:] - h_tab[order - 1:-1]) / (fac - 1.0)
+    return g_tab[-1], h_tab[-1]
+
+
+@dataclass(frozen=True)
+class LmmFit:
+    """Estimates of a fitted :class:`LmmModel`.
+
+    Attributes
+    ----------
+    beta, vcov : fixed effects and their covariance ``sigma^2 (X' V^-1 X)^-1`` (as lme4).
+    sigma2 : residual variance.
+    theta : relative covariance parameters at the optimum (see :class:`LmmModel`).
+    cov_re : list of random-effects covariance matrices, outermost level first
+        (1x1 for an intercept, 2x2 for intercept and slope).
+    deviance : REML criterion (REML fits, as lme4) or -2 log-likelihood (ML fits).
+    loglik, aic, bic : log-likelihood (REML or ML) and the information criteria lme4
+        reports (``k = p + len(theta) + 1`` parameters).
+    n_obs, n_groups : observations and number of groups per level (outermost first).
+    converged, message, n_eval : optimiser outcome.
+    boundary : True when a diagonal element of the relative factor is below 1e-4
+        (lme4's ``isSingular``): a variance at (or next to) zero or a correlation of +-1.
+    """
+
+    beta: np.ndarray
+    vcov: np.ndarray
+    sigma2: float
+    theta: np.ndarray
+    cov_re: list[np.ndarray]
+    deviance: float
+    loglik: float
+    aic: float
+    bic: float
+    reml: bool
+    n_obs: int
+    n_groups: tuple[int, ...]
+    converged: bool
+    boundary: bool
+    message: str
+    n_eval: int
+    model: LmmModel = field(repr=False, compare=False)
+
+    @property
+    def se(self) -> np.ndarray:
+        """Standard errors of the fixed effects."""
+        return np.sqrt(np.diag(self.vcov))
+
+    def satterthwaite(self, L: np.ndarray) -> pd.DataFrame:
+        """Estimate, SE, Satterthwaite df, t and p for each row ``l`` of ``L`` (``l' beta``).
+
+        Parameters
+        ----------
+        L : array of shape (m, p) or (p,)
+            Contrast vectors.
+
+        Returns
+        -------
+        DataFrame with columns ``estimate``, ``se``, ``df``, ``t``, ``p`` (two-sided).
+        """
+        L = np.atleast_2d(np.asarray(L, dtype=float))
+        d = self.model._varpar_derivatives(self.theta, float(np.sqrt(self.sigma2)), self.reml)
+        est = L @ self.beta
+        var = np.einsum("ij,jk,ik->i", L, self.vcov, L)
+        g = np.einsum("ij,ajk,ik->ia", L, d["jac"], L)
+        denom = np.einsum("ia,ab,ib->i", g, d["A"], g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = np.where(denom > 0, 2.0 * var**2 / denom, np.inf)
+        se = np.sqrt(var)
+        t = est / se
+        p = 2.0 * sps.t.sf(np.abs(t), df)
+        return pd.DataFrame({"estimate": est, "se": se, "df": df, "t": t, "p": p})
+
+    def varpar_covariance(self) -> np.ndarray:
+        """Asymptotic covariance of ``(theta, sigma)`` (twice the inverse deviance Hessian)."""
+        return self.model._varpar_derivatives(
+            self.theta, float(np.sqrt(self.sigma2)), self.reml)["A"]
+
+
+def fit_lmm(
+    y: np.ndarray,
+    X: np.ndarray,
+    levels: Sequence[np.ndarray],
+    *,
+    slope: np.ndarray | None = None,
+    reml: bool = True,
+    start: np.ndarray | None = None,
+    maxiter: int = 1000,
+) -> LmmFit:
+    """Fit a linear mixed model with nested random intercepts (and an optional random slope).
+
+    Parameters
+    ----------
+    y : array of shape (n,)
+        Response (finite).
+    X : array of shape (n, p)
+        Fixed-effects design matrix with full column rank.
+    levels : sequence of arrays of shape (n,)
+        Grouping factors, outermost first; nested as lme4's ``(1 | a/b/c)``.
+    slope : array of shape (n,), optional
+        Covariate with a correlated random slope at the innermost level
+        (lme4: ``(1 + slope | c)``, with ``a/b`` intercepts above it).
+    reml : bool
+        REML (default) or ML.
+    start : array, optional
+        Starting relative covariance parameters ``theta``.
+    maxiter : int
+        Optimiser iteration limit.
+
+    Returns
+    -------
+    LmmFit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> g = np.repeat(np.arange(50), 4)
+    >>> y = 1.0 + rng.normal(size=50)[g] + rng.normal(size=200)
+    >>> fit = fit_lmm(y, np.ones((200, 1)), [g])
+    >>> fit.n_groups
+    (50,)
+    """
+    return LmmModel(y, X, levels, slope).fit(reml=reml, start=start, maxiter=maxiter)

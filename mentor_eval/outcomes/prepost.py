@@ -1,0 +1,445 @@
+"""Within-arm change from a pre-test to a post-test.
+
+:func:`prepost` reports, per arm (and outcome), the complete-pair mean change with its
+confidence interval, the paired *t* test, the Wilcoxon signed-rank test computed exactly as R's
+``wilcox.test(paired = TRUE)`` does by default, and the standardized changes *d_z* and *g_av*
+with confidence intervals. All statistics are computed with grouped, vectorised pandas/numpy.
+
+The private reshaping helper :func:`_pre_post_wide` is shared with the reliable-change and
+ANCOVA estimators so that all three apply the same data checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mentor_eval._params import check_columns, check_in_interval
+from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.effectsize import paired_effect_size_from_stats
+
+__all__ = ["prepost", "signed_rank_test"]
+
+
+def _example(values: pd.Series | pd.Index, k: int = 3) -> str:
+    shown = [repr(v) for v in list(values)[:k]]
+    more = "" if len(values) <= k else f" and {len(values) - k} more"
+    return ", ".join(shown) + more
+
+
+def _pre_post_wide(
+    func: str,
+    data: pd.DataFrame,
+    outcome: str | Sequence[str] | None,
+    *,
+    pre: str,
+    post: str,
+    score: str,
+    wave: str,
+    arm: str,
+    participant: str,
+    outcome_col: str = "outcome",
+    extra: Sequence[str] = (),
+) -> tuple[pd.DataFrame, list[str]]:
+    """Return ``(wide, keys)``: one row per (outcome,) participant with ``arm``, ``pre``, ``post``.
+
+    ``keys`` is ``["outcome"]`` when the frame has an outcome column, else ``[]``. Columns in
+    ``extra`` (participant-level covariates) are taken from the baseline row. Participants with
+    only one of the two waves are kept (with a missing score) so that callers can count them.
+    """
+    check_columns(func, data, [participant, wave, score, arm, *extra])
+    if pre == post:
+        raise ParameterError(f"The 'pre' and 'post' parameters of {func} name the same wave ({pre!r}).")
+    frame = data
+    keys: list[str] = []
+    if outcome_col in frame.columns:
+        keys = [outcome_col]
+        if outcome is not None:
+            wanted = [outcome] if isinstance(outcome, str) else list(outcome)
+            have = set(frame[outcome_col].dropna().unique())
+            missing = [o for o in wanted if o not in have]
+            if missing:
+                raise ParameterError(
+                    f"The 'outcome' parameter of {func} names outcome(s) not in the data: "
+                    f"{_example(missing)}; available: {_example(sorted(map(str, have)), 10)}."
+                )
+            frame = frame[frame[outcome_col].isin(wanted)]
+    elif outcome is not None:
+        raise ParameterError(
+            f"The 'outcome' parameter of {func} was given ({outcome!r}) but the data have no "
+            f"{outcome_col!r} column."
+        )
+
+    waves_present = set(frame[wave].dropna().unique())
+    for label, w in (("pre", pre), ("post", post)):
+        if w not in waves_present:
+            raise DataValidationError(
+                f"{func}: no rows have {wave}={w!r} (the '{label}' wave); waves present: "
+                f"{_example(sorted(map(str, waves_present)), 10)}."
+            )
+    frame = frame[frame[wave].isin([pre, post])]
+
+    if frame[arm].isna().any():
+        ids = frame.loc[frame[arm].isna(), participant].unique()
+        raise DataValidationError(
+            f"{func}: column {arm!r} is missing for {len(ids)} participant(s) (e.g. {_example(ids)}); "
+            "every participant needs an arm."
+        )
+    if frame[participant].isna().any():
+        raise DataValidationError(f"{func}: column {participant!r} has missing participant IDs.")
+
+    dup = frame.duplicated([*keys, participant, wave], keep=False)
+    if dup.any():
+        ids = frame.loc[dup, participant].unique()
+        raise DataValidationError(
+            f"{func}: {len(ids)} participant(s) have more than one row for the same "
+            f"{'outcome and ' if keys else ''}wave (e.g. {_example(ids)}); keep one score per wave."
+        )
+
+    n_arms = frame.groupby([*keys, participant], sort=False)[arm].nunique()
+    if (n_arms > 1).any():
+        bad = n_arms[n_arms > 1].index.get_level_values(participant).unique()
+        raise DataValidationError(
+            f"{func}: the arm of {len(bad)} participant(s) differs between waves (e.g. {_example(bad)}); "
+            "a participant belongs to one arm."
+        )
+
+    raw = frame[score]
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        raise DataValidationError(
+            f"{func}: column {score!r} holds non-numeric values (e.g. {_example(raw[bad].unique())})."
+        )
+    values = values.astype("float64")
+    idx = [*keys, participant]
+    scores = (
+        pd.DataFrame({**{k: frame[k] for k in idx}, "_wave": frame[wave], "_score": values})
+        .set_index([*idx, "_wave"])["_score"]
+        .unstack("_wave")
+    )
+    scores = scores.reindex(columns=[pre, post])
+    scores.columns = ["pre", "post"]
+    first = frame.drop_duplicates(idx).set_index(idx)
+    wide = scores.join(first[[arm]].rename(columns={arm: "arm"}))
+    if extra:
+        base = frame[frame[wave] == pre].set_index(idx)[list(extra)]
+        wide = wide.join(base)
+    wide = wide.reset_index()
+    if participant != "participant_id":
+        wide = wide.rename(columns={participant: "participant_id"})
+    if keys and outcome_col != "outcome":
+        wide = wide.rename(columns={outcome_col: "outcome"})
+        keys = ["outcome"]
+    # preserve a stable, reproducible order
+    wide = wide.sort_values([*keys, "arm", "participant_id"], kind="stable").reset_index(drop=True)
+    return wide, keys
+
+
+@lru_cache(maxsize=64)
+def _signed_rank_cdf(n: int) -> np.ndarray:
+    """Exact null cdf of the signed-rank statistic V for n untied non-zero differences.
+
+    Counts of subsets of {1..n} per rank sum, built by the usual recursion; for n < 50 the counts
+    stay below 2**53, so float64 holds them exactly.
+    """
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    top = 0
+    for i in range(1, n + 1):
+        counts[i : top + i + 1] += counts[: top + 1].copy()
+        top += i
+    return np.cumsum(counts) / 2.0**n
+
+
+def _signed_rank_by_group(
+    diff: np.ndarray, codes: np.ndarray, n_groups: int, *, correct: bool = True
+) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of ``diff`` within each group code, following R ``wilcox.test``.
+
+    R (stats 4.x) drops zero differences, ranks |d| with average ranks, V = sum of ranks of the
+    positive differences; the exact null distribution is used when fewer than 50 non-zero
+    differences remain and there are neither ties nor zeros, otherwise the normal approximation
+    with tie-corrected variance and a continuity correction of 0.5 towards the mean.
+    """
+    groups = np.arange(n_groups)
+    nonzero = diff != 0
+    work = pd.DataFrame({"g": codes[nonzero], "a": np.abs(diff[nonzero]), "pos": diff[nonzero] > 0})
+    work["r"] = work.groupby("g")["a"].rank(method="average")
+    v = (work["r"] * work["pos"]).groupby(work["g"]).sum().reindex(groups, fill_value=0.0).to_numpy(float)
+    n = work.groupby("g").size().reindex(groups, fill_value=0).to_numpy(float)
+    n_zero = pd.Series(~nonzero).groupby(codes).sum().reindex(groups, fill_value=0).to_numpy(int)
+    tie_sizes = work.groupby(["g", "a"]).size()
+    tie_term = (
+        (tie_sizes.astype(float) ** 3 - tie_sizes).groupby(level="g").sum().reindex(groups, fill_value=0.0)
+    ).to_numpy(float)
+    ties = tie_sizes.gt(1).groupby(level="g").any().reindex(groups, fill_value=False).to_numpy(bool)
+
+    # normal approximation for every group, exact where R would use it
+    z = v - n * (n + 1) / 4
+    sigma = np.sqrt(n * (n + 1) * (2 * n + 1) / 24 - tie_term / 48)
+    corr = np.sign(z) * 0.5 if correct else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zc = (z - corr) / sigma
+    p = 2 * np.minimum(stats.norm.cdf(zc), stats.norm.sf(zc))
+    method = np.where(
+        correct, "normal approximation with continuity correction", "normal approximation"
+    ).astype(object)
+    method = np.full(n_groups, method.item(), dtype=object)
+    exact = (n < 50) & ~ties & (n_zero == 0) & (n > 0)
+    for gi in np.flatnonzero(exact):
+        k = int(n[gi])
+        cdf = _signed_rank_cdf(k)
+        vv = int(round(v[gi]))
+        if vv > k * (k + 1) / 4:
+            one = 1.0 - cdf[vv - 1]
+        else:
+            one = cdf[vv]
+        p[gi] = min(2 * one, 1.0)
+        method[gi] = "exact"
+    none = n == 0
+    p[none] = np.nan
+    method[none] = "not computable (no non-zero differences)"
+    return pd.DataFrame({"statistic": v, "p": p, "method": method, "n_nonzero": n.astype(int), "n_zero": n_zero})
+
+
+def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
+    """Wilcoxon signed-rank test of ``x - y`` (or of ``x`` against 0), as R ``wilcox.test``.
+
+    Parameters
+    ----------
+    x, y : array-like of numbers
+        Paired measurements (``y`` optional). Pairs with a missing value are dropped.
+    correct : bool
+        Continuity correction in the normal approximation (R's default ``TRUE``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row: ``statistic`` (R's V, the sum of the ranks of the positive differences),
+        ``p`` (two-sided), ``method`` (``"exact"`` or the normal approximation used),
+        ``n_nonzero`` (differences ranked), ``n_zero`` (zero differences dropped), ``n``
+        (complete pairs).
+
+    Notes
+    -----
+    Matches R's default ``wilcox.test(x, y, paired = TRUE)``: zeros are dropped; the exact
+    distribution is used when fewer than 50 non-zero differences remain and no ties or zeros
+    occurred; otherwise a normal approximation with tie-corrected variance
+    :math:`n(n+1)(2n+1)/24 - \\sum (t^3 - t)/48` and a continuity correction.
+
+    References
+    ----------
+    Hollander, M. & Wolfe, D. A. (1973). Nonparametric Statistical Methods. Wiley, 27–33.
+    R Core Team. ``stats::wilcox.test``.
+
+    Examples
+    --------
+    >>> x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
+    >>> y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
+    >>> res = signed_rank_test(x, y)
+    >>> float(res["statistic"].iloc[0]), round(float(res["p"].iloc[0]), 5)
+    (40.0, 0.03906)
+    """
+    xa = np.asarray(x, dtype=float).ravel()
+    if y is not None:
+        ya = np.asarray(y, dtype=float).ravel()
+        if ya.size != xa.size:
+            raise ParameterError(
+                f"signed_rank_test needs x and y of the same length; got {xa.size} and {ya.size}."
+            )
+        xa = xa - ya
+    d = xa[~np.isnan(xa)]
+    out = _signed_rank_by_group(d, np.zeros(d.size, dtype=int), 1, correct=correct)
+    out["n"] = d.size
+    return out
+
+
+def prepost(
+    data: pd.DataFrame,
+    outcome: str | Sequence[str] | None = None,
+    *,
+    pre: str = "baseline",
+    post: str = "post",
+    score: str = "score",
+    wave: str = "wave",
+    arm: str = "arm",
+    participant: str = "participant_id",
+    ci: float = 0.95,
+    es_ci_method: str = "nct",
+) -> pd.DataFrame:
+    """Pre/post change within each arm: mean change, paired *t*, Wilcoxon, *d_z* and *g_av*.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The long analysis frame: one row per participant x wave (x outcome) with columns
+        ``participant``, ``wave``, ``score``, ``arm`` and, optionally, ``outcome``.
+    outcome : str or sequence of str, optional
+        Outcome(s) (values of the ``outcome`` column) to analyse; default all.
+    pre, post : str
+        Wave labels of the pre-test and post-test.
+    score, wave, arm, participant : str
+        Column names.
+    ci : float
+        Confidence level of every interval.
+    es_ci_method : {"nct", "normal"}
+        Interval for *g_av*; see :func:`mentor_eval.outcomes.effect_size`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (outcome,) arm, sorted, with columns
+
+        - ``outcome`` (when the data have one), ``arm``.
+        - ``n``: complete pairs used; ``n_excluded``: participants with a row at the pre or post
+          wave but without both scores (``n_pre_only`` + ``n_post_only`` + neither score).
+        - ``n_pre_only``, ``n_post_only``: of those, participants with only a pre / only a post score.
+        - ``mean_pre``, ``sd_pre``, ``mean_post``, ``sd_post``, ``r_pre_post``: over complete pairs.
+        - ``estimate``: mean change (post - pre); ``se``; ``ci_low``, ``ci_high``: *t* interval.
+        - ``t``, ``df``, ``p``: paired *t* test of zero mean change.
+        - ``wilcoxon_v``, ``wilcoxon_p``, ``wilcoxon_method``: signed-rank test (R's V and two-sided
+          p; ``"exact"`` or the normal approximation); ``n_zero_change``: zero changes dropped from it.
+        - ``d_z``, ``d_z_ci_low``, ``d_z_ci_high``: mean change / SD of change, exact noncentral-t CI.
+        - ``g_av``, ``g_av_ci_low``, ``g_av_ci_high``, ``g_av_ci_method``: bias-corrected change
+          standardized by the average pre/post variance.
+        - ``ci_level``; ``note``: why a statistic is missing (empty when all were computed).
+
+    Notes
+    -----
+    With :math:`D_i = \\text{post}_i - \\text{pre}_i` over the *n* complete pairs:
+    :math:`\\bar D \\pm t_{1-\\alpha/2, n-1} s_D/\\sqrt n`, :math:`t = \\bar D/(s_D/\\sqrt n)`.
+    The Wilcoxon test follows R ``wilcox.test(post, pre, paired = TRUE)`` defaults exactly: zero
+    changes are dropped; exact p-value when fewer than 50 non-zero changes remain and there are
+    neither ties nor zeros; otherwise the normal approximation with tie correction and continuity
+    correction. Effect sizes: see :func:`mentor_eval.outcomes.effect_size`
+    (:math:`d_z = \\bar D/s_D`; :math:`g_{av} = J(n-1)\\bar D/\\sqrt{(s_{pre}^2+s_{post}^2)/2}`).
+
+    Missing-data policy: complete pairs only. A participant without both a pre and a post score
+    is excluded from that arm's statistics and counted in ``n_excluded``; arms with fewer than 2
+    pairs keep their row with missing statistics and a ``note``.
+
+    References
+    ----------
+    Student (1908). Biometrika 6, 1–25. Wilcoxon, F. (1945). Biometrics Bull. 1, 80–83.
+    Lakens, D. (2013). Front. Psychol. 4, 863. Cumming, G. (2012). Understanding the New Statistics.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({
+    ...     "participant_id": ["a", "a", "b", "b", "c", "c"],
+    ...     "arm": "nw", "wave": ["baseline", "post"] * 3, "score": [1.0, 2.0, 2.0, 4.0, 3.0, 3.5]})
+    >>> round(float(prepost(df)["estimate"].iloc[0]), 4)
+    1.1667
+    """
+    func = "prepost"
+    level = check_in_interval(func, "ci", ci, 0, 1)
+    if es_ci_method not in ("nct", "normal"):
+        raise ParameterError(f"The 'es_ci_method' parameter of {func} must be one of 'nct', 'normal'; "
+                             f"got {es_ci_method!r}.")
+    wide, keys = _pre_post_wide(
+        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
+    )
+    gkeys = [*keys, "arm"]
+    has_pre = np.isfinite(wide["pre"].to_numpy())
+    has_post = np.isfinite(wide["post"].to_numpy())
+    complete = has_pre & has_post
+
+    counts = (
+        pd.DataFrame(
+            {
+                **{k: wide[k] for k in gkeys},
+                "n": complete,
+                "n_excluded": ~complete,
+                "n_pre_only": has_pre & ~has_post,
+                "n_post_only": has_post & ~has_pre,
+            }
+        )
+        .groupby(gkeys, sort=True)
+        .sum()
+    )
+    pairs = wide.loc[complete, [*gkeys, "pre", "post"]].copy()
+    pairs["change"] = pairs["post"] - pairs["pre"]
+    grouped = pairs.groupby(gkeys, sort=True)
+    summ = grouped.agg(
+        mean_pre=("pre", "mean"),
+        sd_pre=("pre", "std"),
+        mean_post=("post", "mean"),
+        sd_post=("post", "std"),
+        estimate=("change", "mean"),
+        sd_change=("change", "std"),
+    )
+    # Pearson r from grouped moments, so no per-group Python call
+    pairs["_pp"] = pairs["pre"] * pairs["post"]
+    sums = pairs.groupby(gkeys, sort=True)[["_pp"]].sum()
+    res = counts.join(summ).join(sums)
+    n = res["n"].to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = (res["_pp"].to_numpy() - n * res["mean_pre"].to_numpy() * res["mean_post"].to_numpy()) / (n - 1)
+        res["r_pre_post"] = cov / (res["sd_pre"].to_numpy() * res["sd_post"].to_numpy())
+        sd_change = res["sd_change"].to_numpy(float)
+        df = n - 1
+        se = sd_change / np.sqrt(n)
+        est = res["estimate"].to_numpy(float)
+        tcrit = stats.t.ppf(0.5 + level / 2, df)
+        ok = (n >= 2) & (sd_change > 0)
+        res["se"] = np.where(n >= 2, se, np.nan)
+        res["ci_low"] = np.where(n >= 2, est - tcrit * se, np.nan)
+        res["ci_high"] = np.where(n >= 2, est + tcrit * se, np.nan)
+        t = np.where(ok, est / se, np.nan)
+        res["t"] = t
+        res["df"] = np.where(n >= 2, df, np.nan)
+        res["p"] = np.where(ok, 2 * stats.t.sf(np.abs(t), df), np.nan)
+
+    # Wilcoxon on the same complete pairs, grouped
+    codes = grouped.ngroup().to_numpy()
+    group_index = grouped.size().index
+    wil = _signed_rank_by_group(pairs["change"].to_numpy(float), codes, len(group_index))
+    wil.index = group_index
+    wil = wil.reindex(res.index)
+    res["wilcoxon_v"] = wil["statistic"].to_numpy()
+    res["wilcoxon_p"] = wil["p"].to_numpy()
+    res["wilcoxon_method"] = wil["method"].fillna("not computable (no complete pairs)").to_numpy()
+    res["n_zero_change"] = wil["n_zero"].fillna(0).astype(int).to_numpy()
+
+    dz = paired_effect_size_from_stats(est, sd_change, n, kind="d_z", ci=level)
+    gav = paired_effect_size_from_stats(
+        est, sd_change, n, res["sd_pre"].to_numpy(float), res["sd_post"].to_numpy(float),
+        kind="g_av", ci=level, ci_method=es_ci_method,
+    )
+    res["d_z"] = dz["estimate"].to_numpy()
+    res["d_z_ci_low"] = dz["ci_low"].to_numpy()
+    res["d_z_ci_high"] = dz["ci_high"].to_numpy()
+    res["g_av"] = gav["estimate"].to_numpy()
+    res["g_av_ci_low"] = gav["ci_low"].to_numpy()
+    res["g_av_ci_high"] = gav["ci_high"].to_numpy()
+    res["g_av_ci_method"] = gav["ci_method"].to_numpy()
+    res["ci_level"] = level
+
+    note = np.full(len(res), "", dtype=object)
+    note[n < 2] = "fewer than 2 complete pre/post pairs: statistics not computed"
+    zero_sd = (n >= 2) & ~(sd_change > 0)
+    note[zero_sd] = "every participant changed by the same amount (SD of change = 0): t test and d_z undefined"
+    flat = (n >= 2) & ~((res["sd_pre"].to_numpy() > 0) | (res["sd_post"].to_numpy() > 0))
+    note[flat] = "no variation in pre or post scores: standardized effects undefined"
+    res["note"] = note
+    if not (n >= 2).any():
+        raise AnalysisError(
+            f"{func}: no arm has 2 or more participants with both a {pre!r} and a {post!r} score; "
+            "pre/post change cannot be estimated."
+        )
+    cols = [
+        "n", "n_excluded", "n_pre_only", "n_post_only", "mean_pre", "sd_pre", "mean_post", "sd_post",
+        "r_pre_post", "estimate", "se", "ci_low", "ci_high", "t", "df", "p", "wilcoxon_v", "wilcoxon_p",
+        "wilcoxon_method", "n_zero_change", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av", "g_av_ci_low",
+        "g_av_ci_high", "g_av_ci_method", "ci_level", "note",
+    ]
+    out = res[cols].reset_index()
+    for c in ("n", "n_excluded", "n_pre_only", "n_post_only"):
+        out[c] = out[c].astype(int)
+    return out

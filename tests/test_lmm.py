@@ -1,0 +1,307 @@
+"""Known-answer tests of the mixed-model engine (mentor_eval.outcomes.lmm).
+
+References: lme4 / lmerTest on sleepstudy (tests/data, computed in R), statsmodels MixedLM on
+simulated unbalanced data, and a dense-matrix implementation written out here.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from scipy import stats
+
+from mentor_eval.errors import AnalysisError
+from mentor_eval.outcomes.lmm import LmmModel, fit_lmm
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="module")
+def sleep() -> pd.DataFrame:
+    return pd.read_csv(DATA / "sleepstudy.csv")
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    return json.loads((DATA / "lme4_sleepstudy_expected.json").read_text())
+
+
+def _sleep_fit(sleep: pd.DataFrame, slope: bool):
+    X = np.column_stack([np.ones(len(sleep)), sleep["Days"]])
+    return fit_lmm(
+        sleep["Reaction"].to_numpy(), X, [sleep["Subject"].to_numpy()],
+        slope=sleep["Days"].to_numpy(float) if slope else None,
+    )
+
+
+def _vals(d: dict) -> np.ndarray:
+    return np.array([d["(Intercept)"], d["Days"]])
+
+
+# ---------------------------------------------------------------------------- lme4 parity
+def test_sleepstudy_random_intercept_matches_lme4(sleep, expected):
+    e = expected["random_intercept"]
+    fit = _sleep_fit(sleep, slope=False)
+    assert fit.converged and not fit.boundary
+    np.testing.assert_allclose(fit.beta, _vals(e["fixef"]), rtol=1e-7)
+    np.testing.assert_allclose(fit.se, _vals(e["se"]), rtol=1e-5)
+    np.testing.assert_allclose(fit.cov_re[0][0, 0], e["var_subject_intercept"], rtol=1e-5)
+    np.testing.assert_allclose(fit.sigma2, e["var_residual"], rtol=1e-5)
+    assert fit.deviance == pytest.approx(e["REML_criterion"], abs=1e-6)
+    assert fit.loglik == pytest.approx(e["logLik_REML"], abs=1e-6)
+    assert fit.n_obs == 180 and fit.n_groups == (18,)
+    s = fit.satterthwaite(np.eye(2))
+    np.testing.assert_allclose(s["t"], _vals(e["t_value"]), rtol=1e-5)
+    np.testing.assert_allclose(s["df"], _vals(e["satterthwaite_df"]), rtol=1e-4)
+    np.testing.assert_allclose(s["p"], _vals(e["satterthwaite_p"]), rtol=1e-3)
+
+
+def test_sleepstudy_random_slope_matches_lme4(sleep, expected):
+    e = expected["random_slopes"]
+    fit = _sleep_fit(sleep, slope=True)
+    assert fit.converged and not fit.boundary
+    np.testing.assert_allclose(fit.beta, _vals(e["fixef"]), rtol=1e-7)
+    np.testing.assert_allclose(fit.se, _vals(e["se"]), rtol=1e-4)
+    cov = fit.cov_re[0]
+    np.testing.assert_allclose(cov[0, 0], e["var_subject_intercept"], rtol=1e-4)
+    np.testing.assert_allclose(cov[1, 1], e["var_subject_days"], rtol=1e-4)
+    np.testing.assert_allclose(cov[0, 1], e["cov_subject_int_days"], rtol=1e-4)
+    cor = cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])
+    np.testing.assert_allclose(cor, e["cor_subject_int_days"], rtol=1e-4)
+    np.testing.assert_allclose(fit.sigma2, e["var_residual"], rtol=1e-4)
+    # lme4's optimiser stops a hair early: our criterion may be lower, never higher.
+    assert fit.deviance == pytest.approx(e["REML_criterion"], abs=1e-6)
+    assert fit.deviance <= e["REML_criterion"] + 1e-9
+    s = fit.satterthwaite(np.eye(2))
+    np.testing.assert_allclose(s["t"], _vals(e["t_value"]), rtol=1e-4)
+    np.testing.assert_allclose(s["df"], _vals(e["satterthwaite_df"]), rtol=1e-3)
+    np.testing.assert_allclose(s["p"], _vals(e["satterthwaite_p"]), rtol=1e-3)
+
+
+def test_contrast_satterthwaite_matches_coefficient_row(sleep):
+    # A contrast equal to a coefficient gives that coefficient's test; a scaled contrast the
+    # same df and t (df is invariant to scaling L).
+    fit = _sleep_fit(sleep, slope=True)
+    s = fit.satterthwaite(np.array([[0.0, 1.0], [0.0, 3.0], [1.0, 2.0]]))
+    assert s["df"][0] == pytest.approx(s["df"][1], rel=1e-10)
+    assert s["t"][0] == pytest.approx(s["t"][1], rel=1e-12)
+    assert s["estimate"][2] == pytest.approx(fit.beta[0] + 2 * fit.beta[1], rel=1e-12)
+    assert s["se"][2] == pytest.approx(np.sqrt(np.array([1, 2]) @ fit.vcov @ np.array([1, 2])))
+
+
+# ---------------------------------------------------------------------------- simulated data
+def _simulate(seed: int = 42, n_part: int = 150, zero_site: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_site = 6
+    site_g = rng.integers(0, n_site, n_part)
+    mentor_g = site_g * 10 + rng.integers(0, 5, n_part)
+    sizes = rng.integers(1, 7, n_part)  # unbalanced, with singleton participants
+    pid = np.repeat(np.arange(n_part), sizes)
+    t = np.concatenate([np.sort(rng.choice(6, s, replace=False)) for s in sizes]).astype(float)
+    arm = rng.integers(0, 2, n_part)[pid]
+    x = rng.normal(size=pid.size)
+    site_sd = 0.0 if zero_site else 0.6
+    y = (1 + 0.3 * t + 0.5 * arm * t + 0.4 * x + rng.normal(0, 1, n_part)[pid]
+         + rng.normal(0, 0.3, n_part)[pid] * t + rng.normal(0, site_sd, n_site)[site_g[pid]]
+         + rng.normal(0, 0.5, 60)[mentor_g[pid]] + rng.normal(size=pid.size))
+    return pd.DataFrame({"y": y, "t": t, "arm": arm, "x": x, "site": site_g[pid],
+                         "mentor": mentor_g[pid], "pid": pid})
+
+
+def _design(d: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([np.ones(len(d)), d.t, d.arm, d.arm * d.t, d.x])
+
+
+FORMULA = "y ~ t * arm + x"
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return _simulate()
+
+
+def _sm_fit(model, reml: bool = True):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(reml=reml, method="bfgs", gtol=1e-10)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_random_intercept_matches_statsmodels(sim, reml):
+    fit = fit_lmm(sim.y.to_numpy(), _design(sim), [sim.pid.to_numpy()], reml=reml)
+    ref = _sm_fit(smf.mixedlm(FORMULA, sim, groups="pid"), reml)
+    np.testing.assert_allclose(fit.beta, ref.fe_params, rtol=1e-5)
+    np.testing.assert_allclose(fit.cov_re[0][0, 0], np.asarray(ref.cov_re)[0, 0], rtol=1e-4)
+    np.testing.assert_allclose(fit.sigma2, ref.scale, rtol=1e-5)
+    assert fit.loglik == pytest.approx(ref.llf, abs=1e-6)
+    assert (sim.groupby("pid").size() == 1).sum() > 5  # singleton groups are present
+
+
+def test_random_slope_matches_statsmodels(sim):
+    fit = fit_lmm(sim.y.to_numpy(), _design(sim), [sim.pid.to_numpy()], slope=sim.t.to_numpy())
+    ref = _sm_fit(smf.mixedlm(FORMULA, sim, groups="pid", re_formula="~t"))
+    np.testing.assert_allclose(fit.beta, ref.fe_params, rtol=1e-5)
+    np.testing.assert_allclose(fit.cov_re[0], np.asarray(ref.cov_re), rtol=1e-4)
+    np.testing.assert_allclose(fit.sigma2, ref.scale, rtol=1e-5)
+    assert fit.loglik == pytest.approx(ref.llf, abs=1e-6)
+
+
+def test_nested_intercepts_match_statsmodels(sim):
+    fit = fit_lmm(sim.y.to_numpy(), _design(sim),
+                  [sim.site.to_numpy(), sim.mentor.to_numpy(), sim.pid.to_numpy()])
+    ref = _sm_fit(smf.mixedlm(FORMULA, sim, groups="site", re_formula="1",
+                              vc_formula={"mentor": "0 + C(mentor)", "pid": "0 + C(pid)"}))
+    np.testing.assert_allclose(fit.beta, ref.fe_params, rtol=1e-4)
+    variances = [c[0, 0] for c in fit.cov_re]
+    np.testing.assert_allclose(variances[0], np.asarray(ref.cov_re)[0, 0], rtol=1e-4)
+    np.testing.assert_allclose(variances[1:], ref.vcomp, rtol=1e-4)
+    np.testing.assert_allclose(fit.sigma2, ref.scale, rtol=1e-5)
+    assert fit.loglik == pytest.approx(ref.llf, abs=1e-6)
+    assert fit.n_groups == (6, sim.mentor.nunique(), sim.pid.nunique())
+
+
+def test_nested_ids_follow_lme4_slash_semantics(sim):
+    # Participant ids reused in different mentors are different participants under a/b/c.
+    local = sim.groupby("mentor")["pid"].rank(method="dense").to_numpy()
+    y, X = sim.y.to_numpy(), _design(sim)
+    a = fit_lmm(y, X, [sim.site.to_numpy(), sim.mentor.to_numpy(), sim.pid.to_numpy()])
+    b = fit_lmm(y, X, [sim.site.to_numpy(), sim.mentor.to_numpy(), local])
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-10)
+    assert a.deviance == pytest.approx(b.deviance, abs=1e-8)
+    assert a.n_groups == b.n_groups
+
+
+def test_nested_intercept_and_slope_matches_dense_deviance(sim):
+    # (1 | site) + (1 + t | site:pid): the recursion against V built explicitly.
+    y, X = sim.y.to_numpy(), _design(sim)
+    model = LmmModel(y, X, [sim.site.to_numpy(), sim.pid.to_numpy()], slope=sim.t.to_numpy())
+    theta = np.array([0.9, 0.1, 0.3, 0.7])
+    n = y.size
+    Zp = np.zeros((n, 2 * sim.pid.nunique()))
+    Zp[np.arange(n), 2 * sim.pid] = 1.0
+    Zp[np.arange(n), 2 * sim.pid + 1] = sim.t
+    T = np.array([[0.9, 0.0], [0.1, 0.3]])
+    Zs = (sim.site.to_numpy()[:, None] == np.arange(6)).astype(float)
+    V = np.eye(n) + Zp @ np.kron(np.eye(sim.pid.nunique()), T @ T.T) @ Zp.T + 0.49 * Zs @ Zs.T
+    Vi = np.linalg.inv(V)
+    xvx = X.T @ Vi @ X
+    beta = np.linalg.solve(xvx, X.T @ Vi @ y)
+    r = y - X @ beta
+    r2 = r @ Vi @ r
+    nu = n - X.shape[1]
+    dense = (np.linalg.slogdet(V)[1] + np.linalg.slogdet(xvx)[1]
+             + nu * (1 + np.log(2 * np.pi * r2 / nu)))
+    assert model.deviance(theta, reml=True) == pytest.approx(dense, rel=1e-11)
+
+
+# ---------------------------------------------------------------------------- Satterthwaite
+def _dense_satterthwaite(d: pd.DataFrame, fit, L: np.ndarray) -> np.ndarray:
+    """Satterthwaite df in the variance parametrisation (tau^2_site, tau^2_pid, sigma^2)."""
+    y, X = d.y.to_numpy(), _design(d)
+    Zs = (d.site.to_numpy()[:, None] == np.arange(6)).astype(float)
+    Zp = (d.pid.to_numpy()[:, None] == np.unique(d.pid)).astype(float)
+    ZsZs, ZpZp = Zs @ Zs.T, Zp @ Zp.T
+    n, p = X.shape
+    memo: dict = {}
+
+    def parts(v):
+        key = tuple(v)
+        if key not in memo:
+            V = v[0] * ZsZs + v[1] * ZpZp + v[2] * np.eye(n)
+            Vi = np.linalg.inv(V)
+            xvx = X.T @ Vi @ X
+            C = np.linalg.inv(xvx)
+            r = y - X @ (C @ X.T @ Vi @ y)
+            dev = (np.linalg.slogdet(V)[1] + np.linalg.slogdet(xvx)[1] + r @ Vi @ r
+                   + (n - p) * np.log(2 * np.pi))
+            memo[key] = (dev, np.einsum("ij,jk,ik->i", L, C, L))
+        return memo[key]
+
+    v0 = np.array([fit.cov_re[0][0, 0], fit.cov_re[1][0, 0], fit.sigma2])
+    h = 1e-3 * v0
+    k = 3
+    H = np.empty((k, k))
+    g = np.empty((L.shape[0], k))
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = h[i]
+        g[:, i] = (parts(v0 + ei)[1] - parts(v0 - ei)[1]) / (2 * h[i])
+        for j in range(k):
+            ej = np.zeros(k)
+            ej[j] = h[j]
+            H[i, j] = (parts(v0 + ei + ej)[0] - parts(v0 + ei - ej)[0]
+                       - parts(v0 - ei + ej)[0] + parts(v0 - ei - ej)[0]) / (4 * h[i] * h[j])
+    A = 2 * np.linalg.inv(H)
+    return 2 * parts(v0)[1] ** 2 / np.einsum("ia,ab,ib->i", g, A, g)
+
+
+def test_satterthwaite_nested_matches_dense_variance_parametrisation():
+    # lmerTest differentiates in (theta, sigma); the delta method is invariant to the
+    # parametrisation at the optimum, so a dense fit in variances must agree.
+    d = _simulate(seed=7, n_part=60)
+    fit = fit_lmm(d.y.to_numpy(), _design(d), [d.site.to_numpy(), d.pid.to_numpy()])
+    L = np.array([[0, 0, 1.0, 0, 0], [0, 1.0, 0, 0, 0], [1.0, 0, 0.5, 0, 0]])
+    ours = fit.satterthwaite(L)["df"].to_numpy()
+    np.testing.assert_allclose(ours, _dense_satterthwaite(d, fit, L), rtol=1e-3)
+    # the intercept is informed by only 6 sites; the within-participant slope by many rows
+    assert ours[2] < 15 < 100 < ours[1]
+
+
+# ---------------------------------------------------------------------------- edge cases
+def test_zero_variance_component_is_flagged_not_fatal():
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(40), 3)
+    y = 2.0 + rng.normal(size=g.size)  # no group effect at all
+    X = np.ones((g.size, 1))
+    fit = fit_lmm(y, X, [g])
+    if fit.theta[0] == 0.0:
+        assert fit.boundary
+        # At the boundary the model is ordinary least squares.
+        assert fit.sigma2 == pytest.approx(np.var(y, ddof=1), rel=1e-10)
+        assert fit.beta[0] == pytest.approx(y.mean(), rel=1e-12)
+        df = fit.satterthwaite(np.eye(1))["df"][0]
+        assert df == pytest.approx(g.size - 1, rel=1e-6)
+    else:  # the sample may show a little between-group variance; force one that cannot
+        pytest.fail(f"expected a boundary fit, got theta={fit.theta}")
+
+
+def test_zero_site_variance_in_nested_model():
+    d = _simulate(seed=11, zero_site=True)
+    d = d.assign(y=d.y - d.groupby("site").y.transform("mean") + d.y.mean())
+    fit = fit_lmm(d.y.to_numpy(), _design(d), [d.site.to_numpy(), d.pid.to_numpy()])
+    assert fit.boundary and fit.cov_re[0][0, 0] == 0.0
+    assert fit.converged
+    assert fit.cov_re[1][0, 0] > 0.1
+    assert np.all(np.isfinite(fit.satterthwaite(np.eye(5))["df"]))
+
+
+def test_rank_deficient_design_raises():
+    g = np.repeat(np.arange(10), 2)
+    X = np.column_stack([np.ones(20), np.arange(20.0), 2 * np.arange(20.0)])
+    with pytest.raises(AnalysisError, match="rank deficient"):
+        fit_lmm(np.arange(20.0) + g, X, [g])
+
+
+def test_recovers_known_variances_on_larger_sample():
+    rng = np.random.default_rng(5)
+    n_part, waves = 3000, 4
+    pid = np.repeat(np.arange(n_part), waves)
+    t = np.tile(np.arange(waves, dtype=float), n_part)
+    y = 1 + 0.5 * t + rng.normal(0, 1.0, n_part)[pid] + rng.normal(0, 0.4, n_part)[pid] * t \
+        + rng.normal(0, 0.8, pid.size)
+    fit = fit_lmm(y, np.column_stack([np.ones(pid.size), t]), [pid], slope=t)
+    cov = fit.cov_re[0]
+    assert cov[0, 0] == pytest.approx(1.0, abs=0.1)
+    assert cov[1, 1] == pytest.approx(0.16, abs=0.03)
+    assert fit.sigma2 == pytest.approx(0.64, abs=0.05)
+    assert abs(fit.beta[1] - 0.5) < 3 * fit.se[1]
+    s = fit.satterthwaite(np.array([0.0, 1.0]))
+    # slope df close to the number of participants minus one (between-participant slopes)
+    assert 2000 < s["df"][0] < 3100
+    assert s["p"][0] == pytest.approx(2 * stats.t.sf(abs(s["t"][0]), s["df"][0]))
