@@ -482,8 +482,10 @@ def _blank(col: pd.Series, mask: np.ndarray) -> pd.Series:
     if not mask.any():
         return col
     s = col.copy()
-    if pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype("Float64" if pd.api.types.is_extension_array_dtype(s.dtype) else float)
+    if pd.api.types.is_integer_dtype(s.dtype):
+        s = s.astype("Int64")  # counts stay whole numbers, with <NA> where hidden
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        s = s.astype("boolean")
     s[mask] = np.nan if s.dtype == float else pd.NA
     return s
 
@@ -639,7 +641,8 @@ def table_html(
     numeric = {c: pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c]) for c in cols}
     parts = ['<div class="me-table-wrap"><table class="me-table">', f"<caption>{escape(caption)}</caption>"]
     parts.append("<thead><tr>")
-    parts.extend(f'<th scope="col">{escape(names.get(c, c))}</th>' for c in cols)
+    text_cls = ' class="me-text"'
+    parts.extend(f'<th scope="col"{"" if numeric[c] else text_cls}>{escape(names.get(c, c))}</th>' for c in cols)
     parts.append("</tr></thead><tbody>")
     for i in range(len(shown)):
         parts.append("<tr>")

@@ -156,13 +156,15 @@ def _check_shares(func: str, frame: pd.DataFrame, cols: Sequence[str]) -> None:
 
 def _finish(fig: go.Figure, title: str, alt: str, caption: str, note: str | None, height: int = 420) -> go.Figure:
     fig.update_layout(
-        title={"text": _lab(title), "x": 0, "xanchor": "left"},
+        title={"text": _lab(title), "x": 0, "xanchor": "left", "xref": "paper", "y": 1, "yanchor": "top",
+               "yref": "container", "pad": {"t": 12}},
         template="plotly_white",
         colorway=list(ARM_COLORS),
         font={"family": _FONT, "size": 13},
         height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
+        margin={"l": 10, "r": 10, "t": 56, "b": 10},
+        # Legend above the plot: at the bottom it collides with axis titles on a phone.
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
         meta={"alt": alt, "caption": caption, "note": note},
     )
     fig.update_xaxes(automargin=True)
@@ -472,10 +474,11 @@ def reliable_change_figure(shares: pd.DataFrame, *, title: str = "Reliable chang
         pct = sub[col] * 100
         fig.add_trace(go.Bar(
             y=[_lab(a) for a in arms], x=pct, name=name, orientation="h", marker_color=color,
-            text=[f"{v:.0f}%" if pd.notna(v) else "" for v in pct], textposition="inside",
+            text=[f"{v:.0f}%" if pd.notna(v) else "" for v in pct], textposition="inside", textangle=0,
             hovertemplate="%{x:.1f}%<extra>" + name + "</extra>",
         ))
-    fig.update_layout(barmode="stack", xaxis={"range": [0, 100], "ticksuffix": "%", "title": "Participants"})
+    fig.update_layout(barmode="stack", xaxis={"range": [0, 100], "ticksuffix": "%", "title": "Participants"},
+                      uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_yaxes(autorange="reversed", type="category")
     desc = "; ".join(
         f"{a}: {_fmt(r.share_improved * 100, 0)}% improved, {_fmt(r.share_deteriorated * 100, 0)}% deteriorated"

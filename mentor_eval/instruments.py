@@ -239,8 +239,8 @@ class _Checker:
         self.source = source
 
     def fail(self, path: str, problem: str) -> InstrumentDefinitionError:
-        where = f" field '{path}'" if path else ""
-        return InstrumentDefinitionError(f"{self.source}:{where}: {problem}")
+        head = f"{self.source}: field '{path}'" if path else self.source
+        return InstrumentDefinitionError(f"{head}: {problem}")
 
     def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
@@ -318,6 +318,7 @@ def _parse_alpha(c: _Checker, raw: Any, path: str) -> float | None:
     if raw is None:
         return None
     if isinstance(raw, Mapping):
+        c.unknown_keys(raw, {"alpha"}, path)
         raw = raw.get("alpha")
         path = f"{path}.alpha"
         if raw is None:
@@ -331,8 +332,10 @@ def _parse_citation(c: _Checker, raw: Any) -> Citation:
     m = c.mapping(raw, "citation")
     c.unknown_keys(m, _CITATION_KEYS, "citation")
     authors_raw = m.get("authors")
+    if authors_raw is None:
+        raise c.fail("citation.authors", "is required.")
     if isinstance(authors_raw, str):
-        authors = (authors_raw.strip(),)
+        authors = (c.text(authors_raw, "citation.authors"),)  # type: ignore[assignment]
     else:
         authors = tuple(c.text(a, f"citation.authors[{i}]") for i, a in  # type: ignore[misc]
                         enumerate(c.seq(authors_raw, "citation.authors")))
@@ -420,6 +423,8 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
         Naming ``source``, the field path (``items[3].reverse``) and the problem.
     """
     c = _Checker(source)
+    if raw is None:
+        raise c.fail("", "the file is empty.")
     m = c.mapping(raw, "")
     c.unknown_keys(m, _TOP_KEYS, "")
     iid = c.text(m.get("id"), "id")
@@ -452,6 +457,9 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
     if m.get("forms") is not None:
         if m.get("response_scale") is not None:
             raise c.fail("response_scale", "give either 'response_scale' or 'forms', not both.")
+        if m.get("published_reliability") is not None:
+            raise c.fail("published_reliability",
+                         "with 'forms', give it inside each form (forms.<name>.published_reliability).")
         fm = c.mapping(m["forms"], "forms")
         if not fm:
             raise c.fail("forms", "must name at least one form.")
@@ -465,12 +473,14 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
                 str(fname),
                 _parse_response_scale(c, f["response_scale"], f"{p}.response_scale"),
                 _parse_alpha(c, f.get("published_reliability"), f"{p}.published_reliability"),
-                tuple(str(n) for n in (f.get("notes") or [])),
+                _notes(c, f.get("notes"), f"{p}.notes"),
             )
         default_form = c.text(m.get("default_form"), "default_form", required=False) or next(iter(forms))
         if default_form not in forms:
             raise c.fail("default_form", f"names no form; forms are: {', '.join(forms)}.")
     else:
+        if m.get("default_form") is not None:
+            raise c.fail("default_form", "is only used with 'forms'; this definition has one response_scale.")
         default_form = "standard"
         rs = None
         if m.get("response_scale") is not None:
@@ -527,8 +537,7 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
         raise c.fail("scales", f"item(s) {', '.join(unscored)} are in no scale; mark them 'filler: true' "
                                "or add them to a scale.")
 
-    notes_raw = m.get("notes") or []
-    notes = (notes_raw,) if isinstance(notes_raw, str) else tuple(str(n) for n in c.seq(notes_raw, "notes"))
+    notes = _notes(c, m.get("notes"), "notes")
     return Instrument(
         id=iid, name=name, construct=construct, citation=citation, licence=licence,  # type: ignore[arg-type]
         items=tuple(items), scales=scales, forms=forms, form=default_form,
@@ -539,11 +548,34 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
     )
 
 
+def _notes(c: _Checker, raw: Any, path: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return (raw,)
+    return tuple(str(n) for n in c.seq(raw, path))
+
+
 def scale_by_id(scales: Iterable[Scale], sid: str) -> Scale:
     for s in scales:
         if s.id == sid:
             return s
     raise KeyError(sid)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe loader that rejects a key given twice (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -552,7 +584,7 @@ def _read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise InstrumentDefinitionError(f"{path}: cannot be read ({exc.strerror}).") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -560,8 +592,14 @@ def _read_yaml(path: Path) -> Any:
             from None
 
 
+def _stamp(p: Path) -> tuple[int, int]:
+    # Nanosecond mtime and size: an edit on a coarse-clock filesystem still changes the key.
+    st = p.stat()
+    return st.st_mtime_ns, st.st_size
+
+
 @lru_cache(maxsize=256)
-def _load_file(path: str, mtime: float) -> Instrument:
+def _load_file(path: str, stamp: tuple[int, int]) -> Instrument:
     p = Path(path)
     inst = parse_instrument(_read_yaml(p), source=p.name)
     if inst.id != p.stem:
@@ -622,12 +660,12 @@ def load_instrument(
     if text.endswith((".yaml", ".yml")) or path.is_file():
         if not path.is_file():
             raise InstrumentDefinitionError(f"Instrument file {text} does not exist.")
-        return _load_file(str(path.resolve()), path.stat().st_mtime).with_form(form)
+        return _load_file(str(path.resolve()), _stamp(path)).with_form(form)
     for d in _search_dirs(directory):
         files = _definition_files(d)
         if text in files:
             p = files[text]
-            return _load_file(str(p.resolve()), p.stat().st_mtime).with_form(form)
+            return _load_file(str(p.resolve()), _stamp(p)).with_form(form)
     known = sorted({k for d in _search_dirs(directory) if d.is_dir() for k in _definition_files(d)})
     raise InstrumentDefinitionError(
         f"Unknown instrument {text!r}. Known instruments: {', '.join(known)}."
@@ -643,5 +681,5 @@ def list_instruments(directory: str | Path | Iterable[str | Path] | None = None)
     for d in _search_dirs(directory):
         for stem, p in _definition_files(d).items():
             if stem not in found:
-                found[stem] = _load_file(str(p.resolve()), p.stat().st_mtime)
+                found[stem] = _load_file(str(p.resolve()), _stamp(p))
     return [found[k] for k in sorted(found)]

@@ -381,5 +381,18 @@ def test_readme_documents_every_accepted_key():
     assert not missing
 
 
+def test_readme_example_definition_is_valid():
+    import yaml
+
+    from mentor_eval.instruments import parse_instrument
+
+    text = README.read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    inst = parse_instrument(yaml.safe_load(block), source="README example")
+    assert inst.id == "my_scale"
+    assert inst.scale("total").item_ids == ("1", "2", "4")
+    assert inst.reverse_item_ids == ("2",)
+
+
 if __name__ == "__main__":
     print(library_table())

@@ -52,7 +52,7 @@ def _check_arrays(func: str, values: dict[str, Any]) -> dict[str, np.ndarray]:
             raise ParameterError(f"The '{name}' parameter of {func} must be a number; got {value!r}.") from None
         low, high, closed = rules[name]
         for v in np.unique(arr):
-            check_in_interval(func, name, v, low, high, closed=closed)
+            check_in_interval(func, name, v.item(), low, high, closed=closed)
         if name in ("n_arms", "n_covariates") and np.any(arr != np.round(arr)):
             raise ParameterError(f"The '{name}' parameter of {func} must be a whole number; got {value!r}.")
         out[name] = arr
@@ -84,7 +84,9 @@ def _noncentral(
 def _power_from(ncp: np.ndarray, df: np.ndarray, alpha: np.ndarray, two_sided: np.ndarray) -> np.ndarray:
     crit = np.where(two_sided, stats.t.isf(alpha / 2, df), stats.t.isf(alpha, df))
     upper = stats.nct.sf(crit, df, ncp)
-    lower = np.where(two_sided, stats.nct.cdf(-crit, df, ncp), 0.0)
+    # P(T < -crit | ncp) = P(T > crit | -ncp). scipy's nct.cdf returns NaN far in the tail
+    # (e.g. df = 298, ncp = 7), where its sf is accurate, so both tails go through sf.
+    lower = np.where(two_sided, stats.nct.sf(crit, df, -ncp), 0.0)
     return upper + lower
 
 

@@ -109,7 +109,7 @@ def _prepare(
         if bad.any():
             r, j = np.argwhere(bad)[0]
             raise DataValidationError(
-                f"Item column {names[j]!r} holds the value {X[r, j]:g} (row {r}), outside the response "
+                f"Item column {names[j]!r} holds the value {X[r, j]:g} (row {items.index[r]!r}), outside the response "
                 f"scale [{lo:g}, {hi:g}] given in 'scale'; {int(bad.sum())} value(s) are out of range."
             )
         rev = [names.index(r) for r in reverse]
@@ -185,7 +185,7 @@ def _feldt(alpha: float, n: int, k: int, level: float) -> tuple[float, float]:
     df1, df2 = n - 1, (n - 1) * (k - 1)
     low = 1.0 - (1.0 - alpha) * stats.f.ppf(1.0 - a / 2, df1, df2)
     high = 1.0 - (1.0 - alpha) * stats.f.ppf(a / 2, df1, df2)
-    return float(low), float(high)
+    return low, high
 
 
 def _bootstrap_alpha(m: _Moments, n_boot: int, level: float, seed) -> tuple[float, float]:
@@ -344,7 +344,7 @@ def reliability(
     alpha_std = float(_alpha_from_cov(R))
     average_r = float(R[~np.eye(k, dtype=bool)].mean())
     if method == "feldt":
-        low, high = _feldt(alpha, m.n, k, ci)
+        low, high = (float(v) for v in _feldt(alpha, m.n, k, ci))
     else:
         low, high = _bootstrap_alpha(m, n_boot, ci, seed)
     omega, omega_note = _omega(m.cov, m.n)

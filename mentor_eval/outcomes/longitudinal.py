@@ -1,0 +1,830 @@
+"""Longitudinal outcome models: linear mixed models and population-average alternatives.
+
+:func:`mixed_model` fits ``score ~ wave * arm + covariates`` with random intercepts for the
+participant and for every cluster level above it (site, mentor, ...) and, on request, a
+random slope of time per participant. It reports fixed effects with Satterthwaite degrees of
+freedom (as lmerTest), variance components, ICCs, estimated marginal means per wave and arm
+(as emmeans) and arm-versus-control contrasts. :func:`cluster_robust` fits the same mean
+model by OLS with cluster-robust standard errors or by GEE.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.lmm import LmmFit, LmmModel
+
+__all__ = ["MixedModelResult", "mixed_model", "cluster_robust"]
+
+_CONTROL_NAMES = ("control", "ctrl")
+
+
+@dataclass(frozen=True)
+class MixedModelResult:
+    """Result of :func:`mixed_model` (tidy frames; see the function's Returns section)."""
+
+    fixed: pd.DataFrame
+    variance: pd.DataFrame
+    icc: pd.DataFrame
+    emmeans: pd.DataFrame
+    contrasts: pd.DataFrame
+    info: dict[str, Any]
+    vcov: pd.DataFrame = field(repr=False)
+
+
+@dataclass
+class _Design:
+    """The model frame after filtering, checks and coding."""
+
+    frame: pd.DataFrame
+    y: np.ndarray
+    X: np.ndarray
+    names: list[str]
+    waves: list[Any]
+    arms: list[Any]
+    control: Any
+    wave_code: np.ndarray
+    arm_code: np.ndarray
+    time: np.ndarray | None
+    wave_time: np.ndarray | None
+    cov_means: np.ndarray
+    n_dropped_missing: int
+    n_dropped_incomplete: int
+    notes: list[str]
+
+
+# ---------------------------------------------------------------------------- input handling
+def _as_names(func: str, name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        raise ParameterError(
+            f"The '{name}' parameter of {func} must be a sequence of column names; got {value!r}."
+        ) from None
+    for v in out:
+        if not isinstance(v, str):
+            raise ParameterError(
+                f"The '{name}' parameter of {func} must hold column names (strings); got {v!r}."
+            )
+    if len(set(out)) != len(out):
+        raise ParameterError(f"The '{name}' parameter of {func} names a column twice: {list(out)}.")
+    return out
+
+
+def _ordered_levels(values: pd.Series, time: pd.Series | None) -> list[Any]:
+    """Observed levels in analysis order: categorical order, numeric order, or by mean time."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().unique())
+        return [c for c in values.cat.categories if c in present]
+    uniq = pd.unique(values.dropna())
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return sorted(uniq)
+    if time is not None:
+        mean_time = time.groupby(values, sort=False).mean()
+        return sorted(uniq, key=lambda v: (mean_time.get(v, np.inf), str(v)))
+    return sorted(uniq, key=str)
+
+
+def _prepare(
+    func: str,
+    data: pd.DataFrame,
+    outcome: str | None,
+    *,
+    score: str,
+    wave: str,
+    arm: str,
+    participant: str,
+    time: str | None,
+    covariates: tuple[str, ...],
+    clusters: tuple[str, ...],
+    random_slope: bool,
+    control: Any,
+) -> _Design:
+    needed = [score, wave, arm, participant, *clusters, *covariates]
+    if time is not None:
+        needed.append(time)
+    if outcome is not None:
+        needed.append("outcome")
+    check_columns(func, data, dict.fromkeys(needed))
+    roles = [score, wave, arm, participant, *clusters, *covariates] + ([time] if time else [])
+    dup = sorted({c for c in roles if roles.count(c) > 1})
+    if dup:
+        raise ParameterError(
+            f"{func}: the column(s) {', '.join(map(repr, dup))} are given more than one role "
+            "(score, wave, arm, participant, clusters, covariates, time)."
+        )
+    notes: list[str] = []
+
+    frame = data
+    if outcome is not None:
+        frame = frame[frame["outcome"] == outcome]
+        if len(frame) == 0:
+            have = ", ".join(map(repr, pd.unique(data["outcome"].dropna())[:20]))
+            raise ParameterError(
+                f"The 'outcome' parameter of {func} matches no row; the data hold: {have}."
+            )
+    elif "outcome" in frame.columns:
+        held = pd.unique(frame["outcome"].dropna())
+        if len(held) > 1:
+            raise ParameterError(
+                f"{func}: the data hold {len(held)} outcomes ({', '.join(map(repr, held[:10]))}); "
+                "pass outcome=... to choose one."
+            )
+
+    s = frame[score]
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        raise ParameterError(
+            f"{func}: the score column {score!r} must be numeric; it has dtype {s.dtype}."
+        )
+    y_all = s.to_numpy(dtype=float, na_value=np.nan)
+    if np.isinf(y_all).any():
+        raise DataValidationError(
+            f"{func}: the score column {score!r} holds {int(np.isinf(y_all).sum())} infinite value(s)."
+        )
+
+    for col in (wave, arm, participant, *clusters):
+        n_missing = int(frame[col].isna().sum())
+        if n_missing:
+            hint = ""
+            if col in clusters:
+                hint = (" A participant without a cluster (e.g. a control participant with no "
+                        "mentor) can be given an id of their own, e.g. their participant id.")
+            raise DataValidationError(
+                f"{func}: the column {col!r} has {n_missing} missing value(s); every row needs "
+                f"one.{hint}"
+            )
+
+    keep = ~np.isnan(y_all)
+    n_dropped_missing = int((~keep).sum())
+    if n_dropped_missing:
+        notes.append(f"{n_dropped_missing} row(s) with a missing score were dropped "
+                     "(all observed waves of every participant are used).")
+    extra = list(covariates) + ([time] if time is not None and random_slope else [])
+    incomplete = np.zeros(len(frame), dtype=bool)
+    for col in extra:
+        incomplete |= frame[col].isna().to_numpy()
+    incomplete &= keep
+    n_dropped_incomplete = int(incomplete.sum())
+    if n_dropped_incomplete:
+        notes.append(f"{n_dropped_incomplete} row(s) with a missing covariate or time value "
+                     "were dropped.")
+    keep &= ~incomplete
+    frame = frame.loc[keep]
+    if len(frame) == 0:
+        raise AnalysisError(f"{func}: no row has an observed score.")
+
+    key = frame[[participant, wave]]
+    if key.duplicated().any():
+        n_dup = int(key.duplicated().sum())
+        raise DataValidationError(
+            f"{func}: {n_dup} participant x wave combination(s) appear more than once; expected "
+            "one row per participant and wave" + (" (choose one outcome with outcome=...)."
+                                                  if outcome is None else ".")
+        )
+    arms_per = frame.groupby(participant, sort=False, observed=True)[arm].nunique()
+    if (arms_per > 1).any():
+        bad = arms_per.index[arms_per > 1][:5].tolist()
+        raise DataValidationError(
+            f"{func}: participant(s) {bad} appear in more than one arm; the arm must be constant "
+            "within a participant."
+        )
+    for col in clusters:
+        per = frame.groupby(participant, sort=False, observed=True)[col].nunique()
+        if (per > 1).any():
+            notes.append(f"{int((per > 1).sum())} participant(s) have more than one {col!r}; as in "
+                         "lme4's a/b nesting, each combination is treated as its own unit.")
+
+    time_series = None
+    if time is not None:
+        t = frame[time]
+        if pd.api.types.is_bool_dtype(t.dtype) or not pd.api.types.is_numeric_dtype(t.dtype):
+            raise ParameterError(f"{func}: the time column {time!r} must be numeric; it has dtype "
+                                 f"{t.dtype}.")
+        time_series = t.astype(float)
+    waves = _ordered_levels(frame[wave], time_series)
+    if len(waves) < 2:
+        raise AnalysisError(
+            f"{func}: the data have only one wave ({waves[0]!r}) with observed scores; a "
+            "longitudinal model needs at least two."
+        )
+    arms = _ordered_levels(frame[arm], None)
+    if len(arms) < 2:
+        raise AnalysisError(
+            f"{func}: the data have only one arm ({arms[0]!r}); comparing arms needs at least two."
+        )
+    if control is None:
+        named = [a for a in arms if str(a).lower() in _CONTROL_NAMES]
+        control = named[0] if named else arms[0]
+        notes.append(f"Control arm: {control!r}" + ("" if named else " (the first arm; pass "
+                                                     "control=... to choose another)") + ".")
+    elif control not in arms:
+        raise ParameterError(
+            f"The 'control' parameter of {func} must be one of the arms "
+            f"{', '.join(map(repr, arms))}; got {control!r}."
+        )
+    arms = [control] + [a for a in arms if a != control]
+
+    wave_code = pd.Categorical(frame[wave], categories=waves).codes.astype(np.int64)
+    arm_code = pd.Categorical(frame[arm], categories=arms).codes.astype(np.int64)
+    n = len(frame)
+    n_w, n_a = len(waves), len(arms)
+    cols: list[np.ndarray] = [np.ones(n)]
+    names = ["Intercept"]
+    wave_t: np.ndarray | None = None
+    t_values: np.ndarray | None = None
+    arm_d = [(arm_code == j).astype(float) for j in range(1, n_a)]
+    arm_names = [f"{arm}[T.{a}]" for a in arms[1:]]
+    if random_slope:
+        t_values = (time_series.to_numpy() if time_series is not None
+                    else wave_code.astype(float))
+        tname = time if time is not None else "time"
+        cols.append(t_values)
+        names.append(tname)
+        cols += arm_d
+        names += arm_names
+        cols += [t_values * d for d in arm_d]
+        names += [f"{tname}:{a}" for a in arm_names]
+        wave_t = np.bincount(wave_code, weights=t_values, minlength=n_w) / np.bincount(
+            wave_code, minlength=n_w)
+    else:
+        cell = np.bincount(wave_code * n_a + arm_code, minlength=n_w * n_a).reshape(n_w, n_a)
+        if (cell == 0).any():
+            empty = [f"{waves[i]!r} x {arms[j]!r}" for i, j in zip(*np.nonzero(cell == 0), strict=True)]
+            raise AnalysisError(
+                f"{func}: no observed score in wave x arm cell(s) {', '.join(empty)}; the "
+                "wave * arm model cannot be estimated."
+            )
+        wave_d = [(wave_code == k).astype(float) for k in range(1, n_w)]
+        wave_names = [f"{wave}[T.{w}]" for w in waves[1:]]
+        cols += wave_d + arm_d
+        names += wave_names + arm_names
+        for wd, wn in zip(wave_d, wave_names, strict=True):
+            for ad, an in zip(arm_d, arm_names, strict=True):
+                cols.append(wd * ad)
+                names.append(f"{wn}:{an}")
+        if time is not None:
+            notes.append(f"The time column {time!r} is used only with random_slope=True.")
+    cov_means: list[float] = []
+    for cov in covariates:
+        c = frame[cov]
+        if pd.api.types.is_numeric_dtype(c.dtype) and not pd.api.types.is_bool_dtype(c.dtype):
+            v = c.to_numpy(dtype=float)
+            cols.append(v)
+            names.append(cov)
+            cov_means.append(float(v.mean()))
+        else:
+            levels = _ordered_levels(c, None)
+            if len(levels) < 2:
+                raise AnalysisError(f"{func}: the covariate {cov!r} takes one value only "
+                                    f"({levels[0]!r}); drop it from covariates.")
+            codes = pd.Categorical(c, categories=levels).codes
+            for j, lev in enumerate(levels[1:], start=1):
+                cols.append((codes == j).astype(float))
+                names.append(f"{cov}[T.{lev}]")
+                # emmeans averages over the levels of a factor with equal weights
+                cov_means.append(1.0 / len(levels))
+    X = np.column_stack(cols)
+    rank = np.linalg.matrix_rank(X)
+    if rank < X.shape[1]:
+        raise AnalysisError(
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
+            f"columns: {', '.join(names)}); a covariate is constant or a combination of others "
+            "or of wave and arm."
+        )
+    return _Design(
+        frame=frame, y=frame[score].to_numpy(dtype=float), X=X, names=names, waves=waves,
+        arms=arms, control=control, wave_code=wave_code, arm_code=arm_code, time=t_values,
+        wave_time=wave_t, cov_means=np.array(cov_means), n_dropped_missing=n_dropped_missing,
+        n_dropped_incomplete=n_dropped_incomplete, notes=notes,
+    )
+
+
+# ---------------------------------------------------------------------------- grids & contrasts
+def _grid_rows(d: _Design, random_slope: bool) -> np.ndarray:
+    """One row of L per wave x arm (wave-major): the model's mean at that cell."""
+    n_w, n_a = len(d.waves), len(d.arms)
+    p = len(d.names)
+    n_cov = d.cov_means.size
+    rows = np.zeros((n_w, n_a, p))
+    rows[:, :, 0] = 1.0
+    if random_slope:
+        assert d.wave_time is not None
+        rows[:, :, 1] = d.wave_time[:, None]
+        for j in range(1, n_a):
+            rows[:, j, 1 + j] = 1.0
+            rows[:, j, n_a + j] = d.wave_time
+    else:
+        for k in range(1, n_w):
+            rows[k, :, k] = 1.0
+        base = n_w
+        for j in range(1, n_a):
+            rows[:, j, base + j - 1] = 1.0
+        inter = base + n_a - 1
+        for k in range(1, n_w):
+            for j in range(1, n_a):
+                rows[k, j, inter + (k - 1) * (n_a - 1) + (j - 1)] = 1.0
+    if n_cov:
+        rows[:, :, p - n_cov:] = d.cov_means
+    return rows
+
+
+def _contrast_rows(d: _Design, grid: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
+    rows, keys = [], []
+    first = d.waves[0]
+    for j in range(1, len(d.arms)):
+        label = f"{d.arms[j]} - {d.control}"
+        for k, w in enumerate(d.waves):
+            rows.append(grid[k, j] - grid[k, 0])
+            keys.append(("arm_vs_control", label, d.arms[j], w))
+        for k in range(1, len(d.waves)):
+            rows.append((grid[k, j] - grid[0, j]) - (grid[k, 0] - grid[0, 0]))
+            keys.append(("change_vs_control", f"({label}) x ({d.waves[k]} - {first})",
+                         d.arms[j], d.waves[k]))
+    return np.array(rows), pd.DataFrame(keys, columns=["type", "contrast", "arm", "wave"])
+
+
+def _inference(est: np.ndarray, se: np.ndarray, df: np.ndarray, alpha: float) -> dict[str, np.ndarray]:
+    t = est / se
+    p = 2.0 * stats.t.sf(np.abs(t), df)
+    q = stats.t.ppf(1.0 - alpha / 2.0, df)
+    return {"t": t, "p": p, "ci_low": est - q * se, "ci_high": est + q * se}
+
+
+# ---------------------------------------------------------------------------- engines
+def _fit_statsmodels(d: _Design, model: LmmModel, levels: list[np.ndarray], reml: bool,
+                     random_slope: bool) -> LmmFit:
+    """Estimate the variance parameters with statsmodels MixedLM; report through our algebra."""
+    import statsmodels.api as sm
+
+    if random_slope and len(levels) > 1:
+        raise ParameterError(
+            "mixed_model: engine='statsmodels' cannot fit a random slope together with cluster "
+            "levels (statsmodels has no correlated slope within nested groups); use engine='auto'."
+        )
+    codes = [np.unique(lv, return_inverse=True)[1].ravel() for lv in levels]
+    nested = [codes[0]]
+    for c in codes[1:]:
+        nested.append(np.unique(nested[-1] * (c.max() + 1) + c, return_inverse=True)[1].ravel())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(levels) == 1:
+            exog_re = (np.column_stack([np.ones(d.y.size), d.time]) if random_slope
+                       else np.ones((d.y.size, 1)))
+            sm_model = sm.MixedLM(d.y, d.X, groups=nested[0], exog_re=exog_re)
+        else:
+            frame = pd.DataFrame({f"l{k}": nested[k] for k in range(len(nested))})
+            frame["y"] = d.y
+            xcols = [f"x{i}" for i in range(d.X.shape[1])]
+            frame[xcols] = d.X
+            sm_model = sm.MixedLM.from_formula(
+                "y ~ 0 + " + " + ".join(xcols), frame, groups="l0", re_formula="1",
+                vc_formula={f"l{k}": f"0 + C(l{k})" for k in range(1, len(nested))},
+            )
+        res = sm_model.fit(reml=reml, method=["lbfgs", "bfgs"])
+    scale = float(res.scale)
+    cov_re = np.asarray(res.cov_re) / scale
+    if random_slope:
+        L = np.linalg.cholesky(cov_re + 1e-300 * np.eye(2))
+        theta = np.array([L[0, 0], L[1, 0], L[1, 1]])
+    else:
+        theta = np.array([np.sqrt(max(cov_re[0, 0], 0.0))])
+    if len(levels) > 1:
+        # statsmodels: cov_re is the outermost level, vcomp the inner ones (outer to inner)
+        vc = np.sqrt(np.maximum(np.asarray(res.vcomp) / scale, 0.0))
+        inner = np.sqrt(max(cov_re[0, 0], 0.0))
+        # our theta: innermost first, then the outer levels from the inside out
+        theta = np.concatenate([[vc[-1]], vc[:-1][::-1], [inner]])
+    dev = model.deviance(theta, reml)
+    return model._result(theta, reml, dev, bool(res.converged), "statsmodels MixedLM", 0)
+
+
+# ---------------------------------------------------------------------------- public API
+def mixed_model(
+    data: pd.DataFrame,
+    outcome: str | None = None,
+    *,
+    score: str = "score",
+    wave: str = "wave",
+    arm: str = "arm",
+    participant: str = "participant_id",
+    time: str | None = None,
+    covariates: Sequence[str] = (),
+    clusters: Sequence[str] = (),
+    random_slope: bool = False,
+    method: str = "REML",
+    df_method: str = "satterthwaite",
+    control: Any = None,
+    alpha: float = 0.05,
+    engine: str = "auto",
+) -> MixedModelResult:
+    """Linear mixed model of a repeated outcome by wave and arm, as lme4 + lmerTest + emmeans.
+
+    The model is ``score ~ C(wave) * C(arm) + covariates`` with a random intercept per
+    participant and, for each name in ``clusters`` (outermost first), a nested random
+    intercept: lme4's ``(1 | site_id/mentor_id/participant_id)``. With
+    ``random_slope=True`` the fixed part is ``score ~ time * C(arm) + covariates`` and each
+    participant has a correlated random intercept and slope of time:
+    ``(1 + time | participant_id)`` (below any cluster intercepts).
+
+    Parameters
+    ----------
+    data : DataFrame
+        Analysis frame: one row per participant x wave (x outcome).
+    outcome : str, optional
+        Keep rows whose ``outcome`` column equals this (required when the data hold several).
+    score, wave, arm, participant : str
+        Column names of the response, the wave, the arm and the participant id.
+    time : str, optional
+        Numeric time column for the random-slope model (default: the wave's position
+        0, 1, 2, ...). With ``random_slope=False`` it only orders string waves.
+    covariates : sequence of str
+        Baseline covariates (numeric, or categorical coded as treatment dummies).
+    clusters : sequence of str
+        Cluster levels above the participant, outermost first, e.g. ``("site_id", "mentor_id")``.
+    random_slope : bool
+        Add a random slope of time per participant.
+    method : {"REML", "ML"}
+        Estimation criterion.
+    df_method : {"satterthwaite", "asymptotic"}
+        Degrees of freedom of every test: Satterthwaite (as lmerTest) or infinite (z-tests).
+    control : optional
+        The control arm (a value of the ``arm`` column). Default: an arm called "control" or
+        "ctrl" (any case), else the first arm in order.
+    alpha : float
+        1 - confidence level of the intervals.
+    engine : {"auto", "mentor_eval", "statsmodels"}
+        ``"mentor_eval"``: this package's vectorised REML/ML engine. ``"statsmodels"``:
+        variance parameters estimated by statsmodels ``MixedLM``, everything else computed as
+        below. ``"auto"``: this package's engine, falling back to statsmodels if it fails
+        numerically (``info["engine"]`` says which ran).
+
+    Returns
+    -------
+    MixedModelResult
+        Frozen dataclass; each frame starts with ``outcome`` when ``outcome`` was given.
+
+        - ``fixed``: ``term``, ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``,
+          ``ci_high`` -- one row per fixed effect (treatment coding; the first wave and the
+          control arm are the reference levels, names like ``wave[T.post]:arm[T.nw]``).
+        - ``variance``: ``level`` (cluster column, participant column or ``"residual"``),
+          ``component`` (``"(Intercept)"``, the time name, ``"cov((Intercept), time)"`` or
+          ``"residual"``), ``variance``, ``sd``, ``corr`` (correlation, covariance rows only).
+        - ``icc``: ``level``, ``icc`` -- the intercept variance of each level over the total
+          (all intercept variances + residual); for a random-slope model, at time 0.
+        - ``emmeans``: ``wave``, ``arm``, ``estimate``, ``se``, ``df``, ``ci_low``,
+          ``ci_high``, ``n`` -- model-estimated mean of each wave x arm cell with numeric
+          covariates at their means and factor covariates averaged with equal weights (as
+          emmeans); ``n`` = observed scores in the cell.
+        - ``contrasts``: ``type`` (``"arm_vs_control"``: arm minus control at each wave;
+          ``"change_vs_control"``: the arm's change from the first wave minus the control
+          arm's change, i.e. the difference in differences), ``contrast`` (label), ``arm``,
+          ``wave``, ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``, ``ci_high``.
+        - ``info``: dict with ``engine``, ``method``, ``df_method``, ``formula`` (lme4
+          syntax), ``control_arm``, ``waves``, ``n_obs``, ``n_dropped_missing`` (rows with a
+          missing score), ``n_dropped_incomplete`` (rows with a missing covariate/time),
+          ``n_groups`` (level -> number of units), ``converged``, ``boundary`` (a variance at
+          zero or a correlation at +-1), ``notes`` (list of plain-language notes), ``logLik``,
+          ``REML_criterion`` (REML fits; -2 logLik), ``deviance``, ``AIC``, ``BIC``,
+          ``theta``, ``optimizer``, ``seconds``.
+        - ``vcov``: covariance matrix of the fixed effects (``sigma^2 (X' V^-1 X)^-1``).
+
+    Notes
+    -----
+    Parameters are estimated by maximising the REML (or ML) likelihood profiled over the
+    fixed effects and the residual variance, with relative covariance factors as in lme4.
+    Satterthwaite's df for a contrast ``l' beta`` is ``2 (l' C l)^2 / (g' A g)``, with ``C``
+    the covariance of the fixed effects, ``A`` twice the inverse Hessian of the deviance in
+    the variance parameters ``(theta, sigma)`` and ``g`` the gradient of ``l' C l`` in them
+    (lmerTest's method). Tests use ``t = estimate / se`` with that df; intervals are
+    ``estimate +- t_{1-alpha/2, df} se``.
+
+    Missing data: every observed row is used (participants with a missing wave keep their
+    other waves), which is valid under missing at random given the model. Rows with a missing
+    score, or a missing covariate or time value, are dropped and counted in ``info``. Missing
+    wave, arm, participant or cluster ids are errors.
+
+    Wave order: categorical order, numeric order, the mean of ``time`` when given, otherwise
+    sorted labels; pass an ordered Categorical to fix it.
+
+    References
+    ----------
+    Bates, D., Maechler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects
+    models using lme4. Journal of Statistical Software, 67(1).
+    Kuznetsova, A., Brockhoff, P. B. & Christensen, R. H. B. (2017). lmerTest package.
+    Journal of Statistical Software, 82(13).
+    Lenth, R. V. emmeans: estimated marginal means. R package.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> ids = np.repeat(np.arange(60), 3)
+    >>> frame = pd.DataFrame({
+    ...     "participant_id": ids.astype(str),
+    ...     "wave": np.tile(["baseline", "mid", "post"], 60),
+    ...     "arm": np.where(ids % 2 == 0, "control", "mentoring"),
+    ...     "score": rng.normal(size=180) + rng.normal(size=60)[ids],
+    ... })
+    >>> frame["wave"] = pd.Categorical(frame["wave"], ["baseline", "mid", "post"], ordered=True)
+    >>> res = mixed_model(frame)
+    >>> res.info["n_obs"], list(res.emmeans.columns[:3])
+    (180, ['wave', 'arm', 'estimate'])
+    """
+    func = "mixed_model"
+    covariates = _as_names(func, "covariates", covariates)
+    clusters = _as_names(func, "clusters", clusters)
+    check_one_of(func, "method", method, ("REML", "ML"))
+    check_one_of(func, "df_method", df_method, ("satterthwaite", "asymptotic"))
+    check_one_of(func, "engine", engine, ("auto", "mentor_eval", "statsmodels"))
+    check_one_of(func, "random_slope", random_slope, (True, False))
+    alpha = check_in_interval(func, "alpha", alpha, 0.0, 1.0)
+    for name, value in (("score", score), ("wave", wave), ("arm", arm), ("participant", participant)):
+        if not isinstance(value, str):
+            raise ParameterError(f"The '{name}' parameter of {func} must be a column name; got {value!r}.")
+    if participant in clusters:
+        raise ParameterError(f"The 'clusters' parameter of {func} must not include the participant "
+                             f"column {participant!r}; it is always the innermost level.")
+    d = _prepare(func, data, outcome, score=score, wave=wave, arm=arm, participant=participant,
+                 time=time, covariates=covariates, clusters=clusters, random_slope=random_slope,
+                 control=control)
+    reml = method == "REML"
+    level_names = [*clusters, participant]
+    levels = [d.frame[c].to_numpy() for c in level_names]
+    if d.y.size <= d.X.shape[1]:
+        raise AnalysisError(f"{func}: {d.y.size} observation(s) for {d.X.shape[1]} fixed effects.")
+
+    started = _time.perf_counter()
+    model = LmmModel(d.y, d.X, levels, d.time if random_slope else None)
+    notes = list(d.notes)
+    used = engine
+    if engine == "statsmodels":
+        fit = _fit_statsmodels(d, model, levels, reml, random_slope)
+    else:
+        try:
+            fit = model.fit(reml=reml)
+            used = "mentor_eval"
+        except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
+            if engine == "mentor_eval":
+                raise AnalysisError(f"{func}: the mixed-model fit failed numerically ({exc}).") from exc
+            notes.append(f"The mentor_eval engine failed ({exc}); statsmodels MixedLM was used.")
+            fit = _fit_statsmodels(d, model, levels, reml, random_slope)
+            used = "statsmodels"
+    if used == "statsmodels":
+        used_label = "statsmodels"
+    else:
+        used_label = "mentor_eval"
+
+    # ---- tests: fixed effects, grid means and contrasts share one Satterthwaite computation
+    p = len(d.names)
+    grid = _grid_rows(d, random_slope)
+    grid_flat = grid.reshape(-1, p)
+    con_L, con_keys = _contrast_rows(d, grid)
+    L_all = np.vstack([np.eye(p), grid_flat, con_L])
+    if df_method == "satterthwaite":
+        tests = fit.satterthwaite(L_all)
+        est, se, df = tests["estimate"].to_numpy(), tests["se"].to_numpy(), tests["df"].to_numpy()
+    else:
+        est = L_all @ fit.beta
+        se = np.sqrt(np.einsum("ij,jk,ik->i", L_all, fit.vcov, L_all))
+        df = np.full(est.size, np.inf)
+    inf = _inference(est, se, df, alpha)
+    seconds = _time.perf_counter() - started
+
+    sl_fixed = slice(0, p)
+    fixed = pd.DataFrame({"term": d.names, "estimate": est[sl_fixed], "se": se[sl_fixed],
+                          "df": df[sl_fixed], **{k: v[sl_fixed] for k, v in inf.items()}})
+
+    sl_grid = slice(p, p + grid_flat.shape[0])
+    n_w, n_a = len(d.waves), len(d.arms)
+    counts = np.bincount(d.wave_code * n_a + d.arm_code, minlength=n_w * n_a)
+    emmeans = pd.DataFrame({
+        "wave": np.repeat(np.array(d.waves, dtype=object), n_a),
+        "arm": np.tile(np.array(d.arms, dtype=object), n_w),
+        "estimate": est[sl_grid], "se": se[sl_grid], "df": df[sl_grid],
+        "ci_low": inf["ci_low"][sl_grid], "ci_high": inf["ci_high"][sl_grid], "n": counts,
+    })
+
+    sl_con = slice(p + grid_flat.shape[0], None)
+    contrasts = con_keys.assign(estimate=est[sl_con], se=se[sl_con], df=df[sl_con],
+                                **{k: v[sl_con] for k, v in inf.items()})
+
+    variance, icc = _variance_tables(fit, level_names, random_slope,
+                                     time if time is not None else "time")
+    boundary_notes = []
+    if fit.boundary:
+        zero = variance.loc[(variance["variance"] <= 1e-10 * max(fit.sigma2, 1e-300))
+                            & (variance["component"] != "residual")
+                            & ~variance["component"].str.startswith("cov("), "level"].tolist()
+        if zero:
+            boundary_notes.append("Boundary (singular) fit: the variance at level(s) "
+                                  f"{', '.join(map(repr, zero))} is estimated as zero; those units "
+                                  "differ no more than chance predicts. Estimates remain valid; "
+                                  "consider a simpler random-effects structure.")
+        else:
+            boundary_notes.append("Boundary (singular) fit: the random intercept and slope are "
+                                  "estimated as perfectly correlated (or a variance is near zero); "
+                                  "consider dropping the random slope.")
+    if not fit.converged:
+        notes.append("The optimiser did not meet the convergence check (scaled gradient < 0.002); "
+                      "treat the estimates with caution.")
+    notes.extend(boundary_notes)
+    info: dict[str, Any] = {
+        "engine": used_label,
+        "method": method,
+        "df_method": "Satterthwaite" if df_method == "satterthwaite" else "asymptotic",
+        "formula": _formula(d, score, wave, arm, covariates, level_names, random_slope,
+                            time if time is not None else "time"),
+        "outcome": outcome,
+        "control_arm": d.control,
+        "waves": list(d.waves),
+        "n_obs": fit.n_obs,
+        "n_dropped_missing": d.n_dropped_missing,
+        "n_dropped_incomplete": d.n_dropped_incomplete,
+        "n_groups": dict(zip(level_names, fit.n_groups, strict=True)),
+        "converged": fit.converged,
+        "boundary": fit.boundary,
+        "notes": notes,
+        "logLik": fit.loglik,
+        "REML_criterion": fit.deviance if reml else float("nan"),
+        "deviance": -2.0 * fit.loglik,
+        "AIC": fit.aic,
+        "BIC": fit.bic,
+        "sigma": float(np.sqrt(fit.sigma2)),
+        "theta": fit.theta.tolist(),
+        "optimizer": fit.message,
+        "seconds": seconds,
+    }
+    vcov = pd.DataFrame(fit.vcov, index=d.names, columns=d.names)
+    if outcome is not None:
+        fixed, variance, icc, emmeans, contrasts = (
+            f.assign(outcome=outcome)[["outcome", *f.columns]]
+            for f in (fixed, variance, icc, emmeans, contrasts)
+        )
+    return MixedModelResult(fixed=fixed, variance=variance, icc=icc, emmeans=emmeans,
+                            contrasts=contrasts, info=info, vcov=vcov)
+
+
+def _formula(d: _Design, score: str, wave: str, arm: str, covariates: tuple[str, ...],
+             level_names: list[str], random_slope: bool, tname: str) -> str:
+    fixed = f"{tname} * {arm}" if random_slope else f"{wave} * {arm}"
+    rhs = " + ".join([fixed, *covariates])
+    inner = f"(1 + {tname} | {'/'.join(level_names)})" if random_slope else \
+        f"(1 | {'/'.join(level_names)})"
+    if random_slope and len(level_names) > 1:
+        inner = f"(1 | {'/'.join(level_names[:-1])}) + (1 + {tname} | {':'.join(level_names)})"
+    return f"{score} ~ {rhs} + {inner}"
+
+
+def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
+                     tname: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    for name, cov in zip(level_names, fit.cov_re, strict=True):
+        rows.append((name, "(Intercept)", cov[0, 0], np.sqrt(cov[0, 0]), np.nan))
+        if cov.shape[0] == 2:
+            rows.append((name, tname, cov[1, 1], np.sqrt(cov[1, 1]), np.nan))
+            denom = np.sqrt(cov[0, 0] * cov[1, 1])
+            corr = cov[0, 1] / denom if denom > 0 else np.nan
+            rows.append((name, f"cov((Intercept), {tname})", cov[0, 1], np.nan, corr))
+    rows.append(("residual", "residual", fit.sigma2, np.sqrt(fit.sigma2), np.nan))
+    variance = pd.DataFrame(rows, columns=["level", "component", "variance", "sd", "corr"])
+    intercepts = np.array([c[0, 0] for c in fit.cov_re])
+    total = intercepts.sum() + fit.sigma2
+    icc = pd.DataFrame({"level": level_names, "icc": intercepts / total})
+    return variance, icc
+
+
+def cluster_robust(
+    data: pd.DataFrame,
+    outcome: str | None = None,
+    *,
+    score: str = "score",
+    wave: str = "wave",
+    arm: str = "arm",
+    participant: str = "participant_id",
+    covariates: Sequence[str] = (),
+    cluster: str = "participant_id",
+    kind: str = "ols",
+    control: Any = None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Population-average model of ``score ~ C(wave) * C(arm) + covariates`` with robust SEs.
+
+    Parameters
+    ----------
+    data : DataFrame
+        Analysis frame: one row per participant x wave (x outcome).
+    outcome : str, optional
+        Keep rows whose ``outcome`` column equals this.
+    score, wave, arm, participant : str
+        Column names (see :func:`mixed_model`).
+    covariates : sequence of str
+        Baseline covariates (numeric, or categorical coded as treatment dummies).
+    cluster : str
+        Column whose units are independent (participant, or a higher level such as site).
+    kind : {"ols", "gee"}
+        ``"ols"``: ordinary least squares with CR1 cluster-robust covariance, as
+        ``sandwich::vcovCL(type = "HC1")`` (and statsmodels ``cov_type="cluster"``).
+        ``"gee"``: Gaussian GEE with an exchangeable working correlation (statsmodels) and
+        its robust covariance.
+    control : optional
+        The control arm (default as in :func:`mixed_model`).
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    DataFrame
+        One row per coefficient: ``term``, ``estimate``, ``se``, ``t`` (OLS) or ``z`` (GEE),
+        ``df`` (clusters - 1 for OLS, infinite for GEE), ``p``, ``ci_low``, ``ci_high``,
+        ``n_clusters``, ``n_obs``, ``method``; ``outcome`` first when given.
+
+    Notes
+    -----
+    CR1: ``V = G/(G-1) (n-1)/(n-p) (X'X)^-1 (sum_g X_g' e_g e_g' X_g) (X'X)^-1`` with ``G``
+    clusters; tests use ``t`` with ``G - 1`` df (statsmodels' and Stata's convention). GEE tests
+    are Wald z-tests. Missing data: rows with a missing score or covariate are dropped
+    (complete-case by row; valid under MCAR for these marginal models); the counts are not
+    returned here, use :func:`mixed_model` for a likelihood analysis under MAR.
+
+    References
+    ----------
+    Cameron, A. C. & Miller, D. L. (2015). A practitioner's guide to cluster-robust inference.
+    Journal of Human Resources, 50(2), 317-372.
+    Liang, K.-Y. & Zeger, S. L. (1986). Longitudinal data analysis using generalized linear
+    models. Biometrika, 73(1), 13-22.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> ids = np.repeat(np.arange(40), 2)
+    >>> frame = pd.DataFrame({"participant_id": ids, "wave": np.tile([0, 1], 40),
+    ...                       "arm": np.where(ids % 2 == 0, "control", "mentoring"),
+    ...                       "score": rng.normal(size=80)})
+    >>> cluster_robust(frame)["n_clusters"].iloc[0]
+    np.int64(40)
+    """
+    func = "cluster_robust"
+    covariates = _as_names(func, "covariates", covariates)
+    check_one_of(func, "kind", kind, ("ols", "gee"))
+    alpha = check_in_interval(func, "alpha", alpha, 0.0, 1.0)
+    if not isinstance(cluster, str):
+        raise ParameterError(f"The 'cluster' parameter of {func} must be a column name; got {cluster!r}.")
+    clusters = () if cluster == participant else (cluster,)
+    d = _prepare(func, data, outcome, score=score, wave=wave, arm=arm, participant=participant,
+                 time=None, covariates=covariates, clusters=clusters, random_slope=False,
+                 control=control)
+    codes = pd.factorize(d.frame[cluster])[0]
+    n_clusters = int(codes.max()) + 1
+    if n_clusters < 2:
+        raise AnalysisError(f"{func}: cluster-robust errors need at least two clusters; "
+                            f"{cluster!r} has one.")
+    y, X = d.y, d.X
+    n, p = X.shape
+    if kind == "ols":
+        xtx_inv = np.linalg.inv(X.T @ X)
+        beta = xtx_inv @ (X.T @ y)
+        resid = y - X @ beta
+        scores = np.zeros((n_clusters, p))
+        np.add.at(scores, codes, X * resid[:, None])
+        meat = scores.T @ scores
+        adj = n_clusters / (n_clusters - 1) * (n - 1) / (n - p)
+        cov = adj * xtx_inv @ meat @ xtx_inv
+        df = np.full(p, float(n_clusters - 1))
+        stat_name = "t"
+        label = "OLS, CR1 cluster-robust SE"
+    else:
+        import statsmodels.api as sm
+
+        order = np.argsort(codes, kind="stable")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.GEE(y[order], X[order], groups=codes[order], family=sm.families.Gaussian(),
+                         cov_struct=sm.cov_struct.Exchangeable()).fit()
+        beta = np.asarray(res.params)
+        cov = np.asarray(res.cov_params())
+        df = np.full(p, np.inf)
+        stat_name = "z"
+        label = "GEE exchangeable, robust SE"
+    se = np.sqrt(np.diag(cov))
+    inf = _inference(beta, se, df, alpha)
+    out = pd.DataFrame({"term": d.names, "estimate": beta, "se": se, stat_name: inf["t"], "df": df,
+                        "p": inf["p"], "ci_low": inf["ci_low"], "ci_high": inf["ci_high"],
+                        "n_clusters": n_clusters, "n_obs": n, "method": label})
+    if outcome is not None:
+        out.insert(0, "outcome", outcome)
+    return out

@@ -1,0 +1,1002 @@
+"""Synthetic multi-site mentoring studies with a known truth.
+
+:func:`simulate_study` draws a complete study -- participants nested in mentors or groups
+within sites, item responses at every wave, attrition, missing items and dosage -- from
+an explicit generating model, and returns the data *and* the truth (effects, ICCs,
+reliabilities, attrition). It exists to test that the toolkit's estimators recover what
+was put in, and to give users a realistic dataset to learn on. Every number below is an
+ASSUMPTION chosen to look like published mentoring evaluations, not an empirical claim.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import special, stats
+
+from mentor_eval import __version__
+from mentor_eval._params import check_in_interval, check_positive_int
+from mentor_eval.errors import ParameterError, StudyConfigError
+from mentor_eval.instruments import Instrument, load_instrument
+from mentor_eval.models import MentorshipModel, get_model
+
+__all__ = ["SimulatedStudy", "simulate_study", "DEFAULT_ARMS", "DEFAULT_INSTRUMENTS", "cronbach_alpha"]
+
+DEFAULT_ARMS = (
+    "control", "narrative_weaving", "storytelling_circles", "strength_spotlight", "cultural_navigator",
+    "community_of_practice",
+)
+DEFAULT_INSTRUMENTS = (
+    ("adult_hope_scale", "8-point"), ("general_belongingness_scale", None), ("youth_strength_of_relationship", None),
+)
+_FAMILIES = ("agency", "pathways", "belonging")
+
+# ---------------------------------------------------------------- generating-model constants (ASSUMPTIONS)
+_RHO_AP = 0.6            # latent correlation of hope agency and pathways
+_RHO_HB = 0.4            # latent correlation of each hope component with belonging
+_LATENT_R = np.array([[1.0, _RHO_AP, _RHO_HB], [_RHO_AP, 1.0, _RHO_HB], [_RHO_HB, _RHO_HB, 1.0]])
+_OCCASION_VAR = 0.25     # share of latent variance that changes from wave to wave (latent retest r = .75)
+_TREND = 0.05            # common change by the final wave in every arm, latent SD units
+_EFFECT_TARGETED = 0.35  # default effect on a family the model targets (latent SD units)
+_EFFECT_OTHER = 0.15     # default effect on the other families
+_MAR_SLOPE = 0.5         # log-odds of dropout per SD of lower baseline hope
+_DOSE_BETA = (6.0, 2.5)  # Beta prior of a participant's attendance rate; mean 6 / 8.5 = .706
+_PLANNED = {"dyad": 24, "group": 12, "community": 12}
+_CLUSTER_SIZES = {  # mentees per mentor (dyad caseload) or per group
+    "dyad": (np.array([1, 2, 3, 4]), np.array([0.2, 0.35, 0.3, 0.15])),
+    "group": (np.arange(6, 11), np.full(5, 0.2)),
+    "community": (np.arange(18, 31), np.full(13, 1 / 13)),
+}
+# covariate effects on (agency, pathways, belonging), latent SD units
+_B_RISK = np.array([-0.25, -0.25, -0.25])     # per SD of latent risk
+_B_AGE = np.array([0.08, 0.05, 0.0])          # per SD of age
+_GENDERS = ("female", "male", "nonbinary")
+_GENDER_P = np.array([0.50, 0.46, 0.04])
+_B_GENDER = np.array([[0.0, 0.0, 0.10], [0.0, 0.0, 0.0], [-0.05, -0.05, -0.20]])  # rows: genders
+_AGES = np.arange(16, 25)
+_TARGET_ALPHA = 0.83      # loadings are tuned so the instrument's scales straddle this alpha
+_ATTENUATION = 0.92       # ratio of polychoric to observed item correlation assumed when tuning
+_START = date(2025, 9, 1)
+_POP_N = 200_000          # sample size of the large-sample population computations
+
+_ASSUMPTIONS = [
+    "Latent traits agency, pathways and belonging have unit variance at baseline; agency and pathways "
+    f"correlate {_RHO_AP}, each correlates {_RHO_HB} with belonging.",
+    f"{1 - _OCCASION_VAR:.2f} of latent variance is stable over waves (latent retest r = {1 - _OCCASION_VAR:.2f}).",
+    f"Default arm effects (latent SD units at the final wave): {_EFFECT_TARGETED} on the outcome families the "
+    f"model targets, {_EFFECT_OTHER} on the others; 'hope' targets both agency and pathways; control 0. "
+    "Published mentoring effects are Hedges g about .2 overall (DuBois et al. 2011; Raposa et al. 2019); "
+    "there is no pooled effect on belonging, so these values are assumptions.",
+    "Effects grow linearly with time since baseline: a fraction (week - first week) / (last week - first "
+    "week) of the full effect is present at each wave.",
+    f"Every arm, control included, drifts by {_TREND} latent SD by the final wave (a common trend).",
+    "An individual's effect scales with dose: effect x (sessions attended / sessions planned) / "
+    f"{_DOSE_BETA[0] / sum(_DOSE_BETA):.3f} (the mean attendance rate), so the arm's average effect equals "
+    "the stated effect.",
+    "Attendance rate ~ Beta(6, 2.5); sessions attended ~ Binomial(planned, rate); planned sessions are "
+    "24 (dyad), 12 (group, community).",
+    "Site and mentor/group random intercepts on every latent trait with the stated ICCs (shares of latent "
+    "variance), constant over waves; control participants have no mentor and carry that variance individually.",
+    f"Dropout by the final wave is MAR: log-odds rise by {_MAR_SLOPE} per SD of lower baseline hope; the "
+    "intercept of each arm is calibrated to its target rate; dropout is monotone, its wave uniform.",
+    "Items follow a graded-response (ordinal probit) model: y* = loading x latent + noise, cut at "
+    "item thresholds; negatively keyed items are generated reversed; fillers are pure noise.",
+    "Item values are missing completely at random with probability item_missing.",
+    "Covariates: lower baseline_risk, older age and female gender go with slightly higher latent traits.",
+]
+
+
+# ---------------------------------------------------------------- public result type
+@dataclass(frozen=True, eq=False)
+class SimulatedStudy:
+    """A simulated study: the data, the study configuration and the truth.
+
+    Attributes
+    ----------
+    participants : DataFrame
+        One row per participant (columns documented in ``data/sample/README.md``).
+    responses : DataFrame
+        Long layout: one row per participant x observed wave; item columns nullable ``Int64``.
+    config : dict
+        The content of ``study.yaml``.
+    truth : dict
+        The generating values: effects, ICCs, reliabilities, attrition (the content of ``truth.json``).
+    latent : DataFrame
+        True latent traits per participant x wave (``agency``, ``pathways``, ``belonging``,
+        ``relationship``; NaN where undefined), for every wave including unobserved ones.
+    """
+
+    participants: pd.DataFrame
+    responses: pd.DataFrame
+    config: dict[str, Any]
+    truth: dict[str, Any]
+    latent: pd.DataFrame = field(repr=False)
+
+    @property
+    def effects(self) -> pd.DataFrame:
+        """The true effects as a tidy frame (one row per arm x outcome x wave)."""
+        return pd.DataFrame(self.truth["effects"])
+
+    def write(self, out_dir: str | Path) -> Path:
+        """Write ``participants.csv``, ``responses.csv``, ``study.yaml`` and ``truth.json``.
+
+        Parameters
+        ----------
+        out_dir : path
+            Directory (created if needed). Existing files of these names are replaced.
+
+        Returns
+        -------
+        Path
+            The written ``study.yaml`` (loadable with :func:`mentor_eval.load_study`).
+        """
+        out = Path(out_dir)
+        if out.exists() and not out.is_dir():
+            raise ParameterError(f"The 'out_dir' parameter of SimulatedStudy.write must be a directory; "
+                                 f"{out.as_posix()} is a file.")
+        out.mkdir(parents=True, exist_ok=True)
+        self.participants.to_csv(out / "participants.csv", index=False, lineterminator="\n")
+        self.responses.to_csv(out / "responses.csv", index=False, lineterminator="\n")
+        header = (
+            "# Synthetic study written by mentor_eval.simulate_study; no real people.\n"
+            "# Format: docs/study-config.md. The generating truth is in truth.json.\n"
+        )
+        body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=110,
+                              default_flow_style=None)
+        (out / "study.yaml").write_text(header + body, encoding="utf-8")
+        (out / "truth.json").write_text(json.dumps(self.truth, indent=2) + "\n", encoding="utf-8")
+        return out / "study.yaml"
+
+
+# ---------------------------------------------------------------- statistics helpers
+def cronbach_alpha(items: np.ndarray) -> float:
+    """Cronbach's alpha of an (n x k) matrix on its complete rows: k/(k-1) (1 - sum var_j / var(sum))."""
+    x = np.asarray(items, dtype=float)
+    x = x[~np.isnan(x).any(axis=1)]
+    k = x.shape[1]
+    item_var = x.var(axis=0, ddof=1).sum()
+    total_var = x.sum(axis=1).var(ddof=1)
+    return float(k / (k - 1) * (1 - item_var / total_var))
+
+
+def _alpha_from_corr(r: np.ndarray) -> float:
+    k = r.shape[0]
+    off = r.sum() - np.trace(r)
+    return float(k / (k - 1) * (1 - k / (k + off)))
+
+
+# ---------------------------------------------------------------- instrument generating parameters
+@dataclass(frozen=True, eq=False)
+class _ItemModel:
+    """Generating parameters of one instrument's items (fixed per instrument, not per seed)."""
+
+    instrument: Instrument
+    item_ids: tuple[str, ...]
+    latent: tuple[str, ...]        # latent per item: agency|pathways|belonging|hope|relationship|other|noise
+    loading: np.ndarray            # (k,)
+    thresholds: np.ndarray         # (k, K-1)
+    reverse: np.ndarray            # (k,) bool
+
+    @property
+    def lo(self) -> int:
+        return self.instrument.response_scale.min
+
+    @property
+    def hi(self) -> int:
+        return self.instrument.response_scale.max
+
+
+def _item_latents(inst: Instrument) -> tuple[str, ...]:
+    out = []
+    for it in inst.items:
+        if it.filler:
+            out.append("noise")
+            continue
+        if inst.construct == "hope":
+            names = [s.id.lower() for s in inst.scales if it.id in s.item_ids]
+            if any("agency" in n for n in names):
+                out.append("agency")
+            elif any("pathway" in n for n in names):
+                out.append("pathways")
+            else:
+                out.append("hope")
+        elif inst.construct == "belonging":
+            out.append("belonging")
+        elif inst.construct == "relationship_quality":
+            out.append("relationship")
+        else:
+            out.append("other")
+    return tuple(out)
+
+
+def _latent_corr(a: str, b: str) -> float:
+    if a == b:
+        return 1.0
+    idx = {"agency": 0, "pathways": 1, "belonging": 2}
+    if a in idx and b in idx:
+        return float(_LATENT_R[idx[a], idx[b]])
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    if {a, b} == {"hope", "agency"} or {a, b} == {"hope", "pathways"}:
+        return (1 + _RHO_AP) * hope_w
+    if {a, b} == {"hope", "belonging"}:
+        return 2 * _RHO_HB * hope_w
+    return 0.0
+
+
+@lru_cache(maxsize=64)
+def _item_model(instrument_id: str, form: str | None) -> _ItemModel:
+    inst = load_instrument(instrument_id, form=form)
+    latents = _item_latents(inst)
+    ids = inst.item_ids
+    k = len(ids)
+    # a generator seeded by the instrument id: item parameters do not change with the study seed
+    rng = np.random.default_rng(zlib.crc32(f"{inst.id}:{inst.form}".encode()))
+    jitter = rng.uniform(0.9, 1.1, k)
+    shift = 0.55 + rng.normal(0.0, 0.2, k)
+    filler_shift = rng.normal(0.0, 0.3, k)
+
+    # tune the common loading so the scored scales straddle the target alpha
+    scored = [i for i, lat in enumerate(latents) if lat != "noise"]
+    pos = {iid: j for j, iid in enumerate(ids)}
+    item_sets = {tuple(pos[i] for i in s.item_ids) for s in inst.scales if s.n_items >= 2}
+    corr_lat = np.array([[_latent_corr(latents[a], latents[b]) for b in range(k)] for a in range(k)])
+
+    def mid_alpha(lam: float) -> float:
+        lam_j = np.clip(lam * jitter, 0.05, 0.95)
+        r = np.outer(lam_j, lam_j) * corr_lat * _ATTENUATION
+        np.fill_diagonal(r, 1.0)
+        alphas = [_alpha_from_corr(r[np.ix_(s, s)]) for s in item_sets]
+        return (min(alphas) + max(alphas)) / 2 if alphas else _TARGET_ALPHA
+
+    lo, hi = 0.2, 0.86
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if mid_alpha(mid) < _TARGET_ALPHA else (lo, mid)
+    loading = np.clip((lo + hi) / 2 * jitter, 0.05, 0.95)
+    loading[[i for i in range(k) if i not in scored]] = 0.0
+
+    n_cat = inst.response_scale.n_points
+    cats = np.arange(n_cat)
+    pmf = 0.6 * stats.binom.pmf(cats, n_cat - 1, 0.5) + 0.4 / n_cat
+    base = stats.norm.ppf(np.cumsum(pmf)[:-1])
+    is_filler = np.array([lat == "noise" for lat in latents])
+    item_shift = np.where(is_filler, filler_shift, shift)
+    thresholds = base[None, :] - item_shift[:, None]
+    reverse = np.array([it.reverse for it in inst.items])
+    return _ItemModel(inst, ids, latents, loading, thresholds, reverse)
+
+
+def _draw_items(im: _ItemModel, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ordinal responses (n x k, float) given the per-item latent values ``theta`` (n x k)."""
+    lam = im.loading
+    ystar = theta * lam + rng.standard_normal(theta.shape) * np.sqrt(1 - lam**2)
+    cat = (ystar[:, :, None] > im.thresholds[None, :, :]).sum(axis=2).astype(float) + im.lo
+    cat[:, im.reverse] = im.lo + im.hi - cat[:, im.reverse]
+    return cat
+
+
+def _expected_items(im: _ItemModel, mu: np.ndarray) -> np.ndarray:
+    """Expected response of each item when its latent is N(mu_j, 1): lo + sum_k Phi(lam mu - tau_k)."""
+    e = im.lo + stats.norm.cdf(im.loading[:, None] * mu[:, None] - im.thresholds).sum(axis=1)
+    return np.where(im.reverse, im.lo + im.hi - e, e)
+
+
+def _keyed(im: _ItemModel, x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[:, im.reverse] = im.lo + im.hi - out[:, im.reverse]
+    return out
+
+
+def _scale_scores(im: _ItemModel, keyed: np.ndarray) -> dict[str, np.ndarray]:
+    pos = {iid: j for j, iid in enumerate(im.item_ids)}
+    out = {}
+    for s in im.instrument.scales:
+        cols = [pos[i] for i in s.item_ids]
+        v = keyed[:, cols].sum(axis=1)
+        out[s.id] = v / len(cols) if s.method == "mean" else v
+    return out
+
+
+@lru_cache(maxsize=64)
+def _population(instrument_id: str, form: str | None) -> dict[str, dict[str, float]]:
+    """Large-sample alpha, mean and SD of every scale at latent mean 0 (complete data)."""
+    im = _item_model(instrument_id, form)
+    rng = np.random.default_rng(20240601)
+    n = _POP_N
+    lat = _draw_latents(rng, n)
+    theta = np.column_stack([lat[name] for name in im.latent])
+    keyed = _keyed(im, _draw_items(im, theta, rng))
+    pos = {iid: j for j, iid in enumerate(im.item_ids)}
+    scores = _scale_scores(im, keyed)
+    out = {}
+    for s in im.instrument.scales:
+        cols = [pos[i] for i in s.item_ids]
+        out[s.id] = {
+            "alpha": cronbach_alpha(keyed[:, cols]) if len(cols) > 1 else float("nan"),
+            "mean": float(scores[s.id].mean()),
+            "sd": float(scores[s.id].std(ddof=1)),
+        }
+    return out
+
+
+def _draw_latents(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Independent standard-normal latent draws with the generating correlations (population use)."""
+    z = rng.standard_normal((n, 3)) @ np.linalg.cholesky(_LATENT_R).T
+    hope = (z[:, 0] + z[:, 1]) / math.sqrt(2 + 2 * _RHO_AP)
+    return {"agency": z[:, 0], "pathways": z[:, 1], "belonging": z[:, 2], "hope": hope,
+            "relationship": rng.standard_normal(n), "other": rng.standard_normal(n),
+            "noise": rng.standard_normal(n)}
+
+
+# ---------------------------------------------------------------- argument handling
+def _resolve_arms(arms: Any) -> tuple[list[str], list[MentorshipModel]]:
+    if arms is None:
+        arms = DEFAULT_ARMS
+    if isinstance(arms, Mapping):
+        pairs = list(arms.items())
+    elif isinstance(arms, (str, MentorshipModel)):
+        pairs = [(arms.key if isinstance(arms, MentorshipModel) else arms, arms)]
+    else:
+        pairs = [((a.key if isinstance(a, MentorshipModel) else a), a) for a in arms]
+    keys: list[str] = []
+    models: list[MentorshipModel] = []
+    for key, m in pairs:
+        if isinstance(m, MentorshipModel):
+            model = m
+        else:
+            try:
+                model = get_model(m)
+            except StudyConfigError as exc:
+                raise ParameterError(f"The 'arms' parameter of simulate_study names an unknown model: {exc}") \
+                    from None
+        if key in keys:
+            raise ParameterError(f"The 'arms' parameter of simulate_study lists arm {key!r} twice.")
+        keys.append(str(key))
+        models.append(model)
+    if not keys:
+        raise ParameterError("The 'arms' parameter of simulate_study must list at least one arm.")
+    n_control = sum(m.key == "control" for m in models)
+    if n_control > 1:
+        raise ParameterError("The 'arms' parameter of simulate_study may hold at most one 'control' arm.")
+    if len(keys) > 1 and n_control == 0:
+        raise ParameterError("The 'arms' parameter of simulate_study needs a 'control' arm when it lists "
+                             "more than one arm (effects are defined against control).")
+    if len(keys) == 1 and n_control == 1:
+        raise ParameterError("The 'arms' parameter of simulate_study: a single-arm study needs a mentorship "
+                             "model, not 'control'.")
+    return keys, models
+
+
+def _resolve_waves(waves: Any) -> list[tuple[str, float]]:
+    if isinstance(waves, Mapping):
+        out = [(str(k), float(v)) for k, v in waves.items()]
+    elif isinstance(waves, str):
+        out = [(waves, 0.0)]
+    else:
+        out = [(str(k), 12.0 * i) for i, k in enumerate(waves)]
+    if not out:
+        raise ParameterError("The 'waves' parameter of simulate_study must name at least one wave.")
+    if len({k for k, _ in out}) != len(out):
+        raise ParameterError(f"The 'waves' parameter of simulate_study has duplicate keys; got {waves!r}.")
+    weeks = [w for _, w in out]
+    if any(b <= a for a, b in zip(weeks, weeks[1:], strict=False)):
+        raise ParameterError(f"The 'waves' parameter of simulate_study must have increasing weeks; got {waves!r}.")
+    return out
+
+
+def _resolve_instruments(instruments: Any) -> list[tuple[str, str | None]]:
+    if instruments is None:
+        instruments = DEFAULT_INSTRUMENTS
+    if isinstance(instruments, Mapping):
+        pairs = [(str(k), v) for k, v in instruments.items()]
+    elif isinstance(instruments, str):
+        pairs = [(instruments, None)]
+    else:
+        pairs = [(x, None) if isinstance(x, str) else (str(x[0]), x[1]) for x in instruments]
+    if not pairs:
+        raise ParameterError("The 'instruments' parameter of simulate_study must name at least one instrument.")
+    return pairs
+
+
+def _effect_table(keys: list[str], models: list[MentorshipModel], effects: Any) -> np.ndarray:
+    """(n_arms x 3) effects on agency, pathways, belonging in latent SD units."""
+    out = np.zeros((len(keys), 3))
+    for a, m in enumerate(models):
+        if m.key == "control":
+            continue
+        targeted = set(m.targets)
+        if "hope" in targeted:
+            targeted |= {"agency", "pathways"}
+        out[a] = [_EFFECT_TARGETED if f in targeted else _EFFECT_OTHER for f in _FAMILIES]
+    if effects is None:
+        return out
+    if not isinstance(effects, Mapping):
+        raise ParameterError("The 'effects' parameter of simulate_study must be a mapping of arm or model key "
+                             f"to a number or to {{family: number}}; got {effects!r}.")
+    for name, spec in effects.items():
+        rows = [a for a, (k, m) in enumerate(zip(keys, models, strict=True)) if name in (k, m.key)]
+        if not rows:
+            raise ParameterError(f"The 'effects' parameter of simulate_study names {name!r}, which is not an arm; "
+                                 f"arms: {', '.join(keys)}.")
+        for a in rows:
+            if models[a].key == "control":
+                raise ParameterError("The 'effects' parameter of simulate_study cannot set an effect for the "
+                                     "control arm (effects are defined against it).")
+            if isinstance(spec, Mapping):
+                for fam, v in spec.items():
+                    fams = ("agency", "pathways") if fam == "hope" else (fam,)
+                    if any(f not in _FAMILIES for f in fams):
+                        raise ParameterError(
+                            f"The 'effects' parameter of simulate_study uses family {fam!r} for {name!r}; "
+                            "families: hope, agency, pathways, belonging.")
+                    for f in fams:
+                        out[a, _FAMILIES.index(f)] = check_in_interval("simulate_study", f"effects[{name}]",
+                                                                       v, -3, 3, closed="both")
+            else:
+                out[a] = check_in_interval("simulate_study", f"effects[{name}]", spec, -3, 3, closed="both")
+    return out
+
+
+def _arm_code(key: str, used: set[str]) -> str:
+    code = "".join(w[0] for w in key.replace("-", "_").split("_") if w).upper()[:3] or "A"
+    base, i = code, 2
+    while code in used:
+        code, i = f"{base}{i}", i + 1
+    used.add(code)
+    return code
+
+
+# ---------------------------------------------------------------- the simulator
+def simulate_study(
+    n_participants: int = 1200,
+    *,
+    arms: Sequence[str | MentorshipModel] | Mapping[str, str | MentorshipModel] | None = None,
+    sites: int = 3,
+    waves: Sequence[str] | Mapping[str, float] = ("baseline", "midpoint", "post"),
+    instruments: Sequence[str | tuple[str, str | None]] | Mapping[str, str | None] | None = None,
+    effects: Mapping[str, float | Mapping[str, float]] | None = None,
+    icc_site: float = 0.05,
+    icc_mentor: float = 0.10,
+    attrition: float | Mapping[str, float] = 0.20,
+    differential_attrition: float = 0.05,
+    item_missing: float = 0.02,
+    dosage: bool = True,
+    seed: int = 0,
+) -> SimulatedStudy:
+    """Simulate a multi-site mentoring evaluation with a known truth.
+
+    Parameters
+    ----------
+    n_participants : int, default 1200
+        Participants enrolled (all measured at the first wave).
+    arms : sequence or mapping, optional
+        Model keys (or :class:`~mentor_eval.models.MentorshipModel` objects; the arm key is the
+        model key), or a mapping arm key -> model. Needs a ``control`` arm when there is more than
+        one arm. Default: control, narrative_weaving, storytelling_circles, strength_spotlight,
+        cultural_navigator, community_of_practice.
+    sites : int, default 3
+        Number of sites; arms are randomized in balanced blocks within each site.
+    waves : sequence of str or mapping, default ("baseline", "midpoint", "post")
+        Wave keys (then 12 weeks apart, starting at week 0) or a mapping key -> week.
+    instruments : sequence or mapping, optional
+        Instrument ids, ``(id, form)`` pairs or a mapping id -> form. Default: adult_hope_scale
+        (8-point), general_belongingness_scale, youth_strength_of_relationship. Items load on the
+        latent trait their instrument measures (hope items on agency or pathways by subscale);
+        relationship-quality instruments are given to mentored arms after baseline only.
+    effects : mapping, optional
+        Per arm (or model) key: a number (every family) or ``{family: number}`` with families
+        ``hope`` (both components), ``agency``, ``pathways``, ``belonging``; latent SD units at the
+        final wave. Unnamed arms keep the defaults (see Notes).
+    icc_site, icc_mentor : float, default 0.05 and 0.10
+        Shares of latent variance between sites and between mentors (dyads) or groups (group and
+        community formats); each in [0, 0.4], together at most 0.5.
+    attrition : float or mapping, default 0.20
+        Share of participants of each mentored arm missing at the final wave, or a mapping arm
+        key -> share (then ``differential_attrition`` is not used).
+    differential_attrition : float, default 0.05
+        Added to ``attrition`` for the control arm.
+    item_missing : float, default 0.02
+        Probability that any one item answer is missing (MCAR).
+    dosage : bool, default True
+        Simulate ``sessions_attended`` and let the individual effect scale with it.
+    seed : int, default 0
+        Seed of the :class:`numpy.random.Generator`; the same seed gives identical data.
+
+    Returns
+    -------
+    SimulatedStudy
+        ``participants``, ``responses`` (long), ``config`` (study.yaml content), ``truth``
+        (truth.json content) and ``latent``. ``truth["effects"]`` lists, per arm x outcome scale x
+        wave: ``latent`` (effect in latent SD units), ``score`` (difference in expected scale score
+        against control), ``g`` (``score`` over the population SD of the scale) and the outcome
+        family. ``truth["reliability"]`` holds population alphas (large-sample simulation),
+        ``truth["icc"]`` the latent ICCs and their approximate score-level values,
+        ``truth["attrition"]`` target and realised dropout per arm.
+
+    Notes
+    -----
+    Generating model (latent SD units; all values are ASSUMPTIONS, listed in
+    ``truth["assumptions"]``): for participant i at wave t and family f,
+
+        theta_itf = site_f + cluster_f + covariates_if + person_if + occasion_itf
+                    + (trend + effect_arm,f x dose_i) x frac_t
+
+    with unit variance at baseline, agency-pathways correlation .6, hope-belonging .4,
+    occasion share .25, ``frac_t`` the share of time elapsed since baseline, trend 0.05,
+    ``dose_i`` = attendance rate / mean attendance rate (1 without dosage). Default effects:
+    0.35 on the families the arm's model targets and 0.15 on the others. Items follow an
+    ordinal probit (graded-response style) model with loadings tuned so scale alphas lie near
+    .75-.90, reverse-keyed items generated reversed and fillers pure noise. Dropout is
+    monotone and MAR on baseline hope. Expected scores use the exact ordinal-probit mean
+    ``min + sum_k Phi(lambda mu - tau_k)`` averaged over the dose distribution, so the
+    ``score`` truths are exact under a normal latent and ignore item-missingness prorating.
+
+    References
+    ----------
+    DuBois, D. L., Portillo, N., Rhodes, J. E., Silverthorn, N., & Valentine, J. C. (2011). How
+    effective are mentoring programs for youth? Psychological Science in the Public Interest, 12(2), 57-91.
+    Raposa, E. B., et al. (2019). The effects of youth mentoring programs: a meta-analysis of outcome
+    studies. Journal of Youth and Adolescence, 48(3), 423-443.
+
+    Examples
+    --------
+    >>> sim = simulate_study(600, seed=1)
+    >>> path = sim.write("my_study")            # doctest: +SKIP
+    >>> sorted(sim.participants.arm.unique())[:2]
+    ['community_of_practice', 'control']
+    """
+    func = "simulate_study"
+    keys, models = _resolve_arms(arms)
+    n_arms = len(keys)
+    n = check_positive_int(func, "n_participants", n_participants, minimum=max(10, 2 * n_arms))
+    n_sites = check_positive_int(func, "sites", sites)
+    wave_list = _resolve_waves(waves)
+    inst_list = _resolve_instruments(instruments)
+    eff = _effect_table(keys, models, effects)
+    icc_s = check_in_interval(func, "icc_site", icc_site, 0, 0.4, closed="both")
+    icc_m = check_in_interval(func, "icc_mentor", icc_mentor, 0, 0.4, closed="both")
+    if icc_s + icc_m > 0.5:
+        raise ParameterError(f"The 'icc_site' and 'icc_mentor' parameters of {func} must sum to at most 0.5; "
+                             f"got {icc_s + icc_m:g}.")
+    item_miss = check_in_interval(func, "item_missing", item_missing, 0, 0.5, closed="left")
+    if not isinstance(dosage, bool):
+        raise ParameterError(f"The 'dosage' parameter of {func} must be true or false; got {dosage!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"The 'seed' parameter of {func} must be an integer; got {seed!r}.")
+    control_idx = next((a for a, m in enumerate(models) if m.key == "control"), None)
+    if isinstance(attrition, Mapping):
+        unknown = [k for k in attrition if k not in keys]
+        if unknown:
+            raise ParameterError(f"The 'attrition' parameter of {func} names unknown arm(s) {unknown}; "
+                                 f"arms: {', '.join(keys)}.")
+        target = np.array([float(attrition.get(k, 0.2)) for k in keys])
+        for k, v in zip(keys, target, strict=True):
+            check_in_interval(func, f"attrition[{k}]", v, 0, 0.9, closed="left")
+    else:
+        base_rate = check_in_interval(func, "attrition", attrition, 0, 0.9, closed="left")
+        diff = check_in_interval(func, "differential_attrition", differential_attrition, -0.5, 0.5,
+                                 closed="both")
+        target = np.full(n_arms, base_rate)
+        if control_idx is not None:
+            target[control_idx] = base_rate + diff
+            check_in_interval(func, "attrition + differential_attrition", target[control_idx], 0, 0.9,
+                              closed="left")
+    if len(wave_list) == 1:
+        target = np.zeros(n_arms)  # nobody can drop out of a one-wave study
+    item_models = []
+    for iid, form in inst_list:
+        try:
+            item_models.append(_item_model(iid, form))
+        except Exception as exc:  # an InstrumentDefinitionError with the known ids
+            raise ParameterError(f"The 'instruments' parameter of {func}: {exc}") from None
+
+    rng = np.random.default_rng(int(seed))
+    chol = np.linalg.cholesky(_LATENT_R)
+    n_waves = len(wave_list)
+    weeks = np.array([w for _, w in wave_list])
+    frac = (weeks - weeks[0]) / (weeks[-1] - weeks[0]) if n_waves > 1 else np.ones(1)
+
+    # -------- sites and blocked randomization within site
+    site_p = rng.dirichlet(np.full(n_sites, 8.0))
+    site = np.sort(rng.choice(n_sites, size=n, p=site_p))
+    order = np.lexsort((rng.random(n), site))
+    site = site[order]
+    starts = np.searchsorted(site, np.arange(n_sites))
+    rank = np.arange(n) - starts[site]
+    perms = np.argsort(rng.random((n_sites, n_arms)), axis=1)
+    arm = perms[site, rank % n_arms]
+
+    # -------- clusters: mentors (dyads) or groups, within site x arm
+    used_codes: set[str] = set()
+    codes = [_arm_code(k, used_codes) for k in keys]
+    cluster = np.full(n, -1)
+    mentor_id = np.full(n, None, dtype=object)
+    group_id = np.full(n, None, dtype=object)
+    n_clusters = 0
+    cell = site * n_arms + arm
+    cell_order = np.argsort(cell, kind="stable")
+    cell_starts = np.searchsorted(cell[cell_order], np.arange(n_sites * n_arms + 1))
+    for s in range(n_sites):
+        for a, m in enumerate(models):
+            if m.key == "control":
+                continue
+            idx = cell_order[cell_starts[s * n_arms + a]:cell_starts[s * n_arms + a + 1]]
+            if idx.size == 0:
+                continue
+            sizes_, probs = _CLUSTER_SIZES[m.format]
+            sizes = rng.choice(sizes_, size=idx.size, p=probs)
+            bounds = np.cumsum(sizes)
+            n_cl = int(np.searchsorted(bounds, idx.size) + 1)
+            local = np.searchsorted(bounds, np.arange(idx.size), side="right")
+            if m.format == "dyad" or n_cl == 1 or (idx.size - bounds[n_cl - 2]) >= sizes_.min() // 2:
+                pass
+            else:  # a tiny last group joins the previous one
+                local = np.minimum(local, n_cl - 2)
+                n_cl -= 1
+            cluster[idx] = n_clusters + local
+            prefix = f"S{s + 1}-{codes[a]}"
+            labels = np.array([f"{prefix}-{'M' if m.format == 'dyad' else 'F'}{j + 1:02d}" for j in range(n_cl)],
+                              dtype=object)
+            mentor_id[idx] = labels[local]
+            if m.format != "dyad":
+                glabels = np.array([f"{prefix}-G{j + 1:02d}" for j in range(n_cl)], dtype=object)
+                group_id[idx] = glabels[local]
+            n_clusters += n_cl
+    mentored = cluster >= 0
+
+    # -------- covariates
+    age = rng.choice(_AGES, size=n)
+    age_z = (age - _AGES.mean()) / _AGES.std()
+    gender = rng.choice(len(_GENDERS), size=n, p=_GENDER_P)
+    risk_z = rng.standard_normal(n)
+    baseline_risk = np.clip(np.rint(3 + 1.5 * risk_z), 0, 8).astype(int)
+    g_centered = _B_GENDER - _GENDER_P @ _B_GENDER
+    cov_part = risk_z[:, None] * _B_RISK + age_z[:, None] * _B_AGE + g_centered[gender]
+    cov_var = _B_RISK**2 + _B_AGE**2 + _GENDER_P @ g_centered**2
+
+    # -------- dosage
+    fmt = np.array([m.format for m in models])[arm]
+    planned = np.where(mentored, np.vectorize(_PLANNED.get, otypes=[int])(fmt), 0)
+    rate = rng.beta(*_DOSE_BETA, size=n)
+    attended = rng.binomial(planned, rate)
+    mean_rate = _DOSE_BETA[0] / sum(_DOSE_BETA)
+    if dosage:
+        dose = np.where(mentored, attended / np.maximum(planned, 1) / mean_rate, 0.0)
+    else:
+        dose = mentored.astype(float)
+
+    # -------- latent traits (n x waves x 3)
+    def corr3(size: int) -> np.ndarray:
+        return rng.standard_normal((size, 3)) @ chol.T
+
+    site_eff = np.sqrt(icc_s) * corr3(n_sites)
+    clus_eff = np.sqrt(icc_m) * corr3(max(n_clusters, 1))
+    stable_var = 1 - icc_s - _OCCASION_VAR - cov_var[None, :] - np.where(mentored, icc_m, 0.0)[:, None]
+    stable = np.sqrt(stable_var) * corr3(n)
+    base = site_eff[site] + np.where(mentored[:, None], clus_eff[np.maximum(cluster, 0)], 0.0) + cov_part + stable
+    occasion = np.sqrt(_OCCASION_VAR) * (rng.standard_normal((n, n_waves, 3)) @ chol.T)
+    shift = (_TREND + eff[arm][:, None, :] * dose[:, None, None]) * frac[None, :, None]
+    theta = base[:, None, :] + occasion + shift
+    hope = (theta[..., 0] + theta[..., 1]) / math.sqrt(2 + 2 * _RHO_AP)
+    # relationship quality: mentored only, better with more sessions and higher baseline belonging
+    dose_z = (attended / np.maximum(planned, 1) - mean_rate) / math.sqrt(
+        stats.beta(*_DOSE_BETA).var())
+    rel_stable = 0.4 * dose_z + 0.3 * base[:, 2] + math.sqrt(max(1 - 0.16 - 0.09 - 0.2, 0.01)) * rng.standard_normal(n)
+    relationship = rel_stable[:, None] + math.sqrt(0.2) * rng.standard_normal((n, n_waves))
+    relationship[~mentored] = np.nan
+    other = (math.sqrt(0.75) * rng.standard_normal(n))[:, None] + math.sqrt(0.25) * rng.standard_normal((n, n_waves))
+
+    # -------- attrition: monotone, MAR on baseline hope, calibrated per arm
+    h0 = hope[:, 0]
+    h0 = (h0 - h0.mean()) / h0.std()
+    intercept = np.zeros(n_arms)
+    for a in range(n_arms):
+        in_arm = arm == a
+        if target[a] <= 0 or not in_arm.any():
+            intercept[a] = -np.inf
+            continue
+        lo, hi = -20.0, 20.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if special.expit(mid - _MAR_SLOPE * h0[in_arm]).mean() < target[a]:
+                lo = mid
+            else:
+                hi = mid
+        intercept[a] = (lo + hi) / 2
+    p_drop = special.expit(intercept[arm] - _MAR_SLOPE * h0)
+    dropped = rng.random(n) < p_drop
+    first_missed = np.full(n, n_waves)
+    if n_waves > 1:
+        first_missed[dropped] = rng.integers(1, n_waves, size=int(dropped.sum()))
+    observed = np.arange(n_waves)[None, :] < first_missed[:, None]  # n x waves
+
+    # -------- ids (random order, so the id reveals neither site nor arm)
+    width = max(5, len(str(n)))
+    pid = np.array([f"P{i:0{width}d}" for i in rng.permutation(n) + 1], dtype=object)
+    site_ids = np.array([f"S{s + 1}" for s in range(n_sites)], dtype=object)
+
+    # -------- dates
+    enrol = rng.integers(0, 21, size=n) + (site * 3)
+    start_days = enrol + rng.integers(0, 15, size=n)
+    program_weeks = max(weeks[-1] - weeks[0], 12.0)
+    length_days = np.where(rate >= 0.5, program_weeks * 7 + rng.integers(0, 15, size=n),
+                           np.rint(program_weeks * 7 * rate)).astype(int)
+    start0 = np.datetime64(_START)
+    match_start = np.where(mentored, (start0 + start_days.astype("timedelta64[D]")).astype(str), None)
+    match_end = np.where(mentored, (start0 + (start_days + length_days).astype("timedelta64[D]")).astype(str),
+                         None)
+    gaps = np.diff(weeks) * 7 if n_waves > 1 else np.array([14.0])
+    jitter_max = int(max(1, min(10, np.floor(gaps.min() / 2))))
+    day = enrol[:, None] + np.rint(weeks * 7)[None, :].astype(int) + rng.integers(0, jitter_max, size=(n, n_waves))
+    minute = rng.integers(8 * 60, 21 * 60, size=(n, n_waves))
+    stamp = (np.datetime64(datetime.combine(_START, datetime.min.time()), "m")
+             + (day * 1440 + minute).astype("timedelta64[m]"))
+
+    participants = pd.DataFrame({
+        "participant_id": pd.array(pid, dtype="string"),
+        "arm": pd.array(np.array(keys, dtype=object)[arm], dtype="string"),
+        "site_id": pd.array(site_ids[site], dtype="string"),
+        "mentor_id": pd.array(mentor_id, dtype="string"),
+        "group_id": pd.array(group_id, dtype="string"),
+        "age": pd.array(age, dtype="Int64"),
+        "gender": pd.array(np.array(_GENDERS, dtype=object)[gender], dtype="string"),
+        "baseline_risk": pd.array(baseline_risk, dtype="Int64"),
+    })
+    if dosage:
+        participants["sessions_planned"] = pd.array(np.where(mentored, planned, None), dtype="Int64")
+        participants["sessions_attended"] = pd.array(np.where(mentored, attended, None), dtype="Int64")
+        participants["match_start"] = pd.array(match_start, dtype="string")
+        participants["match_end"] = pd.array(match_end, dtype="string")
+    participants = participants.sort_values("participant_id", ignore_index=True)
+
+    # -------- responses (long: participant x observed wave)
+    rows_i, rows_t = np.nonzero(observed)
+    wave_keys = np.array([k for k, _ in wave_list], dtype=object)
+    cols: dict[str, Any] = {
+        "participant_id": pid[rows_i],
+        "wave": wave_keys[rows_t],
+        "completed_at": np.datetime_as_string(stamp[rows_i, rows_t], unit="s"),
+    }
+    latent_by_name = {
+        "agency": theta[..., 0], "pathways": theta[..., 1], "belonging": theta[..., 2], "hope": hope,
+        "relationship": relationship, "other": other,
+    }
+    config_instruments = []
+    used_patterns: set[str] = set()
+    for im in item_models:
+        inst = im.instrument
+        prefix = (inst.short_name or inst.id).lower().replace(" ", "_").replace("-", "_")
+        pattern = f"{prefix}_{{item}}" if f"{prefix}_{{item}}" not in used_patterns else f"{inst.id}_{{item}}"
+        used_patterns.add(pattern)
+        rq = inst.construct == "relationship_quality"
+        given_waves = [k for j, (k, _) in enumerate(wave_list) if not rq or j > 0 or n_waves == 1]
+        given_row = np.isin(cols["wave"], given_waves)
+        if rq:
+            given_row &= mentored[rows_i]
+        lat = np.column_stack([
+            rng.standard_normal(rows_i.size) if name == "noise"
+            else np.nan_to_num(latent_by_name[name][rows_i, rows_t]) for name in im.latent
+        ])
+        x = _draw_items(im, lat, rng)
+        x[rng.random(x.shape) < item_miss] = np.nan
+        x[~given_row] = np.nan
+        for j, iid in enumerate(im.item_ids):
+            cols[pattern.replace("{item}", iid)] = x[:, j]
+        entry: dict[str, Any] = {"id": inst.id}
+        if len(inst.forms) > 1 or inst.form != "standard":
+            entry["form"] = inst.form
+        entry["columns"] = pattern
+        if len(given_waves) < n_waves:
+            entry["waves"] = given_waves
+        config_instruments.append(entry)
+    responses = pd.DataFrame({
+        "participant_id": pd.array(cols.pop("participant_id"), dtype="string"),
+        "wave": pd.array(cols.pop("wave"), dtype="string"),
+        "completed_at": pd.array(cols.pop("completed_at"), dtype="string"),
+    })
+    item_frame = pd.DataFrame({c: pd.array(v, dtype="Float64").astype("Int64") for c, v in cols.items()})
+    responses = pd.concat([responses, item_frame], axis=1)
+    wave_rank = {k: j for j, k in enumerate(wave_keys)}
+    responses = (responses.assign(_w=responses["wave"].map(wave_rank).astype(int))
+                 .sort_values(["participant_id", "_w"]).drop(columns="_w").reset_index(drop=True))
+
+    latent = pd.DataFrame({
+        "participant_id": pd.array(np.repeat(pid, n_waves), dtype="string"),
+        "wave": pd.array(np.tile(wave_keys, n), dtype="string"),
+        "agency": theta[..., 0].ravel(), "pathways": theta[..., 1].ravel(),
+        "belonging": theta[..., 2].ravel(), "relationship": relationship.ravel(),
+        "observed": observed.ravel(),
+    })
+
+    config = _study_config(keys, models, wave_list, config_instruments, item_models, dosage, n, seed,
+                           n_clusters > 0)
+    truth = _truth(
+        keys=keys, models=models, eff=eff, wave_list=wave_list, frac=frac, item_models=item_models,
+        icc_s=icc_s, icc_m=icc_m, target=target, arm=arm, observed=observed, dosage=dosage,
+        params={
+            "n_participants": n, "arms": dict(zip(keys, [m.key for m in models], strict=True)), "sites": n_sites,
+            "waves": dict(wave_list), "instruments": [f"{i}:{f}" if f else i for i, f in inst_list],
+            "icc_site": icc_s, "icc_mentor": icc_m,
+            "attrition": dict(attrition) if isinstance(attrition, Mapping) else float(attrition),
+            "differential_attrition": float(differential_attrition), "item_missing": item_miss,
+            "dosage": dosage, "seed": int(seed),
+        },
+        mentored=mentored, planned=planned, attended=attended,
+    )
+    return SimulatedStudy(participants, responses, config, truth, latent)
+
+
+# ---------------------------------------------------------------- study.yaml and truth
+def _study_config(keys: list[str], models: list[MentorshipModel], wave_list: list[tuple[str, float]],
+                  config_instruments: list[dict[str, Any]], item_models: list[_ItemModel], dosage: bool,
+                  n: int, seed: int, clustered: bool) -> dict[str, Any]:
+    primary: list[str] = []
+    secondary: list[str] = []
+    by_family: dict[str, str] = {}
+    for im in item_models:
+        inst = im.instrument
+        if inst.construct not in ("hope", "belonging"):
+            continue
+        main = "total" if "total" in inst.scale_ids else inst.scale_ids[0]
+        primary.append(f"{inst.id}.{main}")
+        by_family.setdefault("hope" if inst.construct == "hope" else "belonging", f"{inst.id}.{main}")
+        if inst.construct == "hope":
+            for s in inst.scale_ids:
+                if s != main and s in ("agency", "pathways"):
+                    secondary.append(f"{inst.id}.{s}")
+                    by_family.setdefault(s, f"{inst.id}.{s}")
+    if not primary:
+        inst = item_models[0].instrument
+        primary.append(f"{inst.id}.{inst.scale_ids[0]}")
+    hypotheses = []
+    design = "single-arm" if len(keys) == 1 else "randomized"
+    for k, m in zip(keys, models, strict=True):
+        if m.key == "control" or len(hypotheses) >= 3:
+            continue
+        outcome = next((by_family[t] for t in m.targets if t in by_family), None)
+        if outcome is not None:
+            hypotheses.append({"id": f"H{len(hypotheses) + 1}", "arm": k, "outcome": outcome,
+                               "direction": "increase"})
+    cfg: dict[str, Any] = {
+        "name": f"Simulated mentoring study (seed {seed})",
+        "description": f"Synthetic data for {n} participants from mentor_eval.simulate_study; no real people.",
+        "design": design,
+    }
+    custom = [m for m in models if m.custom]
+    if custom:
+        cfg["models"] = [{k: v for k, v in m.as_dict().items() if k != "custom"} for m in custom]
+    cfg["arms"] = [{"key": k, "label": m.name, "model": m.key} for k, m in zip(keys, models, strict=True)]
+    cfg["waves"] = [{"key": k, "week": int(w) if float(w).is_integer() else w} for k, w in wave_list]
+    cfg["instruments"] = config_instruments
+    cfg["outcomes"] = {"primary": primary, "secondary": secondary} if secondary else {"primary": primary}
+    cfg["covariates"] = ["age", "gender", "baseline_risk"]
+    cfg["clusters"] = ["site_id", "mentor_id"] if clustered else ["site_id"]
+    if dosage and clustered:
+        cfg["dosage"] = ["sessions_attended"]
+    if hypotheses:
+        cfg["hypotheses"] = hypotheses
+    cfg["privacy"] = {"min_cell": 10, "pseudonymize": ["participant_id"]}
+    cfg["files"] = {"participants": "participants.csv", "responses": "responses.csv"}
+    return cfg
+
+
+def _family_of_scale(im: _ItemModel, scale_id: str) -> tuple[str, np.ndarray]:
+    """The latent family of a scale and the per-item latent names (for effect bookkeeping)."""
+    scale = im.instrument.scale(scale_id)
+    pos = {iid: j for j, iid in enumerate(im.item_ids)}
+    lats = {im.latent[pos[i]] for i in scale.item_ids}
+    if lats <= {"agency", "pathways", "hope"}:
+        fam = lats.pop() if len(lats) == 1 else "hope"
+    elif len(lats) == 1:
+        fam = lats.pop()
+    else:
+        fam = "mixed"
+    return fam, np.array([pos[i] for i in scale.item_ids])
+
+
+def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
+           wave_list: list[tuple[str, float]], frac: np.ndarray, item_models: list[_ItemModel],
+           icc_s: float, icc_m: float, target: np.ndarray, arm: np.ndarray, observed: np.ndarray,
+           dosage: bool, params: dict[str, Any], mentored: np.ndarray, planned: np.ndarray,
+           attended: np.ndarray) -> dict[str, Any]:
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    mean_rate = _DOSE_BETA[0] / sum(_DOSE_BETA)
+    # distribution of the dose multiplier per format (beta-binomial attendance)
+    dose_dist: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for f, k in _PLANNED.items():
+        s = np.arange(k + 1)
+        pmf = stats.betabinom.pmf(s, k, *_DOSE_BETA)
+        dose_dist[f] = (s / k / mean_rate, pmf) if dosage else (np.ones(1), np.ones(1))
+
+    effects = []
+    reliability: dict[str, float] = {}
+    for im in item_models:
+        inst = im.instrument
+        pop = _population(inst.id, inst.form)
+        for s in inst.scales:
+            reliability[f"{inst.id}.{s.id}"] = round(pop[s.id]["alpha"], 4)
+        if inst.construct not in ("hope", "belonging"):
+            continue
+        for a, (k, m) in enumerate(zip(keys, models, strict=True)):
+            if m.key == "control":
+                continue
+            lat_eff = {"agency": eff[a, 0], "pathways": eff[a, 1], "belonging": eff[a, 2],
+                       "hope": (eff[a, 0] + eff[a, 1]) * hope_w}
+            mult, pmf = dose_dist[m.format]
+            for s in inst.scales:
+                fam, cols = _family_of_scale(im, s.id)
+                for (wk, _), fr in zip(wave_list, frac, strict=True):
+                    mu0 = np.array([_TREND * fr if lat in lat_eff else 0.0 for lat in im.latent])
+                    step = np.array([lat_eff.get(lat, 0.0) * fr for lat in im.latent])
+                    e_ctrl = _expected_items(im, mu0)[cols].sum()
+                    e_arm = sum(p * _expected_items(im, mu0 + step * d)[cols].sum()
+                                for d, p in zip(mult, pmf, strict=True))
+                    diff = float(e_arm - e_ctrl)
+                    if s.method == "mean":
+                        diff /= len(cols)
+                    effects.append({
+                        "arm": k, "model": m.key, "outcome": f"{inst.id}.{s.id}", "family": fam,
+                        "wave": wk, "fraction_of_full_effect": round(float(fr), 6),
+                        "latent": round(float(lat_eff.get(fam, float("nan")) * fr), 6),
+                        "score": round(diff, 6),
+                        "g": round(diff / pop[s.id]["sd"], 6),
+                    })
+
+    realized = {}
+    n_waves = observed.shape[1]
+    for a, k in enumerate(keys):
+        in_arm = arm == a
+        realized[k] = {
+            "n": int(in_arm.sum()),
+            "target_missing_final": round(float(target[a]), 6),
+            "observed_by_wave": {wk: int(observed[in_arm, j].sum()) for j, (wk, _) in enumerate(wave_list)},
+            "missing_final": round(float(1 - observed[in_arm, n_waves - 1].mean()), 6) if in_arm.any() else None,
+        }
+    overall = round(float(1 - observed[:, -1].mean()), 6)
+    icc_score = {}
+    for o, r in reliability.items():
+        if r == r:
+            icc_score[o] = {"site_id": round(icc_s * r, 4), "mentor_id": round(icc_m * r, 4)}
+    dose_info = {}
+    if dosage and mentored.any():
+        dose_info = {
+            "mean_attendance_rate": mean_rate,
+            "effect_multiplier": "sessions_attended / sessions_planned / mean_attendance_rate",
+            "realized_mean_sessions_attended": round(float(attended[mentored].mean()), 4),
+            "planned_sessions": dict(_PLANNED),
+        }
+    return {
+        "generator": "mentor_eval.simulate_study",
+        "mentor_eval_version": __version__,
+        "parameters": params,
+        "assumptions": _ASSUMPTIONS,
+        "latent_correlations": {"agency~pathways": _RHO_AP, "agency~belonging": _RHO_HB,
+                                "pathways~belonging": _RHO_HB},
+        "effects_latent_final": {
+            k: dict(zip(_FAMILIES, map(float, eff[a]), strict=True)) for a, k in enumerate(keys)
+        },
+        "effects": effects,
+        "icc": {
+            "latent": {"site_id": icc_s, "mentor_id": icc_m},
+            "score_approx": icc_score,
+            "note": "Latent ICCs are shares of latent-trait variance (mentor_id: mentored arms only). "
+                    "Score-level ICCs are approximately latent ICC x reliability.",
+        },
+        "reliability": reliability,
+        "reliability_note": f"Population Cronbach alpha from a simulation of {_POP_N} complete responses.",
+        "attrition": {"overall_missing_final": overall, "by_arm": realized,
+                      "mechanism": "monotone dropout, MAR on baseline hope"},
+        "dosage": dose_info,
+        "trend_latent_final": _TREND,
+    }

@@ -1,0 +1,214 @@
+"""Known-answer tests for analytic ANCOVA power, MDES and simulation-based power."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.power import TTestIndPower
+
+from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes import mdes_ancova, power_ancova, simulated_power
+
+# --------------------------------------------------------------------------- analytic power
+
+
+@pytest.mark.parametrize("alpha", [0.01, 0.05, 0.10])
+@pytest.mark.parametrize("two_sided", [True, False])
+def test_two_arm_r0_equals_two_sample_t(alpha, two_sided):
+    ref = TTestIndPower()
+    alternative = "two-sided" if two_sided else "larger"
+    for d in (0.1, 0.25, 0.5, 0.8, -0.3):
+        for n in (5, 20, 64, 150, 393):
+            expected = ref.power(d, n, alpha, ratio=1.0, alternative=alternative)
+            if not np.isfinite(expected):
+                # statsmodels' lower tail (scipy nct.cdf) is NaN far out; that tail is < 1e-15
+                # there, so the upper tail alone is the reference.
+                expected = ref.power(abs(d), n, alpha / 2, ratio=1.0, alternative="larger")
+            got = power_ancova(d, n, alpha=alpha, two_sided=two_sided)
+            assert np.isfinite(got)
+            assert got == pytest.approx(expected, abs=1e-6), (d, n)
+
+
+def test_cohen_table_values():
+    # Cohen (1988), Table 2.4.1 (two-tailed alpha .05, power .80): d = .2 -> 393, .5 -> 64, .8 -> 26.
+    assert round(power_ancova(0.5, 64), 2) == 0.80
+    assert round(power_ancova(0.8, 26), 2) == 0.81
+    assert power_ancova(0.2, 393) == pytest.approx(0.80, abs=0.001)
+    # exact noncentral t: 394 per group is the first n reaching .80 (Cohen's 393 used approximations)
+    assert power_ancova(0.2, 394) >= 0.80 > power_ancova(0.2, 393)
+    assert power_ancova(0.8, 26) >= 0.80 > power_ancova(0.8, 25)
+
+
+def test_pretest_shrinks_required_n_by_one_minus_r_squared():
+    n = 200.0
+    base = power_ancova(0.3, [n], pretest_r=0.0)
+    adj = power_ancova(0.3, [0.75 * n], pretest_r=0.5)
+    # same noncentrality with 75% of the sample; df differ by the sample and the pretest's df
+    assert adj["ncp"].iloc[0] == pytest.approx(base["ncp"].iloc[0], rel=1e-14)
+    assert base["ncp"].iloc[0] == pytest.approx(0.3 * math.sqrt(n / 2), rel=1e-14)
+    assert adj["df"].iloc[0] == 2 * 150 - 2 - 1
+    assert base["df"].iloc[0] == 2 * 200 - 2
+    # hence nearly the same power (the df difference moves power by < 0.001 here)
+    assert adj["power"].iloc[0] == pytest.approx(base["power"].iloc[0], abs=1e-3)
+    # and the ANCOVA power itself is the noncentral-t formula with df = N - 3
+    ncp = 0.3 * math.sqrt(150 / (2 * 0.75))
+    crit = stats.t.isf(0.025, 297)
+    expected = stats.nct.sf(crit, 297, ncp) + stats.nct.cdf(-crit, 297, ncp)
+    assert adj["power"].iloc[0] == pytest.approx(expected, abs=1e-12)
+
+
+def test_pretest_and_covariates_cost_df():
+    res = power_ancova(0.4, [50], pretest_r=0.0, include_pretest=True, n_covariates=3, n_arms=3)
+    assert res["df"].iloc[0] == 3 * 50 - 3 - 3 - 1
+    ncp = 0.4 * math.sqrt(50 / 2)
+    crit = stats.t.isf(0.025, 143)
+    assert res["power"].iloc[0] == pytest.approx(stats.nct.sf(crit, 143, ncp) + stats.nct.cdf(-crit, 143, ncp), abs=1e-12)
+    # a third arm changes only the df of a pairwise contrast
+    three = power_ancova(0.4, [50], n_arms=3)
+    assert three["df"].iloc[0] == 147 and three["ncp"].iloc[0] == pytest.approx(ncp, rel=1e-14)
+
+
+def test_design_effect():
+    res = power_ancova(0.3, [120], icc=0.1, cluster_size=10, pretest_r=0.6)
+    deff = 1 + 9 * 0.1
+    assert res["design_effect"].iloc[0] == pytest.approx(1.9)
+    assert res["ncp"].iloc[0] == pytest.approx(0.3 * math.sqrt(120 / (2 * (1 - 0.36) * deff)), rel=1e-14)
+    # cluster-level df: 24 clusters - 2 arms - 1 pretest
+    assert res["df"].iloc[0] == pytest.approx(21.0)
+    # a design effect is the same as dividing n by it, apart from the df
+    same_ncp = power_ancova(0.3, [120 / deff], pretest_r=0.6)
+    assert same_ncp["ncp"].iloc[0] == pytest.approx(res["ncp"].iloc[0], rel=1e-14)
+    assert res["power"].iloc[0] < same_ncp["power"].iloc[0]  # fewer df: conservative
+    # ICC = 0 or clusters of one: no design effect, individual df
+    assert power_ancova(0.3, 120, icc=0.0, cluster_size=10) == power_ancova(0.3, 120)
+    assert power_ancova(0.3, 120, icc=0.2, cluster_size=1) == power_ancova(0.3, 120)
+
+
+def test_vectorised_grid_matches_scalar_calls():
+    res = power_ancova(np.array([[0.2], [0.5]]), np.array([50, 100, 200]), pretest_r=0.4)
+    assert isinstance(res, pd.DataFrame) and len(res) == 6
+    assert list(res.columns) == [
+        "effect_size", "n_per_arm", "n_arms", "pretest_r", "alpha", "n_covariates", "icc",
+        "cluster_size", "two_sided", "design_effect", "df", "ncp", "power",
+    ]  # fmt: skip
+    for row in res.itertuples():
+        assert row.power == power_ancova(row.effect_size, row.n_per_arm, pretest_r=0.4)
+    assert isinstance(power_ancova(0.2, 50), float)
+
+
+def test_power_errors():
+    with pytest.raises(ParameterError, match=r"'alpha' parameter of power_ancova must be in \(0, 1\); got 1.5"):
+        power_ancova(0.3, 50, alpha=1.5)
+    with pytest.raises(ParameterError, match="'icc'"):
+        power_ancova(0.3, 50, icc=1.0)
+    with pytest.raises(ParameterError, match="'pretest_r'"):
+        power_ancova(0.3, 50, pretest_r=1.0)
+    with pytest.raises(ParameterError, match="'n_per_arm'"):
+        power_ancova(0.3, [50, -2])
+    with pytest.raises(ParameterError, match="no error degrees of freedom"):
+        power_ancova(0.3, 4, icc=0.1, cluster_size=4)
+    with pytest.raises(ParameterError, match="'two_sided'"):
+        power_ancova(0.3, 50, two_sided="yes")
+    with pytest.raises(ParameterError, match="whole number"):
+        power_ancova(0.3, 50, n_arms=2.5)
+
+
+# --------------------------------------------------------------------------- MDES
+
+
+def test_mdes_is_the_inverse_of_power():
+    for kwargs in (
+        {},
+        {"pretest_r": 0.5, "n_covariates": 2},
+        {"icc": 0.15, "cluster_size": 8, "pretest_r": 0.3},
+        {"two_sided": False, "alpha": 0.10, "n_arms": 4},
+    ):
+        for n in (24, 64, 300):
+            for target in (0.5, 0.8, 0.9):
+                d = mdes_ancova(n, target, **kwargs)
+                assert power_ancova(d, n, **kwargs) == pytest.approx(target, abs=1e-9)
+    # agrees with statsmodels' solver for the t test
+    assert mdes_ancova(64, 0.8) == pytest.approx(TTestIndPower().solve_power(None, nobs1=64, alpha=0.05, power=0.8), abs=1e-6)
+
+
+def test_mdes_vectorised_and_errors():
+    res = mdes_ancova([50, 100], [0.8, 0.9], pretest_r=0.5)
+    assert list(res["target_power"]) == [0.8, 0.9]
+    for row in res.itertuples():
+        assert row.mdes == pytest.approx(mdes_ancova(row.n_per_arm, row.target_power, pretest_r=0.5), abs=1e-12)
+    # the familiar multiplier: MDES ~ 2.8 * SE for two-sided .05 / .80 in large samples
+    assert mdes_ancova(5000, 0.8) == pytest.approx(2.8 * math.sqrt(2 / 5000), rel=0.005)
+    with pytest.raises(ParameterError, match="must exceed 'alpha'"):
+        mdes_ancova(50, 0.04)
+    with pytest.raises(ParameterError, match="'power'"):
+        mdes_ancova(50, 1.2)
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _simulate_two_groups(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(0.6, 1.0, 20), rng.normal(0.0, 1.0, 20)
+
+
+def _t_test(data: tuple[np.ndarray, np.ndarray]) -> float:
+    return float(stats.ttest_ind(data[0], data[1]).pvalue)
+
+
+def test_simulated_power_agrees_with_analytic_within_mc_error():
+    res = simulated_power(_simulate_two_groups, _t_test, n_sims=600, n_jobs=2, seed=11)
+    analytic = power_ancova(0.6, 20)
+    row = res.iloc[0]
+    assert row["n_valid"] == 600 and row["n_sims"] == 600
+    assert row["mc_se"] == pytest.approx(math.sqrt(row["power"] * (1 - row["power"]) / 600))
+    assert abs(row["power"] - analytic) < 3.5 * math.sqrt(analytic * (1 - analytic) / 600)
+    assert row["ci_low"] < row["power"] < row["ci_high"]
+    # results do not depend on the number of workers
+    serial = simulated_power(_simulate_two_groups, _t_test, n_sims=600, n_jobs=1, seed=11)
+    assert serial["power"].iloc[0] == row["power"]
+
+
+def test_simulated_power_under_the_null_and_wilson_interval():
+    def null(seed):
+        rng = np.random.default_rng(seed)
+        return rng.normal(size=15), rng.normal(size=15)
+
+    res = simulated_power(null, _t_test, n_sims=400, n_jobs=1, alpha=0.05, seed=3).iloc[0]
+    assert abs(res["power"] - 0.05) < 3.5 * math.sqrt(0.05 * 0.95 / 400)
+    # Wilson interval by hand
+    k, n, z = round(res["power"] * 400), 400, stats.norm.isf(0.025)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    assert res["ci_low"] == pytest.approx(centre - half) and res["ci_high"] == pytest.approx(centre + half)
+
+
+def test_simulated_power_frames_missing_p_and_errors():
+    def analyse_frame(data):
+        p = _t_test(data)
+        return pd.DataFrame({"outcome": ["hope", "belonging"], "estimate": [0.1, 0.2], "p": [p, np.nan if p < 0.5 else p]})
+
+    res = simulated_power(_simulate_two_groups, analyse_frame, n_sims=50, n_jobs=1, seed=1)
+    assert list(res["outcome"]) == ["hope", "belonging"]
+    assert "estimate" not in res.columns
+    assert res["n_valid"].iloc[0] == 50 and res["n_valid"].iloc[1] < 50
+    assert res["power"].iloc[1] == 0.0  # every valid p there is >= 0.5
+
+    def broken(data):
+        raise RuntimeError("singular matrix")
+
+    with pytest.raises(AnalysisError, match="seed .* failed: RuntimeError: singular matrix"):
+        simulated_power(_simulate_two_groups, broken, n_sims=5, n_jobs=1)
+    with pytest.raises(AnalysisError, match="'p' column"):
+        simulated_power(_simulate_two_groups, lambda d: pd.DataFrame({"q": [0.1]}), n_sims=3, n_jobs=1)
+    with pytest.raises(ParameterError, match="'n_sims'"):
+        simulated_power(_simulate_two_groups, _t_test, n_sims=0)
+    with pytest.raises(ParameterError, match="'n_jobs'"):
+        simulated_power(_simulate_two_groups, _t_test, n_jobs=0)
+    with pytest.raises(ParameterError, match="must be functions"):
+        simulated_power(None, _t_test)
