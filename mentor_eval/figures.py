@@ -23,6 +23,7 @@ References
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,7 +119,7 @@ def _absent_note(frame: pd.DataFrame, cols: Sequence[str], keys: Sequence[str]) 
     other = na & ~sup
 
     def where(mask: np.ndarray) -> str:
-        rows = frame.loc[mask, list(keys)].astype(str).agg(" / ".join, axis=1).tolist()
+        rows = list(dict.fromkeys(frame.loc[mask, list(keys)].astype(str).agg(" / ".join, axis=1)))
         shown = "; ".join(rows[:6]) + (f"; and {len(rows) - 6} more" if len(rows) > 6 else "")
         return shown
 
@@ -156,15 +157,17 @@ def _check_shares(func: str, frame: pd.DataFrame, cols: Sequence[str]) -> None:
 
 def _finish(fig: go.Figure, title: str, alt: str, caption: str, note: str | None, height: int = 420) -> go.Figure:
     fig.update_layout(
-        title={"text": _lab(title), "x": 0, "xanchor": "left", "xref": "paper", "y": 1, "yanchor": "top",
-               "yref": "container", "pad": {"t": 12}},
+        title={"text": _lab(title), "xref": "container", "x": 0.02, "xanchor": "left",
+               "yref": "container", "y": 0.98, "yanchor": "top"},
         template="plotly_white",
         colorway=list(ARM_COLORS),
         font={"family": _FONT, "size": 13},
         height=height,
         margin={"l": 10, "r": 10, "t": 56, "b": 10},
-        # Legend above the plot: at the bottom it collides with axis titles on a phone.
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        # Legend pinned to the bottom of the figure (container coordinates) so that it
+        # pushes the plot up instead of colliding with axis titles or the title on a phone.
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
+                "x": 0, "traceorder": "normal"},
         meta={"alt": alt, "caption": caption, "note": note},
     )
     fig.update_xaxes(automargin=True)
@@ -173,7 +176,13 @@ def _finish(fig: go.Figure, title: str, alt: str, caption: str, note: str | None
 
 
 def _fmt(x: float, digits: int = 2) -> str:
-    return "not available" if pd.isna(x) else f"{x:.{digits}f}"
+    return "not shown" if pd.isna(x) else f"{x:.{digits}f}"
+
+
+def _with_ci(est: float, lo: float, hi: float) -> str:
+    if pd.isna(est):
+        return "not shown"
+    return f"{est:.2f} (95% CI {_fmt(lo)} to {_fmt(hi)})"
 
 
 def _err(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -304,7 +313,7 @@ def means_figure(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm a
             hovertemplate="%{y:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra>"
             + _lab(arm) + "</extra>",
         ))
-    fig.update_layout(scattermode="group", yaxis_title=_lab(y_title), xaxis_title="Wave")
+    fig.update_layout(scattermode="group", scattergap=0.7, yaxis_title=_lab(y_title), xaxis_title="Wave")
     last = df[df["wave"] == waves[-1]] if waves else df
     at_end = ", ".join(f"{a}: {_fmt(e)}" for a, e in zip(last["arm"], last["estimate"], strict=True))
     alt = (f"Line chart of adjusted means with 95% confidence intervals for {len(arms)} arms across "
@@ -314,7 +323,7 @@ def means_figure(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm a
 
 
 def forest_figure(effects: pd.DataFrame, *, title: str = "Effects compared with control",
-                  x_title: str = "Difference from control (95% CI)") -> go.Figure:
+                  x_title: str = "Difference from control") -> go.Figure:
     """Forest plot: effect of each arm versus control on every outcome, with CIs.
 
     Parameters
@@ -363,7 +372,7 @@ def forest_figure(effects: pd.DataFrame, *, title: str = "Effects compared with 
             + _lab(arm) + "</extra>",
         ))
     fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1)
-    fig.update_layout(scattermode="group", xaxis_title=_lab(x_title))
+    fig.update_layout(scattermode="group", scattergap=0.5, xaxis_title=_lab(x_title))
     fig.update_yaxes(autorange="reversed", type="category")
     excl = df[(df["ci_low"] > 0) | (df["ci_high"] < 0)]
     alt = (f"Forest plot of effects versus control for {len(outcomes)} outcomes and {len(arms)} arms, "
@@ -371,8 +380,8 @@ def forest_figure(effects: pd.DataFrame, *, title: str = "Effects compared with 
            f"{len(excl)} of {int(df['estimate'].notna().sum())} intervals exclude zero.")
     if len(df) and df["estimate"].notna().any():
         top = df.loc[df["estimate"].abs().idxmax()]
-        alt += (f" Largest: {top['arm']} on {top['outcome']}, {_fmt(top['estimate'])} "
-                f"({_fmt(top['ci_low'])} to {_fmt(top['ci_high'])}).")
+        alt += (f" Largest: {top['arm']} on {top['outcome']}, "
+                f"{_with_ci(top['estimate'], top['ci_low'], top['ci_high'])}.")
     caption = "Differences from control with 95% confidence intervals; the dashed line marks no difference."
     height = max(300, 140 + 45 * len(outcomes) * max(1, len(arms)) ** 0.5)
     return _finish(fig, title, alt, caption, _absent_note(df, cols, ["outcome", "arm"]), height=int(height))
@@ -424,9 +433,7 @@ def change_figure(prepost: pd.DataFrame, *, title: str = "Change from pre to pos
     ))
     fig.add_hline(y=0, line_color="#555555", line_width=1)
     fig.update_layout(yaxis_title=_lab(y_title), xaxis_title="Arm")
-    desc = ", ".join(
-        f"{a}: {_fmt(r.estimate)} ({_fmt(r.ci_low)} to {_fmt(r.ci_high)})" for a, r in zip(arms, sub.itertuples(), strict=True)
-    )
+    desc = "; ".join(f"{a}: {_with_ci(r.estimate, r.ci_low, r.ci_high)}" for a, r in zip(arms, sub.itertuples(), strict=True))
     alt = f"Bar chart of mean change from pre to post with 95% confidence intervals for {len(arms)} arms: {desc}."
     caption = "Mean change from pre to post within each arm; bars show 95% confidence intervals."
     return _finish(fig, title, alt, caption, _absent_note(df, cols, ["arm"]))
@@ -481,7 +488,8 @@ def reliable_change_figure(shares: pd.DataFrame, *, title: str = "Reliable chang
                       uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_yaxes(autorange="reversed", type="category")
     desc = "; ".join(
-        f"{a}: {_fmt(r.share_improved * 100, 0)}% improved, {_fmt(r.share_deteriorated * 100, 0)}% deteriorated"
+        f"{a}: not shown" if pd.isna(r.share_improved) else
+        f"{a}: {r.share_improved * 100:.0f}% improved, {_fmt(r.share_deteriorated * 100, 0)}% deteriorated"
         for a, r in zip(arms, sub.itertuples(), strict=True)
     )
     alt = f"Stacked bar chart of reliable change for {len(arms)} arms. {desc}."
@@ -548,7 +556,8 @@ def item_distribution_figure(dist: pd.DataFrame, *, title: str = "Item responses
     colors[mid] = _NEUTRAL
     wide = df.pivot_table(index="item", columns="level", values="share", aggfunc="first", dropna=False)
     wide = wide.reindex(index=items, columns=levels)
-    y = [_lab(i) for i in items]
+    # Long item wordings wrap so the bars keep their width on a phone.
+    y = ["<br>".join(_lab(part) for part in textwrap.wrap(str(i), 28)) or _lab(i) for i in items]
     fig = go.Figure()
 
     def add(level: float, x: np.ndarray, side_sign: int, show: bool) -> None:
@@ -568,21 +577,25 @@ def item_distribution_figure(dist: pd.DataFrame, *, title: str = "Item responses
         add(lv, wide[lv].to_numpy(dtype=float) * 100, -1, True)
     for lv in high:
         add(lv, wide[lv].to_numpy(dtype=float) * 100, 1, True)
-    ticks = [-100, -75, -50, -25, 0, 25, 50, 75, 100]
+    left = (wide[low].sum(axis=1) + (wide[mid] / 2 if mid in levels else 0)).max() * 100
+    right = (wide[high].sum(axis=1) + (wide[mid] / 2 if mid in levels else 0)).max() * 100
+    reach = min(100, 25 * np.ceil(np.nanmax([left, right, 25.0]) / 25))
+    ticks = [t for t in (-100, -75, -50, -25, 0, 25, 50, 75, 100) if abs(t) <= reach]
     fig.update_layout(
         barmode="relative",
-        xaxis={"tickvals": ticks, "ticktext": [f"{abs(t)}%" for t in ticks], "range": [-100, 100],
-               "title": "Respondents (lower responses left, higher right)", "zeroline": True,
+        xaxis={"tickvals": ticks, "ticktext": [f"{abs(t)}%" for t in ticks], "range": [-reach, reach],
+               "title": "Respondents (%)", "zeroline": True,
                "zerolinecolor": "#555555"},
-        legend={"traceorder": "normal"},
     )
     fig.update_yaxes(autorange="reversed", type="category")
     high_share = wide[high].sum(axis=1, min_count=1) * 100 if high else pd.Series(np.nan, index=items)
-    desc = "; ".join(f"{i}: {_fmt(v, 0)}% above the midpoint" for i, v in high_share.items())
+    desc = "; ".join(
+        f"{i}: not shown" if pd.isna(v) else f"{i}: {v:.0f}% above the midpoint" for i, v in high_share.items()
+    )
     alt = (f"Diverging stacked bar chart of responses to {len(items)} items on a {len(levels)}-point scale; "
            f"lower responses extend left, higher right. {desc}.")
     caption = "Distribution of responses per item; bars left of centre are answers below the scale midpoint."
-    note = _absent_note(df, ["share"], ["item", "label"])
+    note = _absent_note(df, ["share"], ["item"])
     return _finish(fig, title, alt, caption, note, height=max(300, 160 + 40 * len(items)))
 
 

@@ -12,6 +12,8 @@ literature summarised in the project's reference notes.
 
 Format choices
 --------------
+``control`` has format ``"none"``: its participants have no mentor and no group, so they
+form no cluster below the site. Custom models must use one of the three real formats.
 ``legacy_project`` is registered as ``"dyad"``: a mentor and mentee build the project
 together. Programs often run it in small groups; such a study should declare a custom
 model (for example ``legacy_project_group`` with ``format: group``) so that the analysis
@@ -29,6 +31,7 @@ from mentor_eval.errors import StudyConfigError
 
 __all__ = [
     "FORMATS",
+    "CONTROL_FORMAT",
     "OUTCOME_FAMILIES",
     "MentorshipModel",
     "get_model",
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 FORMATS = ("dyad", "group", "community")
+CONTROL_FORMAT = "none"  # the control condition has no mentor and no group
 OUTCOME_FAMILIES = ("hope", "agency", "pathways", "belonging")
 _MODEL_FIELDS = (
     "key", "name", "format", "description", "belonging_mechanism", "hope_mechanism", "targets",
@@ -56,7 +60,8 @@ class MentorshipModel:
         Human-readable name shown in reports.
     format : str
         ``"dyad"`` (one mentor, one mentee), ``"group"`` (a facilitator with a small group of
-        mentees) or ``"community"`` (many mentors and mentees learning together).
+        mentees) or ``"community"`` (many mentors and mentees learning together); ``"none"``
+        for ``control`` only (no mentor, no group).
     description : str
         What happens in the program, in two sentences.
     belonging_mechanism, hope_mechanism : str
@@ -102,7 +107,7 @@ def _m(key: str, name: str, fmt: str, description: str, belonging: str, hope: st
 
 
 _BUILTIN: tuple[MentorshipModel, ...] = (
-    _m("control", "Control (no mentoring)", "dyad",
+    _m("control", "Control (no mentoring)", "none",
        "Participants receive no mentoring during the study: a waitlist, business as usual or an "
        "unrelated activity. It is the comparison condition against which every model is judged.",
        "None intended; whatever belonging participants build elsewhere.",

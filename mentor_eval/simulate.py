@@ -68,7 +68,7 @@ _AGES = np.arange(16, 25)
 _TARGET_ALPHA = 0.83      # loadings are tuned so the instrument's scales straddle this alpha
 _ATTENUATION = 0.92       # ratio of polychoric to observed item correlation assumed when tuning
 _START = date(2025, 9, 1)
-_POP_N = 200_000          # sample size of the large-sample population computations
+_POP_N = 100_000          # sample size of the large-sample population computations
 
 _ASSUMPTIONS = [
     "Latent traits agency, pathways and belonging have unit variance at baseline; agency and pathways "
@@ -128,13 +128,15 @@ class SimulatedStudy:
         """The true effects as a tidy frame (one row per arm x outcome x wave)."""
         return pd.DataFrame(self.truth["effects"])
 
-    def write(self, out_dir: str | Path) -> Path:
+    def write(self, out_dir: str | Path, *, name: str | None = None) -> Path:
         """Write ``participants.csv``, ``responses.csv``, ``study.yaml`` and ``truth.json``.
 
         Parameters
         ----------
         out_dir : path
             Directory (created if needed). Existing files of these names are replaced.
+        name : str, optional
+            Study name written to ``study.yaml`` (default: "Simulated mentoring study (seed N)").
 
         Returns
         -------
@@ -152,7 +154,13 @@ class SimulatedStudy:
             "# Synthetic study written by mentor_eval.simulate_study; no real people.\n"
             "# Format: docs/study-config.md. The generating truth is in truth.json.\n"
         )
-        body = yaml.safe_dump(self.config, sort_keys=False, allow_unicode=True, width=110,
+        config = dict(self.config)
+        if name is not None:
+            if not isinstance(name, str) or not name.strip():
+                raise ParameterError(f"The 'name' parameter of SimulatedStudy.write must be non-empty text; "
+                                     f"got {name!r}.")
+            config["name"] = name.strip()
+        body = yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=110,
                               default_flow_style=None)
         (out / "study.yaml").write_text(header + body, encoding="utf-8")
         (out / "truth.json").write_text(json.dumps(self.truth, indent=2) + "\n", encoding="utf-8")
@@ -281,15 +289,24 @@ def _draw_items(im: _ItemModel, theta: np.ndarray, rng: np.random.Generator) -> 
     """Ordinal responses (n x k, float) given the per-item latent values ``theta`` (n x k)."""
     lam = im.loading
     ystar = theta * lam + rng.standard_normal(theta.shape) * np.sqrt(1 - lam**2)
-    cat = (ystar[:, :, None] > im.thresholds[None, :, :]).sum(axis=2).astype(float) + im.lo
+    cat = np.empty(ystar.shape)
+    for j in range(ystar.shape[1]):  # one binary search per item column, vectorised over people
+        cat[:, j] = np.searchsorted(im.thresholds[j], ystar[:, j], side="left")
+    cat += im.lo
     cat[:, im.reverse] = im.lo + im.hi - cat[:, im.reverse]
     return cat
 
 
-def _expected_items(im: _ItemModel, mu: np.ndarray) -> np.ndarray:
-    """Expected response of each item when its latent is N(mu_j, 1): lo + sum_k Phi(lam mu - tau_k)."""
-    e = im.lo + stats.norm.cdf(im.loading[:, None] * mu[:, None] - im.thresholds).sum(axis=1)
-    return np.where(im.reverse, im.lo + im.hi - e, e)
+def _expected_keyed(im: _ItemModel, mu: np.ndarray) -> np.ndarray:
+    """Expected *keyed* response of each item (after reverse keying) when its latent is N(mu, 1).
+
+    For the ordinal probit item ``P(y* > tau_k) = Phi(lambda mu - tau_k)`` because ``y*`` has unit
+    variance, so the expectation is ``min + sum_k Phi(lambda mu - tau_k)``; a reverse-keyed item is
+    generated reflected and reflected back by keying, so the same formula holds. ``mu`` is (k,) or
+    (m, k); the result has the same shape.
+    """
+    z = im.loading * np.asarray(mu, dtype=float)
+    return im.lo + special.ndtr(z[..., None] - im.thresholds).sum(axis=-1)
 
 
 def _keyed(im: _ItemModel, x: np.ndarray) -> np.ndarray:
@@ -666,8 +683,8 @@ def simulate_study(
     cov_var = _B_RISK**2 + _B_AGE**2 + _GENDER_P @ g_centered**2
 
     # -------- dosage
-    fmt = np.array([m.format for m in models])[arm]
-    planned = np.where(mentored, np.vectorize(_PLANNED.get, otypes=[int])(fmt), 0)
+    planned_by_arm = np.array([_PLANNED.get(m.format, 0) for m in models])
+    planned = np.where(mentored, planned_by_arm[arm], 0)
     rate = rng.beta(*_DOSE_BETA, size=n)
     attended = rng.binomial(planned, rate)
     mean_rate = _DOSE_BETA[0] / sum(_DOSE_BETA)
@@ -939,9 +956,8 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
                 for (wk, _), fr in zip(wave_list, frac, strict=True):
                     mu0 = np.array([_TREND * fr if lat in lat_eff else 0.0 for lat in im.latent])
                     step = np.array([lat_eff.get(lat, 0.0) * fr for lat in im.latent])
-                    e_ctrl = _expected_items(im, mu0)[cols].sum()
-                    e_arm = sum(p * _expected_items(im, mu0 + step * d)[cols].sum()
-                                for d, p in zip(mult, pmf, strict=True))
+                    e_ctrl = _expected_keyed(im, mu0)[cols].sum()
+                    e_arm = pmf @ _expected_keyed(im, mu0 + step * mult[:, None])[:, cols].sum(axis=1)
                     diff = float(e_arm - e_ctrl)
                     if s.method == "mean":
                         diff /= len(cols)

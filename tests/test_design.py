@@ -100,6 +100,17 @@ def test_flow_from_tidy_scores_and_explicit_analysed():
     flags = pd.Series([True, False, False, False, True, True, False, False], index=_people().participant_id)
     flow2 = participant_flow(_people(), scores, waves=["baseline", "post"], analysed=flags)
     assert flow2.set_index(["arm", "wave"]).loc[("nw", "post"), "n_analysed"] == 2
+    people = _people().assign(in_model=flags.to_numpy())
+    flow3 = participant_flow(people, scores, waves=["baseline", "post"], analysed="in_model")
+    pd.testing.assert_frame_equal(flow2, flow3)
+    with pytest.raises(ParameterError, match="not a column of participants"):
+        participant_flow(people, scores, waves=["baseline", "post"], analysed="in_mdl")
+    with pytest.raises(DataValidationError, match="True/False"):
+        participant_flow(people, scores, waves=["baseline", "post"], analysed="site_id")
+    # explicit item columns
+    flow4 = participant_flow(_people(), _responses(), waves=["baseline"], items=["ahs_2"])
+    # ahs_2 answered at baseline by p1 p3 (ctrl) and p5 p6 p7 p8 (nw)
+    assert list(flow4["n_assessed"]) == [2, 4, 6]
 
 
 def test_flow_errors_are_clear():
@@ -377,8 +388,8 @@ def test_equivalence_errors():
     d = pd.DataFrame({"arm": ["t", "c"] * 3, "x": [1.0, 2, 3, 4, 5, 6], "s": list("abcabc")})
     with pytest.raises(ParameterError, match="lacks the column"):
         baseline_equivalence(d, variables=["nope"])
-    with pytest.raises(DataValidationError, match="'s' is not numeric"):
-        baseline_equivalence(d, variables=["s"])
+    with pytest.raises(DataValidationError, match="fewer than two categories"):
+        baseline_equivalence(d.assign(s="a"), variables=["s"])
     with pytest.raises(DataValidationError, match="coded 0/1"):
         baseline_equivalence(d, variables=["x"], binary=["x"])
     with pytest.raises(ParameterError, match="'control'"):
@@ -388,3 +399,35 @@ def test_equivalence_errors():
         baseline_equivalence(long, variables=["x"])
     with pytest.raises(ParameterError, match="at least two arms"):
         baseline_equivalence(d[d.arm == "t"], variables=["x"])
+
+
+def test_text_variables_become_proportions():
+    d = pd.DataFrame(
+        {
+            "arm": ["t"] * 10 + ["c"] * 10,
+            # t: 6 girls of 10; c: 4 girls, one missing value
+            "gender": ["girl"] * 6 + ["boy"] * 4 + ["girl"] * 4 + ["boy"] * 5 + [None],
+            # three categories -> one row per category
+            "grade": ["6"] * 5 + ["7"] * 4 + ["8"] * 1 + ["6"] * 1 + ["7"] * 5 + ["8"] * 4,
+            "age": np.arange(20, dtype=float),
+        }
+    )
+    out = baseline_equivalence(d, variables=["gender", "grade", "age"], control="c", adjusted=["grade"])
+    got = out.set_index("variable")
+    assert list(out["variable"]) == ["gender", "grade=6", "grade=7", "grade=8", "age"]
+    g = got.loc["gender"]
+    assert g["kind"] == "binary" and g["n_ref"] == 9
+    assert g["mean_arm"] == pytest.approx(0.6) and g["mean_ref"] == pytest.approx(4 / 9)
+    lor = math.log(0.6 / 0.4) - math.log((4 / 9) / (5 / 9))
+    assert g["g"] == pytest.approx((1 - 3 / (4 * 19 - 9)) * lor / 1.65, abs=1e-12)
+    assert "'girl'" in g["note"]
+    six = got.loc["grade=6"]
+    lor = math.log(0.5 / 0.5) - math.log(0.1 / 0.9)
+    assert six["g"] == pytest.approx((1 - 3 / 71) * lor / 1.65, abs=1e-12)
+    assert six["category"] == "does not satisfy"
+    # |g| of grade=7 is in the adjustable band and grade is in the model
+    seven = got.loc["grade=7"]
+    lor = math.log(0.4 / 0.6) - math.log(0.5 / 0.5)  # |g| = 0.235
+    assert seven["g"] == pytest.approx((1 - 3 / 71) * lor / 1.65, abs=1e-12)
+    assert seven["category"] == "satisfies with adjustment"
+    assert got.loc["age", "kind"] == "continuous"

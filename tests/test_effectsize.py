@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, optimize, stats
+from scipy import optimize, stats
 
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes import effect_size

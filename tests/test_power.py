@@ -101,7 +101,7 @@ def test_vectorised_grid_matches_scalar_calls():
 
 
 def test_power_errors():
-    with pytest.raises(ParameterError, match=r"'alpha' parameter of power_ancova must be in \(0, 1\); got 1.5"):
+    with pytest.raises(ParameterError, match=r"The 'alpha' parameter of power_ancova must be in \(0, 1\); got 1.5\."):
         power_ancova(0.3, 50, alpha=1.5)
     with pytest.raises(ParameterError, match="'icc'"):
         power_ancova(0.3, 50, icc=1.0)
@@ -151,13 +151,33 @@ def test_mdes_vectorised_and_errors():
 # --------------------------------------------------------------------------- simulation
 
 
-def _simulate_two_groups(seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return rng.normal(0.6, 1.0, 20), rng.normal(0.0, 1.0, 20)
+def _two_group_study(effect: float, n: int):
+    """simulate / analyse for a normal two-sample t test.
+
+    Built inside a function so that joblib ships them to workers by value: the workers then do
+    not import this test module (and statsmodels with it), which keeps the parallel test fast.
+    """
+    from scipy.special import stdtr
+
+    def simulate(seed: int):
+        rng = np.random.default_rng(seed)
+        return rng.normal(effect, 1.0, n), rng.normal(0.0, 1.0, n)
+
+    def analyse(data) -> float:
+        x, y = data
+        pooled = ((n - 1) * x.var(ddof=1) + (n - 1) * y.var(ddof=1)) / (2 * n - 2)
+        t = (x.mean() - y.mean()) / math.sqrt(pooled * 2 / n)
+        return float(2 * stdtr(2 * n - 2, -abs(t)))
+
+    return simulate, analyse
 
 
-def _t_test(data: tuple[np.ndarray, np.ndarray]) -> float:
-    return float(stats.ttest_ind(data[0], data[1]).pvalue)
+_simulate_two_groups, _t_test = _two_group_study(0.6, 20)
+
+
+def test_t_test_helper_is_the_student_t_test():
+    data = _simulate_two_groups(5)
+    assert _t_test(data) == pytest.approx(stats.ttest_ind(*data).pvalue, rel=1e-10)
 
 
 def test_simulated_power_agrees_with_analytic_within_mc_error():
@@ -171,14 +191,13 @@ def test_simulated_power_agrees_with_analytic_within_mc_error():
     # results do not depend on the number of workers
     serial = simulated_power(_simulate_two_groups, _t_test, n_sims=600, n_jobs=1, seed=11)
     assert serial["power"].iloc[0] == row["power"]
+    other_seed = simulated_power(_simulate_two_groups, _t_test, n_sims=600, n_jobs=1, seed=12)
+    assert other_seed["power"].iloc[0] != row["power"]
 
 
 def test_simulated_power_under_the_null_and_wilson_interval():
-    def null(seed):
-        rng = np.random.default_rng(seed)
-        return rng.normal(size=15), rng.normal(size=15)
-
-    res = simulated_power(null, _t_test, n_sims=400, n_jobs=1, alpha=0.05, seed=3).iloc[0]
+    null, t_test = _two_group_study(0.0, 15)
+    res = simulated_power(null, t_test, n_sims=400, n_jobs=1, alpha=0.05, seed=3).iloc[0]
     assert abs(res["power"] - 0.05) < 3.5 * math.sqrt(0.05 * 0.95 / 400)
     # Wilson interval by hand
     k, n, z = round(res["power"] * 400), 400, stats.norm.isf(0.025)

@@ -134,11 +134,11 @@ def _ols(x: np.ndarray, y: np.ndarray, hc3: bool):
     return beta, vcov, df, rss, sigma2
 
 
-def _check_adjust(adjust) -> dict[str, str]:
+def _check_adjust(adjust, families: Sequence[str]) -> dict[str, str]:
     allowed_common = sorted(set(P_ADJUST_METHODS.values()))
     spec = dict(adjust) if isinstance(adjust, Mapping) else {"control": adjust, "pairwise": adjust}
     out = {}
-    for fam in ("control", "pairwise"):
+    for fam in families:
         val = spec.get(fam, "holm")
         key = str(val).lower() if isinstance(val, str) else val
         if key == "single-step":
@@ -587,7 +587,7 @@ def ancova(
                 f"The 'contrasts' parameter of {func} must hold 'control' and/or 'pairwise'; got {fam!r}."
             )
     fams = list(dict.fromkeys(fams))
-    adj = _check_adjust(adjust)
+    adj = _check_adjust(adjust, fams)
     if not isinstance(hc3, (bool, np.bool_)):
         raise ParameterError(f"The 'hc3' parameter of {func} must be True or False; got {hc3!r}.")
 

@@ -84,12 +84,14 @@ def _check_participants(func: str, participants: pd.DataFrame, participant: str,
     return participants[[participant, arm]]
 
 
-def _value_columns(frame: pd.DataFrame, participant: str, wave: str, arm: str, items: Sequence[str] | None):
+def _value_columns(
+    func: str, frame: pd.DataFrame, participant: str, wave: str, arm: str, items: Sequence[str] | None
+) -> list[str]:
     if items is not None:
-        items = list(items)
-        check_columns("participant_flow", frame, items, what="responses_or_scores")
+        items = [items] if isinstance(items, str) else list(items)
         if not items:
-            raise ParameterError("The 'items' parameter must name at least one column; got an empty list.")
+            raise ParameterError(f"The 'items' parameter of {func} must name at least one column; got [].")
+        check_columns(func, frame, items, what="responses_or_scores")
         return items
     if "score" in frame.columns:
         return ["score"]
@@ -97,7 +99,7 @@ def _value_columns(frame: pd.DataFrame, participant: str, wave: str, arm: str, i
     cols = [c for c in frame.columns if c not in skip]
     if not cols:
         raise DataValidationError(
-            "responses_or_scores has no item or 'score' column, so nobody can be counted as assessed; "
+            f"{func}: responses_or_scores has no item or 'score' column, so nobody can be counted as assessed; "
             f"its columns are: {', '.join(map(str, frame.columns))}."
         )
     return cols
@@ -129,7 +131,7 @@ def _assessed_pairs(
             f"{func}: none of the waves {list(waves)!r} occurs in the '{wave}' column of "
             f"responses_or_scores, which holds {sorted(map(str, present))!r}."
         )
-    cols = _value_columns(frame, participant, wave, arm, items)
+    cols = _value_columns(func, frame, participant, wave, arm, items)
     answered = frame[cols].notna().any(axis=1) & frame[wave].isin(list(waves))
     return frame.loc[answered, [participant, wave]].drop_duplicates()
 
@@ -137,6 +139,7 @@ def _assessed_pairs(
 def _analysed_ids(
     func: str,
     analysed: Any,
+    participants: pd.DataFrame,
     enrolled: pd.DataFrame,
     pairs: pd.DataFrame,
     *,
@@ -150,10 +153,18 @@ def _analysed_ids(
         at_last = pairs.loc[pairs[wave] == last, participant]
         return pd.Index(pd.unique(at_first[at_first.isin(at_last)]))
     if isinstance(analysed, str):
-        raise ParameterError(
-            f"The 'analysed' parameter of {func} must be a set of participant ids or a boolean Series "
-            f"indexed by participant id; got the string {analysed!r}."
-        )
+        if analysed not in participants.columns:
+            raise ParameterError(
+                f"The 'analysed' parameter of {func} must be a set of participant ids, a boolean Series "
+                f"indexed by participant id, or the name of a boolean column of participants; got "
+                f"{analysed!r}, which is not a column of participants."
+            )
+        flags = participants[analysed]
+        if not pd.api.types.is_bool_dtype(flags.dtype) or flags.isna().any():
+            raise DataValidationError(
+                f"{func}: the analysed-flag column {analysed!r} must hold True/False for every participant."
+            )
+        return pd.Index(participants.loc[flags.to_numpy(dtype=bool), participant])
     if isinstance(analysed, pd.Series) and pd.api.types.is_bool_dtype(analysed.dtype):
         if analysed.isna().any():
             raise DataValidationError(f"{func}: the 'analysed' flags contain missing values.")
@@ -210,8 +221,9 @@ def participant_flow(
         Wave labels in time order. The first and last define the default analysed sample.
     arm, participant, wave : str
         Column names.
-    analysed : iterable of ids or boolean Series indexed by id, optional
-        The analysed sample. Default: participants assessed at both the first and last wave.
+    analysed : iterable of ids, boolean Series indexed by id, or column name, optional
+        The analysed sample: ids, True/False flags by id, or the name of a boolean column of
+        ``participants``. Default: participants assessed at both the first and last wave.
     items : sequence of str, optional
         Columns whose non-missing values count as "assessed". Default: ``score`` when present,
         otherwise every column except ids, wave, arm and known metadata (``completed_at``,
@@ -268,7 +280,7 @@ def participant_flow(
         items=items,
     )
     ids = _analysed_ids(
-        func, analysed, enrolled, pairs, participant=participant, wave=wave, first=waves[0], last=waves[-1]
+        func, analysed, participants, enrolled, pairs, participant=participant, wave=wave, first=waves[0], last=waves[-1]
     )
     arms = _arm_order(enrolled[arm])
     arm_of = enrolled.set_index(participant)[arm]
@@ -338,8 +350,9 @@ def attrition(
         Which WWC boundary to apply; ``"both"`` gives one row per boundary.
     arm, participant, wave : str
         Column names.
-    analysed : iterable of ids or boolean Series indexed by id, optional
-        The analytic sample, when it is not "assessed at baseline and final wave".
+    analysed : iterable of ids, boolean Series indexed by id, or column name, optional
+        The analytic sample, when it is not "assessed at baseline and final wave" (see
+        :func:`participant_flow`).
     items : sequence of str, optional
         Columns that count as an answer (see :func:`participant_flow`).
     rounding : {"conservative", "nearest"}
@@ -488,6 +501,51 @@ def _category(g: np.ndarray, variables: np.ndarray, adjusted: set[str]) -> np.nd
     return out
 
 
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _expand_variables(
+    func: str, data: pd.DataFrame, variables: list[str], binary_set: set[str]
+) -> tuple[dict[str, pd.Series], dict[str, str], dict[str, str], dict[str, str]]:
+    """Numeric columns as they are; text / categorical ones as 0/1 indicators.
+
+    A two-category variable becomes one indicator (event = its second category, sorted or in
+    categorical order); one with more categories becomes one indicator per category, named
+    ``"variable=category"``, as the WWC assesses each category of a categorical characteristic.
+    """
+    columns: dict[str, pd.Series] = {}
+    kinds: dict[str, str] = {}
+    origin: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    for v in variables:
+        x = data[v]
+        if _is_numeric(x):
+            columns[v] = x.astype(float)
+            kinds[v] = "binary" if v in binary_set else "continuous"
+            origin[v], notes[v] = v, ""
+            continue
+        levels = _arm_order(x)
+        if len(levels) < 2:
+            raise DataValidationError(
+                f"{func}: variable '{v}' has fewer than two categories ({levels!r}); nothing to compare."
+            )
+        missing = x.isna().to_numpy()
+        targets = [levels[1]] if len(levels) == 2 else levels
+        for lvl in targets:
+            name = v if len(levels) == 2 else f"{v}={lvl}"
+            ind = (x == lvl).to_numpy(dtype=float, na_value=0.0)
+            ind[missing] = np.nan
+            columns[name] = pd.Series(ind, index=data.index)
+            kinds[name], origin[name] = "binary", v
+            notes[name] = f"proportion with {v} = {lvl!r}" if len(levels) == 2 else ""
+    return columns, kinds, origin, notes
+
+
 def baseline_equivalence(
     data: pd.DataFrame,
     *,
@@ -507,15 +565,20 @@ def baseline_equivalence(
         column in ``variables``.
     variables : sequence of str
         Baseline characteristics to compare (the baseline outcome and pre-registered covariates).
+        Text or categorical columns are compared as proportions: a two-category variable as the
+        proportion in its second category (sorted, or categorical order), a variable with more
+        categories as one row per category (``variable == "gender=nb"``).
     arm : str
         Arm column.
     control : arm label, optional
         Reference arm; each other arm is compared with it. Default: every pair of arms.
     binary : sequence of str, optional
-        Variables to treat as binary (coded 0/1 or boolean). Default: those whose non-missing
-        values are all 0 or 1, or that are boolean.
+        Numeric variables to treat as binary (coded 0/1 or boolean); text variables are always
+        binary. Default: numeric variables whose non-missing values are all 0 or 1, and
+        boolean ones.
     adjusted : iterable of str, optional
-        Variables that the impact model adjusts for (its covariates).
+        Variables that the impact model adjusts for (its covariates); for a categorical
+        variable, naming the variable covers all of its categories.
     participant : str
         Id column; when present it must not repeat (pass one row per participant).
 
@@ -524,7 +587,8 @@ def baseline_equivalence(
     pandas.DataFrame
         One row per contrast x variable:
 
-        - ``variable``, ``arm``, ``reference``: keys.
+        - ``variable``, ``arm``, ``reference``: keys (``"name=category"`` for one category of a
+          variable with more than two categories).
         - ``n_arm``, ``n_ref``: non-missing values of the variable in each arm.
         - ``mean_arm``, ``mean_ref``: means (for binary variables, proportions).
         - ``sd_arm``, ``sd_ref``: standard deviations (n - 1 denominator; for binary variables the
@@ -535,7 +599,8 @@ def baseline_equivalence(
         - ``category``: ``"satisfies"`` (|g| <= 0.05), ``"requires statistical adjustment"`` or
           ``"satisfies with adjustment"`` (0.05 < |g| <= 0.25; the latter when the variable is in
           ``adjusted``), ``"does not satisfy"`` (|g| > 0.25), or ``"not computable"``.
-        - ``note``: what was done to compute a row, when anything unusual was (empty otherwise).
+        - ``note``: which category a text variable's proportion counts, and what was done to
+          compute a row when anything unusual was (empty otherwise).
 
     Notes
     -----
@@ -599,19 +664,13 @@ def baseline_equivalence(
             raise ParameterError(
                 f"The 'binary' parameter of {func} names column(s) not in 'variables': {sorted(extra)!r}."
             )
-        bad = [v for v in binary_set if not _is_binary(data[v])]
+        bad = [v for v in binary_set if _is_numeric(data[v]) and not _is_binary(data[v])]
         if bad:
             raise DataValidationError(
-                f"{func}: binary variable(s) {sorted(bad)!r} must be boolean or coded 0/1 (with missing "
-                "values allowed)."
+                f"{func}: binary variable(s) {sorted(bad)!r} must be boolean, coded 0/1 or have two "
+                "categories (missing values allowed)."
             )
-    for v in variables:
-        if v not in binary_set and not pd.api.types.is_numeric_dtype(data[v].dtype):
-            raise DataValidationError(
-                f"{func}: variable '{v}' is not numeric ({data[v].dtype}); recode it as a number, or as "
-                "0/1 indicators for a categorical characteristic."
-            )
-
+    columns, kinds, origin, event_note = _expand_variables(func, data, variables, binary_set)
     arms = _arm_order(data[arm])
     if len(arms) < 2:
         raise ParameterError(f"{func} needs at least two arms in '{arm}'; data has {arms!r}.")
@@ -624,29 +683,33 @@ def baseline_equivalence(
     else:
         pairs = list(combinations(arms, 2))
 
-    values = data[variables].astype(float)
+    names = list(columns)
+    values = pd.DataFrame(columns, index=data.index)
     grouped = values.groupby(data[arm].to_numpy(), sort=False)
     n = grouped.count().reindex(arms)
     mean = grouped.mean().reindex(arms)
     sd = grouped.std(ddof=1).reindex(arms)
 
-    a_idx = np.repeat([p[0] for p in pairs], len(variables))
-    r_idx = np.repeat([p[1] for p in pairs], len(variables))
-    var = np.tile(np.array(variables, dtype=object), len(pairs))
+    a_idx = np.repeat(np.array([p[0] for p in pairs], dtype=object), len(names))
+    r_idx = np.repeat(np.array([p[1] for p in pairs], dtype=object), len(names))
+    var = np.tile(np.array(names, dtype=object), len(pairs))
+    rows_a = np.repeat([arms.index(p[0]) for p in pairs], len(names))
+    rows_r = np.repeat([arms.index(p[1]) for p in pairs], len(names))
+    col = np.tile(np.arange(len(names)), len(pairs))
 
     def take(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-        return frame.to_numpy(dtype=float)[[arms.index(r) for r in rows], [variables.index(v) for v in var]]
+        return frame.to_numpy(dtype=float)[rows, col]
 
-    n1, n2 = take(n, a_idx), take(n, r_idx)
-    m1, m2 = take(mean, a_idx), take(mean, r_idx)
-    s1, s2 = take(sd, a_idx), take(sd, r_idx)
+    n1, n2 = take(n, rows_a), take(n, rows_r)
+    m1, m2 = take(mean, rows_a), take(mean, rows_r)
+    s1, s2 = take(sd, rows_a), take(sd, rows_r)
     big_n = n1 + n2
     with np.errstate(divide="ignore", invalid="ignore"):
         omega = 1.0 - 3.0 / (4.0 * big_n - 9.0)
         pooled = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (big_n - 2))
         g_cont = omega * (m1 - m2) / pooled
 
-        is_bin = np.isin(var, list(binary_set))
+        is_bin = np.array([kinds[v] == "binary" for v in var], dtype=bool)
         e1, e2 = m1 * n1, m2 * n2  # event counts
         zero_cell = is_bin & ((e1 == 0) | (e1 == n1) | (e2 == 0) | (e2 == n2))
         add = np.where(zero_cell, 0.5, 0.0)
@@ -656,11 +719,12 @@ def baseline_equivalence(
         g_bin = omega * log_or / _COX_SCALE
     g = np.where(is_bin, g_bin, g_cont)
 
-    note = np.full(len(var), "", dtype=object)
+    note = np.array([event_note[v] for v in var], dtype=object)
     too_few = (n1 < 2) | (n2 < 2)
     flat = ~is_bin & ~too_few & ~(pooled > 0)
     g = np.where(too_few | flat, np.nan, g)
-    note[zero_cell & ~too_few] = "a proportion is 0 or 1: 0.5 added to each cell before the log odds ratio"
+    zero_msg = "a proportion is 0 or 1: 0.5 added to each cell before the log odds ratio"
+    note[zero_cell & ~too_few] = [_join(a, zero_msg) for a in note[zero_cell & ~too_few]]
     note[flat] = "no spread in either arm: g is undefined"
     note[too_few] = "fewer than 2 non-missing values in an arm"
 
@@ -677,7 +741,7 @@ def baseline_equivalence(
             "sd_ref": s2,
             "g": g,
             "kind": np.where(is_bin, "binary", "continuous").astype(object),
-            "category": _category(g, var, adjusted_set),
+            "category": _category(g, np.array([origin[v] for v in var], dtype=object), adjusted_set),
             "note": note,
         }
     )

@@ -77,9 +77,9 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     combined: np.ndarray | None = None
     for raw in levels:
-        raw = np.asarray(raw)
-        _, raw_codes = np.unique(raw, return_inverse=True)
-        raw_codes = raw_codes.astype(np.int64).ravel()
+        raw_codes = pd.factorize(np.asarray(raw).ravel())[0].astype(np.int64)
+        if raw_codes.size and raw_codes.min() < 0:
+            raise AnalysisError("A grouping factor has missing values.")
         if combined is None:
             key = raw_codes
         else:
@@ -130,6 +130,20 @@ class LmmModel:
         if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
             raise AnalysisError("The response and the fixed-effects design must be finite.")
         self.n, self.p = X.shape
+        # Centre y and the non-intercept columns when X has an intercept: the deviance is
+        # unchanged (unit-triangular reparametrisation) and the cross-products below no longer
+        # lose digits to large means. beta = M beta_centred + y_shift * e_intercept.
+        self._M = np.eye(self.p)
+        self._y_shift = np.zeros(self.p)
+        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
+        if ones.size:
+            i0 = int(ones[0])
+            means = X.mean(axis=0)
+            means[i0] = 0.0
+            X = X - means
+            self._M[i0] -= means
+            self._y_shift[i0] = y.mean()
+            y = y - y.mean()
         self.n_levels = len(levels)
         self.q = 1 if slope is None else 2
         codes = _group_codes(levels)
@@ -332,7 +346,7 @@ class LmmModel:
                 trial = theta.copy()
                 trial[i] = 0.0
                 d_trial = f(trial)
-                if d_trial <= dev + 1e-9 * max(1.0, abs(dev)):
+                if d_trial <= dev + 1e-10 * max(1.0, abs(dev)):
                     theta, dev = trial, d_trial
         return theta, dev
 
@@ -369,11 +383,11 @@ class LmmModel:
         nu = self.n - self.p if reml else self.n
         sigma2 = s["r2"] / nu
         xvx_inv = linalg.cho_solve(s["chol"], np.eye(self.p), check_finite=False)
-        vcov = sigma2 * xvx_inv
+        vcov = sigma2 * self._M @ xvx_inv @ self._M.T
         boundary = bool(np.any(theta[self.diag_index] < _SINGULAR_TOL))
         k = self.p + self.n_theta + 1
         return LmmFit(
-            beta=s["beta"],
+            beta=self._M @ s["beta"] + self._y_shift,
             vcov=0.5 * (vcov + vcov.T),
             sigma2=float(sigma2),
             theta=theta.copy(),
@@ -438,6 +452,7 @@ class LmmModel:
         jac = np.empty((k + 1, p, p))
         jac[:k] = sigma**2 * grad[2:].T.reshape(k, p, p)
         jac[k] = 2.0 * sigma * inv0
+        jac = self._M @ jac @ self._M.T  # back to the caller's parametrisation of beta
         out = {"key": key, "A": A, "jac": jac, "hessian": H,
                "negative_eigen": bool(np.any(evals < -tol)), "n_zero_eigen": int(np.sum(~pos))}
         self._cache["varpar"] = out

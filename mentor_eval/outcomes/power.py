@@ -274,7 +274,7 @@ def mdes_ancova(
             f"{func}: the design leaves no error degrees of freedom (df = {float(np.min(df)):g}); "
             "increase n_per_arm (or the number of clusters) or reduce covariates."
         )
-    # Power at effect 0 is alpha (two-sided) or alpha (one-sided); a target at or below it has no MDES.
+    # Power at effect 0 equals alpha, so a target at or below alpha has no positive MDES.
     if np.any(b["power"] <= b["alpha"]):
         raise ParameterError(f"The 'power' parameter of {func} must exceed 'alpha'; got {power!r}.")
     mdes = np.empty(b["power"].shape)
@@ -325,21 +325,6 @@ def _p_values(result: Any, seed: int) -> tuple[np.ndarray, pd.DataFrame | None]:
             f"simulated_power: analyse must return a p value, an array of p values or a frame with a "
             f"'p' column; got {type(result).__name__} (seed {seed})."
         ) from None
-
-
-def _run_chunk(
-    simulate: Callable[[int], Any], analyse: Callable[[Any], Any], seeds: list[int]
-) -> list[tuple[np.ndarray, pd.DataFrame | None]]:
-    out = []
-    for s in seeds:
-        try:
-            result = analyse(simulate(s))
-        except Exception as err:  # surface which replicate failed, so it can be rerun alone
-            raise AnalysisError(
-                f"simulated_power: replicate with seed {s} failed: {type(err).__name__}: {err}"
-            ) from err
-        out.append(_p_values(result, s))
-    return out
 
 
 def simulated_power(
@@ -429,17 +414,36 @@ def simulated_power(
         raise ParameterError(f"The 'seed' parameter of {func} must be a non-negative integer; got {seed!r}.")
 
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(int(seed)).spawn(n_sims)]
+
+    # Defined here, not at module level, so cloudpickle ships it by value: workers then import
+    # only what simulate / analyse need, not this module (pandas, scipy), which saves seconds of
+    # start-up per worker. Errors come back as text so the parent can name the failing seed.
+    def run_chunk(chunk: list[int]) -> tuple[str, Any]:
+        done = []
+        for s in chunk:
+            try:
+                done.append(analyse(simulate(s)))
+            except Exception as err:  # reported, with its seed, by the parent
+                return "error", (s, f"{type(err).__name__}: {err}")
+        return "ok", done
+
     if n_jobs == 1:
-        results = _run_chunk(simulate, analyse, seeds)
+        parts = [run_chunk(seeds)]
     else:
         from joblib import Parallel, delayed, effective_n_jobs
 
         workers = effective_n_jobs(n_jobs)
-        # A few chunks per worker: amortises process start-up yet balances uneven replicates.
+        # A few chunks per worker: amortises dispatch yet balances uneven replicates.
         n_chunks = min(n_sims, 4 * workers)
-        chunks = [list(c) for c in np.array_split(np.array(seeds, dtype=np.int64), n_chunks)]
-        parts = Parallel(n_jobs=n_jobs)(delayed(_run_chunk)(simulate, analyse, [int(s) for s in c]) for c in chunks)
-        results = [r for part in parts for r in part]
+        chunks = [[int(s) for s in c] for c in np.array_split(np.array(seeds, dtype=np.int64), n_chunks)]
+        parts = Parallel(n_jobs=n_jobs)(delayed(run_chunk)(c) for c in chunks)
+    results = []
+    for status, payload in parts:
+        if status == "error":
+            bad_seed, message = payload
+            raise AnalysisError(f"{func}: replicate with seed {bad_seed} failed: {message}")
+        results.extend(payload)
+    results = [_p_values(r, s) for r, s in zip(results, seeds, strict=True)]
 
     lengths = {len(p) for p, _ in results}
     if len(lengths) != 1:

@@ -186,10 +186,8 @@ def _signed_rank_by_group(
     with np.errstate(invalid="ignore", divide="ignore"):
         zc = (z - corr) / sigma
     p = 2 * np.minimum(stats.norm.cdf(zc), stats.norm.sf(zc))
-    method = np.where(
-        correct, "normal approximation with continuity correction", "normal approximation"
-    ).astype(object)
-    method = np.full(n_groups, method.item(), dtype=object)
+    label = "normal approximation with continuity correction" if correct else "normal approximation"
+    method = np.full(n_groups, label, dtype=object)
     exact = (n < 50) & ~ties & (n_zero == 0) & (n > 0)
     for gi in np.flatnonzero(exact):
         k = int(n[gi])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import linalg, optimize, stats
 
 from mentor_eval._params import check_columns, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
@@ -416,11 +416,11 @@ def _jacobian(lam, psi, al, idx: _Index, G: int, p: int, meanstructure: bool) ->
     if not meanstructure:
         dm[:] = 0.0
     rowjac = np.concatenate([dS.reshape(R, p * p), dm], axis=1)  # R x (p*p+p)
-    out = np.zeros((G, p * p + p, idx.incidence.shape[1]))
-    for g in range(G):  # G is the number of groups (small); rows are vectorised
-        sel = idx.g == g
-        out[g] = rowjac[sel].T @ idx.incidence[sel]
-    return out
+    out = np.zeros((G, idx.incidence.shape[1], p * p + p))
+    free = idx.free
+    # rows sharing a parameter (equality constraints) add up
+    np.add.at(out, (idx.g[free], idx.pid[free]), rowjac[free])
+    return np.swapaxes(out, 1, 2)
 
 
 @dataclass
@@ -452,11 +452,10 @@ def _expected_info(inv, jac, sample: _Sample, meanstructure: bool) -> np.ndarray
     info = np.zeros((q, q))
     for g in range(G):
         W = inv[g]
-        JS = jac[g, : p * p].reshape(p, p, q)
-        # 0.5 * tr(W dS_a W dS_b) for every pair (a, b)
-        WJ = np.einsum("ij,jkq->ikq", W, JS)
-        WJW = np.einsum("ikq,kl->ilq", WJ, W)
-        I_g = 0.5 * np.einsum("ilq,ilr->qr", WJW, JS)
+        JS = np.ascontiguousarray(jac[g, : p * p].T).reshape(q, p, p)
+        # 0.5 * tr(W dS_a W dS_b) for every pair (a, b), as batched matrix products
+        WJW = (W @ JS @ W).reshape(q, p * p)
+        I_g = 0.5 * WJW @ JS.reshape(q, p * p).T
         if meanstructure:
             Jm = jac[g, p * p:]
             I_g = I_g + Jm.T @ W @ Jm
@@ -464,19 +463,36 @@ def _expected_info(inv, jac, sample: _Sample, meanstructure: bool) -> np.ndarray
     return info
 
 
-def _gradient(inv, d, jac, sample: _Sample, meanstructure: bool) -> np.ndarray:
-    """Gradient of sum_g N_g F_g."""
-    G, p, _ = inv.shape
-    grad = np.zeros(jac.shape[2])
-    for g in range(G):
-        W = inv[g]
-        M = sample.cov[g] + (np.outer(d[g], d[g]) if meanstructure else 0.0)
-        dF_dS = W - W @ M @ W
-        grad_g = dF_dS.reshape(-1) @ jac[g, : p * p]
-        if meanstructure:
-            grad_g = grad_g - 2.0 * (W @ d[g]) @ jac[g, p * p:]
-        grad += sample.n[g] * grad_g
-    return grad
+def _gradient(mats, inv, d, idx: _Index, sample: _Sample, meanstructure: bool) -> np.ndarray:
+    """Gradient of sum_g N_g F_g, from the matrix derivatives (no Jacobian needed).
+
+    With G = W - W M W (W = Sigma^-1, M = S + d d') and g_mu = -2 W d:
+    dF/dLambda = 2 G Lambda Psi + g_mu alpha', dF/dPsi = Lambda' G Lambda,
+    dF/dTheta = G, dF/dnu = g_mu, dF/dalpha = Lambda' g_mu; an off-diagonal entry of a
+    symmetric matrix counts twice.
+    """
+    lam, psi = mats[0], mats[1]
+    al = mats[4]
+    M = sample.cov + (np.einsum("gi,gj->gij", d, d) if meanstructure else 0.0)
+    Gs = inv - inv @ M @ inv
+    gmu = -2.0 * np.einsum("gij,gj->gi", inv, d) if meanstructure else np.zeros_like(d)
+    dlam = 2.0 * Gs @ lam @ psi + np.einsum("gi,gj->gij", gmu, al)
+    dpsi = np.swapaxes(lam, 1, 2) @ Gs @ lam
+    dal = np.einsum("gpm,gp->gm", lam, gmu)
+    per_row = np.zeros(len(idx.g))
+    for code, arr in ((0, dlam), (1, dpsi), (2, Gs)):
+        s = idx.mat == code
+        v = arr[idx.g[s], idx.i[s], idx.j[s]]
+        if code != 0:
+            v = np.where(idx.i[s] != idx.j[s], 2.0 * v, v)
+        per_row[s] = v
+    s = idx.mat == 3
+    per_row[s] = gmu[idx.g[s], idx.i[s]]
+    s = idx.mat == 4
+    per_row[s] = dal[idx.g[s], idx.i[s]]
+    per_row *= sample.n[idx.g]
+    free = idx.free
+    return np.bincount(idx.pid[free], weights=per_row[free], minlength=idx.incidence.shape[1])
 
 
 def _start_values(model: _Model, idx: _Index, sample: _Sample) -> np.ndarray:
@@ -526,11 +542,11 @@ def _start_values(model: _Model, idx: _Index, sample: _Sample) -> np.ndarray:
     return x0 / np.maximum(cnt, 1)
 
 
-def _numeric_hessian(x: np.ndarray, grad_at) -> np.ndarray:
+def _numeric_hessian(x: np.ndarray, grad_at, steps: np.ndarray) -> np.ndarray:
     q = len(x)
     H = np.zeros((q, q))
     for k in range(q):
-        h = 1e-6 * max(1.0, abs(x[k]))
+        h = steps[k] if np.isfinite(steps[k]) and steps[k] > 0 else 1e-6 * max(1.0, abs(x[k]))
         e = np.zeros(q)
         e[k] = h
         H[:, k] = (grad_at(x + e) - grad_at(x - e)) / (2 * h)
@@ -565,8 +581,7 @@ def _estimate(model: _Model, idx: _Index, sample: _Sample, max_iter: int = 500) 
         e = evaluate(z)
         if e[3] is None:
             return np.full_like(z, np.nan)
-        jj = _jacobian(e[0][0], e[0][1], e[0][4], idx, G, p, ms)
-        return _gradient(e[3][1], e[3][2], jj, sample, ms) / ntot
+        return _gradient(e[0], e[3][1], e[3][2], idx, sample, ms) / ntot
 
     x = _start_values(model, idx, sample)
     mats, sigma, mu, out = evaluate(x)
@@ -580,60 +595,86 @@ def _estimate(model: _Model, idx: _Index, sample: _Sample, max_iter: int = 500) 
     fval = float(sample.n @ f) / ntot
     converged = False
     it = 0
+    # Convergence is judged by the scale-free Newton decrement N * g'(2I)^-1 g (chi-square units),
+    # so items measured in thousands or thousandths converge alike.
+    tol = 1e-14
+    hess_chol = None
     for it in range(1, max_iter + 1):  # noqa: B007 - 'it' is reported
         jac = _jacobian(mats[0], mats[1], mats[4], idx, G, p, ms)
-        grad = _gradient(inv, d, jac, sample, ms) / ntot
+        grad = _gradient(mats, inv, d, idx, sample, ms) / ntot
         info = _expected_info(inv, jac, sample, ms) / ntot
         try:
             step = np.linalg.solve(2.0 * info, grad)
-            if np.max(np.abs(grad)) < 1e-3:
-                # Fisher scoring is only linearly convergent when the model misfits; close to the
-                # optimum switch to Newton steps with a Hessian differenced from the exact gradient.
-                H = _numeric_hessian(x, grad_at)
-                try:
-                    np.linalg.cholesky(H)
-                    step = np.linalg.solve(H, grad)
-                except np.linalg.LinAlgError:
-                    pass
         except np.linalg.LinAlgError:
             raise AnalysisError(
                 "The CFA model is not identified (its information matrix is singular): check that every "
                 "factor has a fixed loading or a fixed variance and at least two or three items."
             ) from None
-        if np.max(np.abs(grad)) < 1e-10 or np.max(np.abs(step)) < 1e-11:
+        decrement = ntot * float(grad @ step)
+        if decrement < tol:
             converged = True
             break
+        if decrement < 1.0:
+            # Fisher scoring is only linearly convergent when the model misfits; close to the
+            # optimum switch to Newton steps with a Hessian differenced from the exact gradient
+            # (steps proportional to each parameter's natural scale). The Hessian changes little
+            # from here on, so it is computed once and reused (a chord method).
+            if hess_chol is None:
+                scale = np.sqrt(np.abs(np.diag(np.linalg.inv(2.0 * info))))
+                H = _numeric_hessian(x, grad_at, 1e-5 * scale)
+                try:
+                    hess_chol = linalg.cho_factor(H)
+                except linalg.LinAlgError:
+                    hess_chol = False
+            if hess_chol is not False:
+                step = linalg.cho_solve(hess_chol, grad)
         t = 1.0
         while t > 1e-10:
             x_new = x - t * step
             cand = evaluate(x_new)
             if cand[3] is not None:
                 f_new = float(sample.n @ cand[3][0]) / ntot
-                if f_new <= fval + 1e-14:
+                if f_new <= fval + 1e-15 * max(1.0, abs(fval)):
                     break
             t *= 0.5
         else:
+            # no step lowers F any more: we are at the floor of floating-point accuracy
+            converged = decrement < 1e-6
             break
         x, (mats, sigma, mu, out) = x_new, cand
         f, inv, d = out
         fval = f_new
     if not converged:
-        # Fisher scoring stalled: finish with quasi-Newton on the same objective and gradient
+        # Fisher scoring stalled: finish with quasi-Newton on parameters rescaled to unit size
+        jac = _jacobian(mats[0], mats[1], mats[4], idx, G, p, ms)
+        info = _expected_info(inv, jac, sample, ms) / ntot
+        try:
+            scale = np.sqrt(np.abs(np.diag(np.linalg.inv(2.0 * info))))
+        except np.linalg.LinAlgError:
+            scale = np.ones_like(x)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
         def fun(z):
-            e = evaluate(z)
+            e = evaluate(z * scale)
             if e[3] is None:
                 return 1e10, np.zeros_like(z)
             ff, ii, dd = e[3]
-            jj = _jacobian(e[0][0], e[0][1], e[0][4], idx, G, p, ms)
-            return float(sample.n @ ff) / ntot, _gradient(ii, dd, jj, sample, ms) / ntot
+            return float(sample.n @ ff) / ntot, _gradient(e[0], ii, dd, idx, sample, ms) / ntot * scale
 
-        res = optimize.minimize(fun, x, jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 5000})
-        x = res.x
+        res = optimize.minimize(fun, x / scale, jac=True, method="BFGS",
+                                options={"gtol": 1e-12, "maxiter": 5000})
+        x = res.x * scale
         mats, sigma, mu, out = evaluate(x)
+        if out is None:
+            return _Fit(x, np.full(G, np.nan), sigma, mu, mats, np.eye(len(x)), None, it, False)
         f, inv, d = out
         jac = _jacobian(mats[0], mats[1], mats[4], idx, G, p, ms)
-        grad = _gradient(inv, d, jac, sample, ms) / ntot
-        converged = bool(np.max(np.abs(grad)) < 1e-6)
+        grad = _gradient(mats, inv, d, idx, sample, ms) / ntot
+        info = _expected_info(inv, jac, sample, ms) / ntot
+        try:
+            converged = ntot * float(grad @ np.linalg.solve(2.0 * info, grad)) < 1e-6
+        except np.linalg.LinAlgError:
+            converged = False
     jac = _jacobian(mats[0], mats[1], mats[4], idx, G, p, ms)
     info = _expected_info(inv, jac, sample, ms)
     return _Fit(x, f, sigma, mu, mats, info, jac, it, converged)

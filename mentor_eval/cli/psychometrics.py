@@ -1,0 +1,60 @@
+"""``mentor-eval psychometrics [study.yaml]``: reliability per wave and arm, invariance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mentor_eval.cli._common import STUDY_ARG, default_out, resolve_study
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("psychometrics")
+    def psychometrics_cmd(
+        study_path: Path | None = STUDY_ARG,
+        out: Path | None = typer.Option(None, "--out", "-o",
+                                        help="Output folder (default reports/<study>/psychometrics)."),
+        threshold: float = typer.Option(0.70, "--threshold", help="Flag scales whose alpha is below this."),
+    ) -> None:
+        """Reliability of every scale per wave (and per arm), and measurement invariance across arms."""
+        from mentor_eval._params import check_in_interval
+        from mentor_eval.data import load_analysis_data
+        from mentor_eval.pipeline import _Notes, run_psychometrics
+
+        check_in_interval("psychometrics", "threshold", threshold, 0, 1)
+        study = resolve_study(study_path)
+        data = load_analysis_data(study)
+        notes = _Notes()
+        tables = run_psychometrics(data, threshold=threshold, notes=notes)
+        tables["notes"] = notes.frame()
+        folder = default_out(study, "psychometrics", out)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, table in tables.items():
+            table.to_csv(folder / f"{name}.csv", index=False)
+            (folder / f"{name}.json").write_text(table.to_json(orient="records", indent=1))
+        con = Console(width=140)
+        rel = tables["reliability"]
+        if len(rel):
+            t = Table(title=f"Reliability in this sample (flag below {threshold:.2f})")
+            for c in ("instrument", "scale", "wave", "n", "alpha", "alpha_ci_low", "alpha_ci_high", "omega_total"):
+                t.add_column(c)
+            for r in rel.itertuples(index=False):
+                flag = " [red](low)[/red]" if r.below_threshold else ""
+                t.add_row(r.instrument, r.scale, str(r.wave), str(r.n), f"{r.alpha:.3f}{flag}",
+                          f"{r.alpha_ci_low:.3f}", f"{r.alpha_ci_high:.3f}", f"{r.omega_total:.3f}")
+            con.print(t)
+        inv = tables["invariance"]
+        if len(inv):
+            t = Table(title="Measurement invariance across arms (first wave given)")
+            for c in ("instrument", "level", "cfi", "rmsea", "delta_cfi", "delta_rmsea", "verdict"):
+                t.add_column(c)
+            for r in inv.itertuples(index=False):
+                t.add_row(r.instrument, r.level, f"{r.cfi:.3f}", f"{r.rmsea:.3f}", f"{r.delta_cfi:.3f}",
+                          f"{r.delta_rmsea:.3f}", str(r.verdict))
+            con.print(t)
+        for r in tables["notes"].itertuples(index=False):
+            con.print(f"Note: {r.step} {r.target}: {r.reason}", markup=False)
+        con.print(f"Wrote the tables to {folder}")

@@ -1,0 +1,475 @@
+"""The end-to-end run: study -> validated data -> every analysis -> tidy results.
+
+The CLI (``mentor-eval analyze`` / ``psychometrics`` / ``report``) and the report
+notebooks call :func:`run_study`; nothing here formats output for people (that is
+:mod:`mentor_eval.narrative`, :mod:`mentor_eval.figures` and the notebooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mentor_eval import __version__
+from mentor_eval.data import AnalysisData, load_analysis_data
+from mentor_eval.errors import MentorEvalError
+from mentor_eval.study import Study
+
+__all__ = [
+    "StudyResults",
+    "run_study",
+    "run_psychometrics",
+    "run_outcomes",
+    "write_tables",
+    "input_fingerprints",
+    "package_versions",
+]
+
+RELIABILITY_THRESHOLD = 0.70
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """Every result table of one study run (all tidy DataFrames; empty when not applicable).
+
+    Attributes
+    ----------
+    flow : participant flow per arm x wave (enrolled, assessed, analysed)
+    attrition : overall and differential attrition per arm with the WWC verdict
+    baseline : baseline equivalence of outcomes and covariates (Hedges g / Cox index, WWC category)
+    reliability : alpha (Feldt CI), omega per instrument x scale x wave (all arms together)
+    reliability_by_arm : the same per wave x arm, flagged below the threshold
+    invariance : measurement invariance across arms at baseline per instrument with subscales
+    prepost : within-arm change per outcome x arm
+    ancova_means : adjusted (estimated marginal) post means per outcome x arm
+    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family
+    mixed_means : mixed-model marginal means per outcome x wave x arm
+    mixed_contrasts : mixed-model arm-vs-control contrasts per outcome x wave
+    icc : intraclass correlations per outcome x level
+    reliable_change : shares improved / unchanged / deteriorated per outcome x arm
+    hypotheses : pre-registered hypotheses with estimates, adjusted p and verdict
+    moderators : arm x moderator interaction tests (exploratory unless pre-registered)
+    dose_response : change on dose within mentored arms (exploratory)
+    item_distributions : share of each response level per instrument item at the final wave
+    notes : analyses that could not run, with the reason
+    provenance : versions, parameters and SHA-256 of every input
+    """
+
+    study: Study
+    data: AnalysisData
+    flow: pd.DataFrame
+    attrition: pd.DataFrame
+    baseline: pd.DataFrame
+    reliability: pd.DataFrame
+    reliability_by_arm: pd.DataFrame
+    invariance: pd.DataFrame
+    prepost: pd.DataFrame
+    ancova_means: pd.DataFrame
+    contrasts: pd.DataFrame
+    mixed_means: pd.DataFrame
+    mixed_contrasts: pd.DataFrame
+    icc: pd.DataFrame
+    reliable_change: pd.DataFrame
+    hypotheses: pd.DataFrame
+    moderators: pd.DataFrame
+    dose_response: pd.DataFrame
+    item_distributions: pd.DataFrame
+    notes: pd.DataFrame
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Name -> result table (the DataFrame fields)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if isinstance(getattr(self, f.name), pd.DataFrame)}
+
+
+# ------------------------------------------------------------------ helpers
+class _Notes:
+    """Collects why an analysis did not run, instead of failing the whole report."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+
+    def run(self, step: str, func: Callable[[], pd.DataFrame], *, target: str = "") -> pd.DataFrame:
+        # Only user-data problems (MentorEvalError) become notes; bugs still raise.
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return func()
+        except MentorEvalError as exc:
+            self.rows.append({"step": step, "target": target, "reason": str(exc)})
+            return pd.DataFrame()
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["step", "target", "reason"])
+
+
+def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _with(frame: pd.DataFrame, **cols: Any) -> pd.DataFrame:
+    if frame is None or not len(frame):
+        return pd.DataFrame()
+    frame = frame.copy()
+    for i, (k, v) in enumerate(cols.items()):
+        if k in frame.columns:
+            frame[k] = v
+        else:
+            frame.insert(i, k, v)
+    return frame
+
+
+def input_fingerprints(study: Study) -> pd.DataFrame:
+    """SHA-256 of the study file and every data file (streamed; files may be large)."""
+    rows = []
+    paths = [("study", study.path), ("participants", study.files.participants.path),
+             ("responses", study.files.responses.path)]
+    for role, p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        rows.append({"role": role, "file": Path(p).name, "bytes": Path(p).stat().st_size,
+                     "sha256": h.hexdigest()})
+    return pd.DataFrame(rows)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages whose code computes the results."""
+    out = {"python": platform.python_version(), "mentor-eval": __version__}
+    for pkg in ("numpy", "pandas", "scipy", "statsmodels", "pingouin", "pandera", "plotly", "papermill",
+                "nbconvert"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _cluster_columns(data: AnalysisData) -> tuple[str, ...]:
+    """The study's cluster columns that exist and vary in the analysis frame."""
+    return tuple(c for c in data.study.clusters if c in data.analysis.columns)
+
+
+def _fill_clusters(frame: pd.DataFrame, clusters: Sequence[str], participant: str = "participant_id") -> pd.DataFrame:
+    """Participants without a mentor or group (e.g. control) form their own cluster of one.
+
+    Nested random intercepts need a level for every row; a singleton cluster adds no
+    between-cluster information, so this neither invents nor hides clustering.
+    """
+    if not clusters:
+        return frame
+    frame = frame.copy()
+    for c in clusters:
+        if frame[c].isna().any():
+            solo = "solo:" + frame[participant].astype(str)
+            frame[c] = frame[c].astype(object).where(frame[c].notna(), solo)
+    return frame
+
+
+# ------------------------------------------------------------------ steps
+def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRESHOLD,
+                      notes: _Notes | None = None) -> dict[str, pd.DataFrame]:
+    """Reliability per instrument x scale x wave (overall and per arm) and invariance across arms."""
+    from mentor_eval.psychometrics import invariance, scale_reliability
+
+    notes = notes or _Notes()
+    st = data.study
+    overall, by_arm, inv = [], [], []
+    participants = data.participants[["participant_id", "arm"]]
+    for si in st.instruments:
+        rows = data.responses[data.responses["wave"].isin(si.waves)]
+        overall.append(notes.run("reliability", lambda si=si, rows=rows: scale_reliability(
+            rows, si.instrument, si.columns, by=("wave",), threshold=threshold), target=si.id))
+        with_arm = rows.merge(participants, on="participant_id", how="left")
+        by_arm.append(notes.run("reliability by arm", lambda si=si, w=with_arm: scale_reliability(
+            w, si.instrument, si.columns, by=("wave", "arm"), threshold=threshold), target=si.id))
+        inst = si.instrument
+        subscales = [s for s in inst.scales if not s.subscales]
+        multi = [s for s in inst.scales if s.subscales]
+        if not multi or len(subscales) < 2:
+            continue  # invariance needs a multi-factor model; single scales are judged by reliability
+        model = {s.id: [f"i{i}" for i in s.item_ids] for s in subscales}
+        first = si.waves[0] if si.waves else st.baseline
+        items = data.items(si.id, wave=first)
+        rev = [i for i in inst.reverse_item_ids if i in items.columns]
+        rs = inst.response_scale
+        if rev:
+            items[rev] = (rs.min + rs.max) - items[rev]
+        items = items.rename(columns={i: f"i{i}" for i in inst.item_ids if i in items.columns})
+        res = notes.run("invariance", lambda items=items, model=model: invariance(items, model, "arm"),
+                        target=si.id)
+        inv.append(_with(res, instrument=si.id, wave=first, group="arm"))
+    return {"reliability": _concat(overall), "reliability_by_arm": _concat(by_arm), "invariance": _concat(inv)}
+
+
+def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.DataFrame) -> float | None:
+    si, sc = data.study.resolve_outcome(outcome)
+    if len(rel) and {"instrument", "scale", "wave", "alpha"} <= set(rel.columns):
+        hit = rel[(rel["instrument"] == si.id) & (rel["scale"] == sc.id) & (rel["wave"] == data.study.baseline)]
+        if len(hit) and np.isfinite(hit["alpha"].iloc[0]) and 0 < hit["alpha"].iloc[0] < 1:
+            return float(hit["alpha"].iloc[0])
+    return si.instrument.published_alpha
+
+
+def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
+                 notes: _Notes | None = None, mixed: bool = True) -> dict[str, pd.DataFrame]:
+    """Design checks, pre/post, ANCOVA, mixed models, reliable change, hypotheses, moderators."""
+    from mentor_eval.outcomes import (
+        ancova,
+        attrition,
+        baseline_equivalence,
+        dose_response,
+        mixed_model,
+        participant_flow,
+        prepost,
+        reliable_change,
+    )
+    from mentor_eval.outcomes.multiplicity import adjust_family
+
+    notes = notes or _Notes()
+    st = data.study
+    outs = list(outcomes) if outcomes else list(st.outcomes.all)
+    primary = [o for o in outs if o in st.outcomes.primary]
+    control = st.control_arm
+    pre, post = st.baseline, st.final
+    frame = data.analysis
+    covs = [c for c in st.covariates if c in frame.columns]
+    res: dict[str, Any] = {}
+
+    # design checks
+    primary_scores = frame[frame["outcome"].isin(primary or outs)]
+    res["flow"] = notes.run("participant flow", lambda: participant_flow(
+        data.participants, primary_scores, waves=list(st.wave_keys)))
+    res["attrition"] = notes.run("attrition", lambda: attrition(
+        data.participants, primary_scores, baseline_wave=pre, final_wave=post, control=control))
+    base = frame[frame["wave"] == pre].pivot_table(index="participant_id", columns="outcome", values="score")
+    base = base[[o for o in outs if o in base.columns]].reset_index()
+    base = data.participants.merge(base, on="participant_id", how="left")
+    binary = [c for c in covs if base[c].dropna().nunique() == 2 and not pd.api.types.is_float_dtype(base[c])]
+    res["baseline"] = notes.run("baseline equivalence", lambda: baseline_equivalence(
+        base, variables=[o for o in outs if o in base.columns] + covs, control=control, binary=binary,
+        adjusted=[*covs, *outs]))
+
+    # within-arm change
+    res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
+
+    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families
+    means, contrasts = [], []
+    if control is not None:
+        for o in outs:
+            r = notes.run("ANCOVA", lambda o=o: ancova(frame, o, pre=pre, post=post, covariates=covs,
+                                                       control=control, contrasts=("control",),
+                                                       adjust="none"), target=o)
+            if isinstance(r, pd.DataFrame):  # failed: note recorded
+                continue
+            means.append(_with(r.emmeans, outcome=o))
+            fam = "primary" if o in st.outcomes.primary else "secondary"
+            contrasts.append(_with(r.contrasts, outcome=o, family=fam))
+    res["ancova_means"] = _concat(means)
+    con = _concat(contrasts)
+    if len(con):
+        con = con.drop(columns=[c for c in ("p_adj", "adjust") if c in con.columns])
+        con = adjust_family(con, by=("family",), method="holm")
+    res["contrasts"] = con
+
+    # mixed models (all waves, likelihood-based under MAR)
+    mm_means, mm_con, iccs = [], [], []
+    clusters = _cluster_columns(data)
+    if mixed and len(st.waves) >= 2:
+        filled = _fill_clusters(frame, clusters)
+        for o in outs:
+            r = notes.run("mixed model", lambda o=o: mixed_model(
+                filled, o, covariates=covs, clusters=clusters, control=control), target=o)
+            if isinstance(r, pd.DataFrame):
+                continue
+            mm_means.append(_with(r.emmeans, outcome=o))
+            mm_con.append(_with(r.contrasts, outcome=o))
+            iccs.append(_with(r.icc, outcome=o))
+    res["mixed_means"] = _concat(mm_means)
+    res["mixed_contrasts"] = _concat(mm_con)
+    res["icc"] = _concat(iccs)
+
+    # reliable change with this sample's baseline reliability (published value as fallback)
+    rc = []
+    for o in outs:
+        rel = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        if rel is None:
+            notes.rows.append({"step": "reliable change", "target": o,
+                               "reason": "no reliability estimate available for this scale"})
+            continue
+        r = notes.run("reliable change", lambda o=o, rel=rel: reliable_change(
+            frame, o, reliability=rel, pre=pre, post=post), target=o)
+        if isinstance(r, pd.DataFrame):
+            continue
+        rc.append(_with(r.summary, outcome=o, reliability=rel))
+    res["reliable_change"] = _concat(rc)
+
+    # pre-registered hypotheses: the arm-vs-control ANCOVA contrast, Holm across the hypotheses
+    res["hypotheses"] = _hypotheses(st, res["contrasts"])
+
+    # moderators and dose-response: exploratory
+    mods = []
+    for c in covs:
+        for o in primary:
+            mods.append(notes.run("moderation", lambda c=c, o=o: _moderation(frame, o, c, pre, post, control),
+                                  target=f"{o} x {c}"))
+    res["moderators"] = _concat(mods)
+    doses = []
+    for d in st.dosage:
+        if d not in frame.columns:
+            continue
+        mentored = [a for a in st.arm_keys if a != control]
+        for o in primary:
+            doses.append(notes.run("dose-response", lambda d=d, o=o: dose_response(
+                frame, o, dose=d, pre=pre, post=post, arms=mentored), target=f"{o} on {d}"))
+    res["dose_response"] = _concat(doses)
+    return res
+
+
+def _moderation(frame: pd.DataFrame, outcome: str, moderator: str, pre: str, post: str,
+                    control: str | None) -> pd.DataFrame:
+    from mentor_eval.outcomes import moderation
+
+    out = moderation(frame, outcome, moderator=moderator, pre=pre, post=post, control=control)
+    return _with(out, moderator=moderator) if "moderator" not in out.columns else out
+
+
+def _hypotheses(study: Study, contrasts: pd.DataFrame) -> pd.DataFrame:
+    """One row per pre-registered hypothesis with its one-sided test and Holm-adjusted p."""
+    from scipy import stats
+
+    from mentor_eval.outcomes import adjust_pvalues
+
+    if not study.hypotheses:
+        return pd.DataFrame()
+    rows = []
+    for h in study.hypotheses:
+        hit = contrasts[(contrasts["outcome"] == h.outcome) & (contrasts["arm"] == h.arm)] \
+            if len(contrasts) else contrasts
+        if not len(hit):
+            rows.append({"hypothesis": h.id, "arm": h.arm, "outcome": h.outcome, "direction": h.direction,
+                         "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "g": np.nan, "p": np.nan})
+            continue
+        r = hit.iloc[0]
+        t = r["estimate"] / r["se"]
+        # One-sided in the pre-registered direction.
+        p = stats.t.sf(t, r["df"]) if h.direction == "increase" else stats.t.cdf(t, r["df"])
+        rows.append({"hypothesis": h.id, "arm": h.arm, "outcome": h.outcome, "direction": h.direction,
+                     "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "g": r.get("g", np.nan), "p": float(p)})
+    out = pd.DataFrame(rows)
+    ok = out["p"].notna()
+    out["p_adj"] = np.nan
+    if ok.any():
+        out.loc[ok, "p_adj"] = adjust_pvalues(out.loc[ok, "p"].to_numpy(), method="holm")
+    out["adjust"] = "holm"
+    out["family"] = "pre-registered hypotheses"
+    out["verdict"] = np.where(out["p"].isna(), "not tested (no estimate)",
+                              np.where(out["p_adj"] < 0.05, "supported", "not supported"))
+    return out
+
+
+def _item_distributions(data: AnalysisData) -> pd.DataFrame:
+    """Share of each response level for every scored item at the final wave an instrument was given."""
+    rows = []
+    for si in data.study.instruments:
+        inst = si.instrument
+        wave = si.waves[-1] if si.waves else data.study.final
+        frame = data.responses[data.responses["wave"] == wave]
+        rs = inst.response_scale
+        levels = np.arange(rs.min, rs.max + 1)
+        for item_id, col in si.item_columns().items():
+            if item_id not in inst.scored_item_ids or col not in frame.columns:
+                continue
+            v = frame[col].dropna().to_numpy(dtype=float)
+            if not len(v):
+                continue
+            counts = (v[:, None] == levels[None, :]).sum(axis=0)
+            for lev, cnt in zip(levels, counts, strict=True):
+                rows.append({"instrument": si.id, "wave": wave, "item": f"{si.id}:{item_id}",
+                             "item_id": item_id, "gist": inst.item(item_id).gist,
+                             "reverse": inst.item(item_id).reverse, "level": int(lev),
+                             "label": rs.labels.get(int(lev), str(int(lev))), "n": int(cnt),
+                             "n_item": len(v), "share": cnt / len(v), "midpoint": rs.midpoint})
+    return pd.DataFrame(rows)
+
+
+def run_study(
+    study: Study | str | Path | None = None,
+    *,
+    outcomes: Sequence[str] | None = None,
+    psychometrics: bool = True,
+    mixed: bool = True,
+    threshold: float = RELIABILITY_THRESHOLD,
+) -> StudyResults:
+    """Validate, score and analyse a study; return every result table.
+
+    Parameters
+    ----------
+    study : Study, path or None
+        None runs the bundled sample study.
+    outcomes : list of str, optional
+        Outcomes to analyse (default: the study's primary and secondary outcomes).
+    psychometrics, mixed : bool
+        Run the psychometric checks / the mixed models (both on by default).
+    threshold : float
+        Reliability below which a scale is flagged.
+
+    Returns
+    -------
+    StudyResults
+    """
+    data = load_analysis_data(study)
+    notes = _Notes()
+    psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else {
+        "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()}
+    res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
+    dist = _item_distributions(data)
+    st = data.study
+    provenance = {
+        "study": st.name,
+        "versions": package_versions(),
+        "parameters": {"outcomes": list(outcomes or st.outcomes.all), "reliability_threshold": threshold,
+                       "control": st.control_arm, "pre": st.baseline, "post": st.final,
+                       "covariates": list(st.covariates), "clusters": list(st.clusters),
+                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family"},
+        "inputs": input_fingerprints(st).to_dict(orient="records"),
+    }
+    return StudyResults(study=st, data=data, **psy, **res, item_distributions=dist, notes=notes.frame(),
+                        provenance=provenance)
+
+
+def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[str] | None = None) -> list[Path]:
+    """Write each result table as CSV and JSON (records) into ``out_dir``; return the paths.
+
+    Only aggregate tables are written (never row-level data).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in results.tables().items():
+        if names is not None and name not in names:
+            continue
+        csv = out / f"{name}.csv"
+        table.to_csv(csv, index=False)
+        js = out / f"{name}.json"
+        js.write_text(table.to_json(orient="records", indent=1, default_handler=str))
+        written += [csv, js]
+    prov = out / "provenance.json"
+    prov.write_text(json.dumps(results.provenance, indent=1, default=str))
+    written.append(prov)
+    return written
+

@@ -1,0 +1,993 @@
+"""Validate a study's data: every rule checked in one pass, bad rows quarantined, nothing lost.
+
+:func:`validate_study` reads the participants and responses files of a :class:`~mentor_eval.study.Study`
+(any format :mod:`mentor_eval.io` reads), maps them to the project's tables, converts text cells
+explicitly (answer labels -> codes, numbers, dates) and checks them with Pandera schemas built
+once per study (``lazy=True``: all failures at once) plus the rules that span rows or tables.
+
+Every row read ends either in the clean tables or in the quarantine with every rule it broke;
+``rows read == clean + quarantined`` per file is asserted before returning.
+
+Rules (failures quarantine the row; ``rule`` column of :attr:`ValidationResult.failures`):
+
+=========================== ====================================================================
+missing_id                  the row has no participant id
+unknown_arm                 participants: ``arm`` is not a study arm key (or empty)
+duplicate_participant       participants: the id appears on more than one row (all of them fail)
+participant_in_two_arms     participants: the id appears on rows with different arms
+not_a_number                a numeric column (dosage, numeric covariate, duration) holds text
+negative_value              dosage or duration below zero
+unparseable_date            a date cell that is not ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]]) nor an
+                            Excel date serial
+match_end_before_start      participants: ``match_end`` earlier than ``match_start``
+unknown_wave                responses: the wave is not a study wave (after ``wave_map``)
+item_is_number              an item cell holds text that is not a number (no labels in use)
+item_unknown_label          an item cell holds text that is not one of the instrument's labels
+item_is_whole_number        an item value is not a whole number (2.5)
+item_in_range               an item value is outside the response scale (0 on a 1-5 scale, 99)
+duplicate_row               responses: an exact copy of an earlier row (the first copy is kept)
+duplicate_participant_wave  responses: several different rows for one participant and wave
+unknown_participant         responses: the id is not in the participants file
+participant_quarantined     responses: the participant's row in the participants file failed
+dates_out_of_order          responses: ``completed_at`` earlier than the participant's answer at
+                            an earlier wave
+empty_wave                  responses: a wave with rows but not one answered item across everyone
+missing_column              a column the study needs is absent (file-level; the column is added
+                            empty so the remaining rules still run)
+row_has_wrong_number_of_cells, redcap_repeat_instrument_row, no_responses_in_any_wave
+                            rows the reader could not turn into data rows
+=========================== ====================================================================
+
+Warnings (rows stay clean): straight_lining, too_fast, item_missing, unexpected_column,
+identifying_column (dropped unless allowed), user_missing_code, excel_date_serial, wave_without_rows,
+looks_zero_based.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from mentor_eval._params import check_in_interval, check_positive_int
+from mentor_eval.io import RawFrame, map_participants, read_file, to_long
+from mentor_eval.io.raw import closest, unusable
+from mentor_eval.io.redcap import is_redcap_system_column
+from mentor_eval.labels import MISSING_TOKENS, label_codes, map_labels
+from mentor_eval.privacy import detect_identifying_columns, pseudonym_key, pseudonymize
+from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE
+
+__all__ = [
+    "FAILURE_RULES",
+    "WARNING_RULES",
+    "ISSUE_FRAME_COLUMNS",
+    "ValidationResult",
+    "validate_study",
+    "validate_frames",
+    "build_schemas",
+    "parse_dates",
+]
+
+RULE_LABEL = "item_unknown_label"
+FAILURE_RULES = (
+    "missing_id", "unknown_arm", "duplicate_participant", "participant_in_two_arms", "not_a_number",
+    "negative_value", "unparseable_date", "match_end_before_start", "unknown_wave", RULE_NUMERIC, RULE_LABEL,
+    RULE_INTEGER, RULE_RANGE, "duplicate_row", "duplicate_participant_wave", "unknown_participant",
+    "participant_quarantined", "dates_out_of_order", "empty_wave", "missing_column",
+    "row_has_wrong_number_of_cells", "redcap_repeat_instrument_row", "no_responses_in_any_wave",
+)
+WARNING_RULES = (
+    "straight_lining", "too_fast", "item_missing", "unexpected_column", "identifying_column",
+    "user_missing_code", "excel_date_serial", "wave_without_rows", "looks_zero_based",
+)
+#: Columns of ``failures`` and ``warnings``.
+ISSUE_FRAME_COLUMNS = ("file", "table", "source_row", "column", "value", "rule", "message")
+
+PARTICIPANT_FIXED = ("participant_id", "arm", "site_id", "mentor_id", "group_id", "match_start", "match_end")
+RESPONSE_FIXED = ("participant_id", "wave", "completed_at", "duration_seconds")
+_DATE_COLUMNS_P = ("match_start", "match_end")
+_COMMON_MISSING_CODES = {-99.0, -98.0, -9.0, -8.0, -1.0, 77.0, 88.0, 98.0, 99.0, 999.0}
+_ISO = r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
+_EXCEL_SERIAL_RANGE = (20000.0, 80000.0)  # 1954-10-03 .. 2119-01-11: plausible study dates only
+
+
+# ============================================================================ result
+@dataclass(frozen=True)
+class ValidationResult:
+    """Everything validation produced.
+
+    Attributes
+    ----------
+    participants : pandas.DataFrame
+        Clean participants, one row per participant: ``participant_id``, ``arm``, cluster columns,
+        covariates (numeric when the column is numeric), dosage (float), ``match_start`` /
+        ``match_end`` (datetime), other kept columns as text.
+    responses : pandas.DataFrame
+        Clean responses, long: ``participant_id``, ``wave``, ``completed_at`` (datetime, when the
+        file has it), ``duration_seconds`` (float, when present), item columns (``Int64``), other
+        kept columns as text.
+    quarantine : pandas.DataFrame
+        Every rejected row: ``table``, ``_source_file``, ``_source_row``, ``_sheet``, ``reasons``
+        (every rule the row broke, "; "-joined), ``details`` (column, value and message of each
+        failure), then the row's cells as read (or ``text`` for rows the reader could not split).
+    failures, warnings : pandas.DataFrame
+        Tidy: ``file``, ``table``, ``source_row`` (Int64; missing for file- or column-level
+        findings), ``column``, ``value`` (the cell as read), ``rule``, ``message``.
+    counts : pandas.DataFrame
+        Per file: ``file``, ``table``, ``unit`` ("row" or "participant x wave" for wide files),
+        ``rows_read``, ``clean``, ``quarantined``; ``rows_read == clean + quarantined``.
+    identifying_columns : pandas.DataFrame
+        ``file``, ``column``, ``reason``, ``by`` (name | content), ``action`` (dropped | kept
+        (allowed)).
+    notes : tuple of str
+        How the files were read and mapped (encodings, delimiters, renames, removed rows, ...).
+    """
+
+    participants: pd.DataFrame
+    responses: pd.DataFrame
+    quarantine: pd.DataFrame
+    failures: pd.DataFrame
+    warnings: pd.DataFrame
+    counts: pd.DataFrame
+    identifying_columns: pd.DataFrame
+    notes: tuple[str, ...] = ()
+    study_name: str = ""
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no rule failed (warnings allowed)."""
+        return len(self.failures) == 0 and len(self.quarantine) == 0
+
+    def rule_counts(self) -> pd.DataFrame:
+        """``severity`` (failure | warning), ``rule``, ``n`` (findings), sorted by severity then count."""
+        parts = []
+        for sev, frame in (("failure", self.failures), ("warning", self.warnings)):
+            if len(frame):
+                c = frame.groupby("rule", sort=False).size().rename("n").reset_index()
+                c.insert(0, "severity", sev)
+                parts.append(c)
+        if not parts:
+            return pd.DataFrame({"severity": pd.Series(dtype="str"), "rule": pd.Series(dtype="str"),
+                                 "n": pd.Series(dtype="int64")})
+        out = pd.concat(parts, ignore_index=True)
+        return out.sort_values(["severity", "n"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: counts, rule counts, every failure and warning, notes."""
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return json.loads(frame.to_json(orient="records", force_ascii=False))
+
+        return {
+            "study": self.study_name,
+            "ok": self.ok,
+            "parameters": dict(self.parameters),
+            "counts": records(self.counts),
+            "rule_counts": records(self.rule_counts()),
+            "failures": records(self.failures),
+            "warnings": records(self.warnings),
+            "identifying_columns": records(self.identifying_columns),
+            "notes": list(self.notes),
+        }
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write participants.csv, responses.csv, quarantine.csv and validation.json to ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "participants": out / "participants.csv",
+            "responses": out / "responses.csv",
+            "quarantine": out / "quarantine.csv",
+            "validation": out / "validation.json",
+        }
+        self.participants.to_csv(paths["participants"], index=False, date_format="%Y-%m-%d %H:%M:%S")
+        self.responses.to_csv(paths["responses"], index=False, date_format="%Y-%m-%d %H:%M:%S")
+        self.quarantine.to_csv(paths["quarantine"], index=False)
+        paths["validation"].write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str),
+                                       encoding="utf-8")
+        return paths
+
+
+# ============================================================================ findings
+class _Findings:
+    """Collects findings per table as (row position, column, rule, message, severity)."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, table: str, rows: np.ndarray | Sequence[int], column: str | Sequence[str], rule: str,
+            message: str | Sequence[str], severity: str = "failure", value: Sequence[Any] | None = None) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(rows)
+        if n == 0:
+            return
+        part = pd.DataFrame({
+            "table": table,
+            "row": rows,
+            "column": column if isinstance(column, str) else pd.array(list(column), dtype="str"),
+            "rule": rule,
+            "message": message if isinstance(message, str) else pd.array(list(message), dtype="str"),
+            "severity": severity,
+        })
+        if value is not None:
+            part["value_override"] = pd.array([None if v is None else str(v) for v in value], dtype="str")
+        self.parts.append(part)
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+                ("table", "str"), ("row", "int64"), ("column", "str"), ("rule", "str"), ("message", "str"),
+                ("severity", "str"), ("value_override", "str"))})
+        out = pd.concat(self.parts, ignore_index=True)
+        if "value_override" not in out.columns:
+            out["value_override"] = pd.array([None] * len(out), dtype="str")
+        return out
+
+
+# ============================================================================ conversions
+def parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse date cells written as ISO 8601 text or as Excel date serials.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Cells as text.
+
+    Returns
+    -------
+    dates : numpy.ndarray of datetime64[ns]
+        NaT where missing or unparseable.
+    failed : numpy.ndarray of bool
+        Non-empty cells that are neither.
+    serial : numpy.ndarray of bool
+        Cells read as Excel serials (day count from 1899-12-30; accepted between 20000 and 80000,
+        i.e. 1954 to 2119), to be reported.
+
+    Notes
+    -----
+    Only ISO 8601 (``YYYY-MM-DD`` with optional time, ``/`` allowed as the date separator) is
+    accepted as text: ``03/05/2024`` is ambiguous (March 5 or May 3) and fails. Time zones are
+    converted to UTC and dropped. Work is done on distinct values.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        d = pd.to_datetime(values).dt.tz_localize(None) if getattr(values.dt, "tz", None) else values
+        arr = d.to_numpy(dtype="datetime64[ns]")
+        return arr, np.zeros(len(arr), dtype=bool), np.zeros(len(arr), dtype=bool)
+    idx, uniques = pd.factorize(values, use_na_sentinel=True)
+    u = pd.Series(uniques, dtype="str").str.strip()
+    missing = u.str.lower().isin(MISSING_TOKENS).to_numpy()
+    iso = u.str.match(_ISO, na=False).to_numpy()
+    parsed = pd.Series(pd.NaT, index=u.index, dtype="datetime64[ns]")
+    if iso.any():
+        texts = u[iso].str.replace("/", "-", regex=False)
+        try:
+            got = pd.to_datetime(texts, format="ISO8601", errors="coerce", utc=True)
+            got = got.dt.tz_localize(None)
+        except (ValueError, TypeError):
+            got = pd.to_datetime(texts, errors="coerce", utc=True).dt.tz_localize(None)
+        parsed[iso] = got.astype("datetime64[ns]").to_numpy()
+    numbers = pd.to_numeric(u.where(~iso & ~missing), errors="coerce").to_numpy(dtype=float)
+    serial = ~np.isnan(numbers) & (numbers >= _EXCEL_SERIAL_RANGE[0]) & (numbers < _EXCEL_SERIAL_RANGE[1])
+    if serial.any():
+        base = np.datetime64("1899-12-30T00:00:00", "ns")
+        parsed[serial] = base + (numbers[serial] * 86_400_000_000_000).round().astype("timedelta64[ns]")
+    ok = parsed.notna().to_numpy()
+    u_failed = ~ok & ~missing
+    u_dates = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+    u_failed = np.append(u_failed, False)
+    u_serial = np.append(serial, False)
+    return u_dates[idx], u_failed[idx], u_serial[idx]
+
+
+def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    m = map_labels(values, None)
+    return m.codes, m.failed
+
+
+# ============================================================================ schemas
+def _check(fn, name: str) -> pa.Check:
+    # ignore_na=False: the functions pass missing values themselves; pandera's own NA filtering
+    # costs more than the check.
+    return pa.Check(fn, name=name, ignore_na=False, element_wise=False)
+
+
+def _present(s: pd.Series) -> pd.Series:
+    return s.notna() & (s.astype("str").str.strip() != "")
+
+
+def _isin(keys: Sequence[str]):
+    allowed = list(keys)
+
+    def check(s: pd.Series) -> pd.Series:
+        return s.isin(allowed).fillna(False).astype(bool)
+
+    return check
+
+
+def _whole(s: pd.Series) -> pd.Series:
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(np.isnan(v) | (v == np.round(v)), index=s.index)
+
+
+def _between(lo: float, hi: float):
+    def check(s: pd.Series) -> pd.Series:
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        return pd.Series(np.isnan(v) | ((v >= lo) & (v <= hi)), index=s.index)
+
+    return check
+
+
+def _non_negative(s: pd.Series) -> pd.Series:
+    v = s.to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(np.isnan(v) | (v >= 0), index=s.index)
+
+
+def build_schemas(study: Any) -> dict[str, pa.DataFrameSchema]:
+    """Pandera schemas of the converted participants and responses tables of ``study``.
+
+    Returns
+    -------
+    dict
+        ``"participants"``: ``participant_id`` (rule ``missing_id``), ``arm`` (``unknown_arm``),
+        dosage columns (``negative_value``). ``"responses"``: ``participant_id``, ``wave``
+        (``unknown_wave``), ``duration_seconds`` (``negative_value``) and one column per item of
+        every study instrument (``item_is_whole_number``, ``item_in_range``).
+
+    Notes
+    -----
+    The schemas run on converted frames: item cells already mapped to numbers (floats, NaN for
+    missing) by :func:`mentor_eval.labels.map_labels`. Every check is vectorised and returns a
+    boolean Series; columns are optional (absent columns are reported as ``missing_column``).
+    """
+    arm_keys = [a.key for a in study.arms]
+    p_cols: dict[str, pa.Column] = {
+        "participant_id": pa.Column(nullable=True, checks=[_check(_present, "missing_id")]),
+        "arm": pa.Column(nullable=True, required=False, checks=[_check(_isin(arm_keys), "unknown_arm")]),
+    }
+    for col in study.dosage:
+        p_cols[col] = pa.Column(nullable=True, required=False, checks=[_check(_non_negative, "negative_value")])
+    r_cols: dict[str, pa.Column] = {
+        "participant_id": pa.Column(nullable=True, checks=[_check(_present, "missing_id")]),
+        "wave": pa.Column(nullable=True, checks=[_check(_isin(list(study.wave_keys)), "unknown_wave")]),
+        "duration_seconds": pa.Column(nullable=True, required=False,
+                                      checks=[_check(_non_negative, "negative_value")]),
+    }
+    for si in study.instruments:
+        rs = si.instrument.response_scale
+        for item_id, col in si.item_columns().items():
+            r_cols[col] = pa.Column(
+                nullable=True, required=False, title=f"{si.id} item {item_id}",
+                checks=[_check(_whole, RULE_INTEGER), _check(_between(rs.min, rs.max), RULE_RANGE)],
+            )
+    return {
+        "participants": pa.DataFrameSchema(p_cols, strict=False, name="participants"),
+        "responses": pa.DataFrameSchema(r_cols, strict=False, name="responses"),
+    }
+
+
+def _run_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame, table: str, findings: _Findings,
+                messages: Mapping[tuple[str, str], str]) -> None:
+    try:
+        schema.validate(frame, lazy=True, inplace=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        fc = fc[fc["index"].notna()]
+        for (col, rule), grp in fc.groupby(["column", "check"], sort=False):
+            rows = grp["index"].to_numpy(dtype=np.int64)
+            findings.add(table, rows, str(col), str(rule), messages.get((str(col), str(rule)), str(rule)))
+
+
+# ============================================================================ main entry
+def validate_study(
+    study: Any,
+    *,
+    missing_threshold: float = 0.2,
+    seconds_per_item: float = 2.0,
+    straightline_items: int = 8,
+    key: str | bytes | None = None,
+) -> ValidationResult:
+    """Read and validate a study's participants and responses files.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`mentor_eval.study.load_study`.
+    missing_threshold : float, default 0.2
+        Warn (``item_missing``) about an item column missing in more than this share of the rows
+        at the waves its instrument is given.
+    seconds_per_item : float, default 2.0
+        Warn (``too_fast``) when ``duration_seconds`` is below this many seconds per answered item.
+    straightline_items : int, default 8
+        Warn (``straight_lining``) when a row gives the same answer to at least this many items of
+        one instrument (and answers no item of it differently).
+    key : str or bytes, optional
+        Pseudonymisation key for the columns in ``study.privacy.pseudonymize``; default: the
+        environment variable ``MENTOR_EVAL_PSEUDONYM_KEY``, then ``study.privacy.key_file``.
+
+    Returns
+    -------
+    ValidationResult
+        Clean tables, quarantine, failures, warnings, counts and identifying columns.
+
+    Raises
+    ------
+    DataValidationError
+        A file cannot be used at all (missing, empty, header only, binary, no id or wave column,
+        ...). The message names the file and what to do.
+    StudyConfigError
+        Pseudonymisation is asked for but no key is available.
+
+    Notes
+    -----
+    Conversion is explicit: cells are read as text and converted here (labels -> codes,
+    numbers, ISO dates / Excel serials) so that a failure shows the cell as typed. A participant
+    whose participants row fails is quarantined with all their responses (rule
+    ``participant_quarantined``): analysing answers of someone whose arm or identity is in
+    doubt would bias the comparison. Identifying columns (see
+    :func:`mentor_eval.privacy.detect_identifying_columns`) are dropped from the clean tables
+    and the quarantine unless ``privacy.allow_identifying`` lists them.
+
+    Examples
+    --------
+    >>> from mentor_eval.study import load_study
+    >>> result = validate_study(load_study())  # doctest: +SKIP
+    >>> (result.counts["rows_read"] == result.counts["clean"] + result.counts["quarantined"]).all()
+    ... # doctest: +SKIP
+    True
+    """
+    participants = read_file(study.files.participants)
+    responses = read_file(study.files.responses)
+    return validate_frames(study, participants, responses, missing_threshold=missing_threshold,
+                           seconds_per_item=seconds_per_item, straightline_items=straightline_items, key=key)
+
+
+def validate_frames(
+    study: Any,
+    participants: RawFrame,
+    responses: RawFrame,
+    *,
+    missing_threshold: float = 0.2,
+    seconds_per_item: float = 2.0,
+    straightline_items: int = 8,
+    key: str | bytes | None = None,
+) -> ValidationResult:
+    """Validate already read files (see :func:`validate_study`, which reads them)."""
+    func = "validate_study"
+    check_in_interval(func, "missing_threshold", missing_threshold, 0, 1, closed="both")
+    check_in_interval(func, "seconds_per_item", seconds_per_item, 0, float("inf"), closed="left")
+    check_positive_int(func, "straightline_items", straightline_items, minimum=2)
+    pseudo_cols = tuple(getattr(study.privacy, "pseudonymize", ()) or ())
+    secret = None
+    if pseudo_cols:
+        key_file = getattr(study.privacy, "key_file", None)
+        if key_file is not None and not Path(key_file).is_absolute():
+            key_file = Path(study.root) / key_file
+        secret = pseudonym_key(key, key_file)
+
+    notes: list[str] = []
+    findings = _Findings()
+    p_raw = map_participants(participants, study.files.participants)
+    r_raw = to_long(responses, study.files.responses, list(study.wave_keys))
+    notes += [*p_raw.notes, *r_raw.notes]
+
+    item_info: dict[str, tuple[Any, str]] = {}
+    for si in study.instruments:
+        for item_id, col in si.item_columns().items():
+            item_info[col] = (si, item_id)
+    p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage)
+    r_known = set(RESPONSE_FIXED) | set(item_info)
+
+    # ---------------------------------------------------------------- privacy
+    allowed = set(getattr(study.privacy, "allow_identifying", ()) or ())
+    ident_rows = []
+    frames = {"participants": p_raw, "responses": r_raw}
+    for table, raw in list(frames.items()):
+        exclude = {"participant_id", "wave", "arm", "completed_at", "duration_seconds", *item_info,
+                   *_DATE_COLUMNS_P, *study.dosage, *pseudo_cols}
+        flagged = detect_identifying_columns(raw.data, exclude=exclude)
+        drop = []
+        for rec in flagged.to_dict("records"):
+            action = "kept (allowed)" if rec["column"] in allowed else "dropped"
+            ident_rows.append({"file": raw.file_name, "table": table, **rec, "action": action})
+            findings.add(table, [-1], rec["column"], "identifying_column",
+                         f"looks identifying ({rec['reason']}); "
+                         + ("kept: listed in privacy.allow_identifying" if action != "dropped" else
+                            "dropped from the clean data and the quarantine (list it in "
+                            "privacy.allow_identifying to keep it)"), severity="warning")
+            if action == "dropped":
+                drop.append(rec["column"])
+        if drop:
+            frames[table] = raw.with_data(raw.data.drop(columns=drop))
+            notes.append(f"{raw.file_name}: identifying column(s) dropped: {', '.join(drop)}.")
+    p_raw, r_raw = frames["participants"], frames["responses"]
+    identifying = pd.DataFrame(ident_rows, columns=["file", "table", "column", "reason", "by", "action"])
+
+    # ---------------------------------------------------------------- participants
+    pdata = p_raw.data
+    if "arm" not in pdata.columns:
+        if study.design == "single-arm" and len(study.arms) == 1:
+            pdata = pdata.assign(arm=pd.array([study.arms[0].key] * len(pdata), dtype="str"))
+            notes.append(f"{p_raw.file_name}: no arm column; every participant is in the study's only arm "
+                         f"{study.arms[0].key!r}.")
+        else:
+            cols = list(pdata.columns)
+            raise unusable(p_raw.source, f"has no 'arm' column{closest('arm', cols)}; its columns are: "
+                                         f"{', '.join(cols[:30])}.",
+                           "Add the arm of every participant (one of: "
+                           f"{', '.join(a.key for a in study.arms)}).")
+    for col in (*study.clusters, *study.covariates, *study.dosage):
+        if col not in pdata.columns:
+            hint = ""
+            if col in set(identifying["column"]):
+                hint = " It was dropped as identifying; list it in privacy.allow_identifying to keep it."
+            findings.add("participants", [-1], col, "missing_column",
+                         f"the study needs column {col!r}{closest(col, pdata.columns)} but the file has none; "
+                         f"its values are treated as missing.{hint}")
+            pdata = pdata.assign(**{col: pd.array([None] * len(pdata), dtype="str")})
+    pdata = pdata.assign(arm=pdata["arm"].str.strip())
+    p_conv = pd.DataFrame({"participant_id": pdata["participant_id"], "arm": pdata["arm"]})
+    p_typed: dict[str, Any] = {}
+    for col in study.dosage:
+        v, bad = _numbers(pdata[col])
+        findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
+                     f"dosage column {col!r} must hold numbers")
+        p_conv[col] = v
+        p_typed[col] = v
+    for col in (*study.covariates, *study.clusters):
+        if col in p_typed or col in ("site_id", "mentor_id", "group_id"):
+            continue
+        v, bad = _numbers(pdata[col])
+        n_num = int((~np.isnan(v)).sum())
+        if n_num and n_num >= int(bad.sum()) * 4 and col in study.covariates:
+            findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
+                         f"covariate {col!r} holds numbers; this cell is text")
+            p_typed[col] = v
+    for col in _DATE_COLUMNS_P:
+        if col in pdata.columns:
+            d, bad, serial = parse_dates(pdata[col])
+            findings.add("participants", np.flatnonzero(bad), col, "unparseable_date",
+                         "dates must be written YYYY-MM-DD (optionally with a time)")
+            _serial_warnings(findings, "participants", col, d, serial)
+            p_typed[col] = d
+    if "match_start" in p_typed and "match_end" in p_typed:
+        s, e = p_typed["match_start"], p_typed["match_end"]
+        bad = ~np.isnat(s) & ~np.isnat(e) & (e < s)
+        findings.add("participants", np.flatnonzero(bad), "match_end", "match_end_before_start",
+                     "match_end is earlier than match_start")
+    arm_keys = [a.key for a in study.arms]
+    p_messages = {
+        ("participant_id", "missing_id"): "the row has no participant id",
+        ("arm", "unknown_arm"): f"not one of the study's arms ({', '.join(arm_keys)})",
+        **{(c, "negative_value"): f"{c} cannot be negative" for c in study.dosage},
+    }
+    schemas = build_schemas(study)
+    _run_schema(schemas["participants"], p_conv, "participants", findings, p_messages)
+    pid = pdata["participant_id"]
+    has_id = pid.notna().to_numpy()
+    dup = (pid.duplicated(keep=False).to_numpy() & has_id)
+    if dup.any():
+        n_arms = pdata.loc[dup].groupby("participant_id")["arm"].transform("nunique")
+        two = n_arms.to_numpy() > 1
+        rows = np.flatnonzero(dup)
+        counts = pid[dup].map(pid[dup].value_counts()).to_numpy()
+        findings.add("participants", rows[two], "participant_id", "participant_in_two_arms",
+                     "the participant appears with different arms; each participant belongs to one arm")
+        findings.add("participants", rows[~two], "participant_id", "duplicate_participant",
+                     [f"the participant id appears on {k} rows; the participants file needs one row per "
+                      "participant" for k in counts[~two]])
+
+    # ---------------------------------------------------------------- responses
+    rdata = r_raw.data
+    n_r = len(rdata)
+    present_items = [c for c in item_info if c in rdata.columns]
+    for si in study.instruments:
+        scored = set(si.instrument.scored_item_ids)
+        for item_id, col in si.item_columns().items():
+            if col not in rdata.columns and item_id in scored:
+                findings.add("responses", [-1], col, "missing_column",
+                             f"item {item_id} of {si.id} (column {col!r}{closest(col, rdata.columns)}) is "
+                             "absent from the file; its answers are treated as missing")
+    r_conv = pd.DataFrame({"participant_id": rdata["participant_id"], "wave": rdata["wave"]})
+    codes: dict[str, np.ndarray] = {}
+    lookups = {si.id: label_codes(si.instrument) for si in study.instruments}
+    for col in present_items:
+        si, _ = item_info[col]
+        m = map_labels(rdata[col], lookups[si.id])
+        codes[col] = m.codes
+        if m.n_failed:
+            rows = np.flatnonzero(m.failed)
+            rs = si.instrument.response_scale
+            if m.n_labelled or not lookups[si.id]:
+                rule = RULE_LABEL if m.n_labelled else RULE_NUMERIC
+            else:
+                rule = RULE_NUMERIC
+            if rule == RULE_LABEL:
+                msg = (f"not an answer label of {si.id}; known labels: "
+                       + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
+            else:
+                msg = f"must be a number from {rs.min} to {rs.max} ({si.id})" + (
+                    " or one of its answer labels" if rs.labels else "")
+            findings.add("responses", rows, col, rule, msg)
+    r_conv = pd.concat([r_conv, pd.DataFrame(codes, index=r_conv.index)], axis=1)
+    dates = None
+    if "completed_at" in rdata.columns:
+        dates, bad, serial = parse_dates(rdata["completed_at"])
+        findings.add("responses", np.flatnonzero(bad), "completed_at", "unparseable_date",
+                     "dates must be written YYYY-MM-DD (optionally with a time)")
+        _serial_warnings(findings, "responses", "completed_at", dates, serial)
+    else:
+        notes.append(f"{r_raw.file_name}: no completed_at column; date order across waves not checked.")
+    duration = None
+    if "duration_seconds" in rdata.columns:
+        duration, bad = _numbers(rdata["duration_seconds"])
+        findings.add("responses", np.flatnonzero(bad), "duration_seconds", "not_a_number",
+                     "duration_seconds must be a number of seconds")
+        r_conv["duration_seconds"] = duration
+    wave_keys = list(study.wave_keys)
+    r_messages: dict[tuple[str, str], str] = {
+        ("participant_id", "missing_id"): "the row has no participant id",
+        ("wave", "unknown_wave"): f"not one of the study's waves ({', '.join(wave_keys)}); map other names "
+                                  "with files.responses.wave_map",
+        ("duration_seconds", "negative_value"): "duration_seconds cannot be negative",
+    }
+    for col in present_items:
+        si, _ = item_info[col]
+        rs = si.instrument.response_scale
+        r_messages[(col, RULE_INTEGER)] = f"must be a whole number ({si.id} codes are {rs.min}-{rs.max})"
+        r_messages[(col, RULE_RANGE)] = f"must be between {rs.min} and {rs.max} ({si.id})"
+    _run_schema(schemas["responses"], r_conv, "responses", findings, r_messages)
+    _range_hints(findings, study, codes, item_info)
+
+    # duplicates: exact copies (first kept), then conflicting rows for one participant x wave
+    key_ok = rdata["participant_id"].notna().to_numpy()
+    exact = rdata.duplicated(keep="first").to_numpy() & key_ok
+    findings.add("responses", np.flatnonzero(exact), "participant_id", "duplicate_row",
+                 "an exact copy of an earlier row (that row is kept)")
+    keys = rdata[["participant_id", "wave"]]
+    dup_pw = keys.duplicated(keep=False).to_numpy() & key_ok & ~exact
+    if dup_pw.any():
+        # only rows still in conflict once exact copies are set aside
+        sub = keys[~exact]
+        conflict = sub.duplicated(keep=False).reindex(keys.index, fill_value=False).to_numpy()
+        findings.add("responses", np.flatnonzero(conflict & ~exact), "wave", "duplicate_participant_wave",
+                     "more than one different row for this participant and wave")
+
+    # cross-table: participants
+    p_ids = pd.Index(pid[has_id].unique())
+    r_pid = rdata["participant_id"]
+    unknown = key_ok & ~r_pid.isin(p_ids).to_numpy()
+    findings.add("responses", np.flatnonzero(unknown), "participant_id", "unknown_participant",
+                 f"not in the participants file {p_raw.file_name}")
+
+    # dates in wave order
+    wave_order = rdata["wave"].map({w: i for i, w in enumerate(wave_keys)}).to_numpy(dtype=float, na_value=np.nan)
+    if dates is not None:
+        _date_order(findings, r_pid, wave_order, dates, wave_keys)
+
+    # empty waves and waves without rows
+    if present_items:
+        answered = np.zeros(n_r, dtype=np.int64)
+        for col in present_items:
+            answered += ~np.isnan(codes[col])
+        by_wave = pd.Series(answered).groupby(rdata["wave"].to_numpy()).sum()
+        for w in wave_keys:
+            if w in by_wave.index and by_wave[w] == 0:
+                rows = np.flatnonzero((rdata["wave"] == w).to_numpy(dtype=bool, na_value=False))
+                findings.add("responses", rows, "wave", "empty_wave",
+                             f"no item is answered by anyone at wave {w!r}; check the export of that wave")
+            elif w not in by_wave.index:
+                findings.add("responses", [-1], "wave", "wave_without_rows",
+                             f"no response rows for wave {w!r}", severity="warning", value=[w])
+    else:
+        answered = np.zeros(n_r, dtype=np.int64)
+
+    # ---------------------------------------------------------------- warnings
+    _straight_lining(findings, study, codes, straightline_items)
+    if duration is not None:
+        fast = ~np.isnan(duration) & (answered > 0) & (duration < seconds_per_item * answered)
+        rows = np.flatnonzero(fast)
+        findings.add("responses", rows, "duration_seconds", "too_fast",
+                     [f"{duration[r]:g} s for {answered[r]} answered items (under {seconds_per_item:g} s per item)"
+                      for r in rows], severity="warning")
+    _missing_items(findings, study, rdata, codes, item_info, missing_threshold)
+    for table, frame, known in (("participants", pdata, p_known), ("responses", rdata, r_known)):
+        raw = p_raw if table == "participants" else r_raw
+        for col in frame.columns:
+            if col in known or (raw.format == "redcap" and is_redcap_system_column(col)):
+                continue
+            findings.add(table, [-1], col, "unexpected_column",
+                         "not an item, key, covariate, cluster or dosage column of the study; kept as text"
+                         + closest(col, sorted(known)).replace(" (did you mean", "; did you mean").rstrip(")"),
+                         severity="warning")
+
+    # ---------------------------------------------------------------- participants quarantined -> responses
+    fr = findings.frame()
+    p_bad_rows = np.unique(fr.loc[(fr["table"] == "participants") & (fr["severity"] == "failure") &
+                                  (fr["row"] >= 0), "row"].to_numpy(dtype=np.int64))
+    bad_ids = pd.Index(pid.iloc[p_bad_rows].dropna().unique())
+    if len(bad_ids):
+        hit = key_ok & r_pid.isin(bad_ids).to_numpy()
+        findings.add("responses", np.flatnonzero(hit), "participant_id", "participant_quarantined",
+                     "the participant's row in the participants file failed validation")
+        fr = findings.frame()
+
+    return _assemble(study, p_raw, r_raw, pdata, rdata, p_typed, codes, dates, duration, fr, identifying,
+                     notes, secret, pseudo_cols,
+                     {"missing_threshold": missing_threshold, "seconds_per_item": seconds_per_item,
+                      "straightline_items": straightline_items})
+
+
+# ============================================================================ rule helpers
+def _serial_warnings(findings: _Findings, table: str, col: str, dates: np.ndarray, serial: np.ndarray) -> None:
+    rows = np.flatnonzero(serial)
+    if len(rows):
+        shown = pd.DatetimeIndex(dates[rows]).strftime("%Y-%m-%d %H:%M").str.replace(" 00:00", "")
+        findings.add(table, rows, col, "excel_date_serial",
+                     [f"Excel date serial read as {d}" for d in shown], severity="warning")
+
+
+def _range_hints(findings: _Findings, study: Any, codes: Mapping[str, np.ndarray],
+                 item_info: Mapping[str, tuple[Any, str]]) -> None:
+    for si in study.instruments:
+        cols = [c for c in si.item_columns().values() if c in codes]
+        if not cols:
+            continue
+        rs = si.instrument.response_scale
+        stacked = np.concatenate([codes[c] for c in cols])
+        stacked = stacked[~np.isnan(stacked)]
+        if len(stacked) and rs.min == 1 and stacked.min() == 0 and stacked.max() <= rs.max - 1:
+            findings.add("responses", [-1], cols[0], "looks_zero_based",
+                         f"{si.id} answers run 0-{int(stacked.max())} but the scale is {rs.min}-{rs.max}: the "
+                         "export may code answers from 0; recode (add 1) at the source", severity="warning")
+        codes_seen = set(np.unique(stacked).tolist()) if len(stacked) < 5_000_000 else set()
+        odd = sorted(v for v in codes_seen & _COMMON_MISSING_CODES if not rs.min <= v <= rs.max)
+        if odd:
+            findings.add("responses", [-1], cols[0], "user_missing_code",
+                         f"{si.id} holds {', '.join(f'{v:g}' for v in odd)}, common codes for 'no answer'; "
+                         "blank them (or declare them missing in SPSS) if that is what they mean",
+                         severity="warning")
+
+
+def _date_order(findings: _Findings, pid: pd.Series, wave_order: np.ndarray, dates: np.ndarray,
+                wave_keys: Sequence[str]) -> None:
+    ok = ~np.isnan(wave_order) & ~np.isnat(dates) & pid.notna().to_numpy()
+    if ok.sum() < 2:
+        return
+    pos = np.flatnonzero(ok)
+    frame = pd.DataFrame({"pid": pid.to_numpy()[pos], "w": wave_order[pos], "d": dates[pos], "pos": pos})
+    frame = frame.sort_values(["pid", "w"], kind="stable")
+    # latest date among strictly earlier waves of the same participant
+    per_wave = frame.groupby(["pid", "w"], sort=False)["d"].max().reset_index()
+    per_wave["prev_max"] = per_wave.groupby("pid", sort=False)["d"].cummax()
+    per_wave["prev_max"] = per_wave.groupby("pid", sort=False)["prev_max"].shift(1)
+    per_wave["prev_wave"] = per_wave.groupby("pid", sort=False)["w"].shift(1)
+    merged = frame.merge(per_wave[["pid", "w", "prev_max"]], on=["pid", "w"], how="left")
+    bad = merged["prev_max"].notna() & (merged["d"] < merged["prev_max"])
+    if bad.any():
+        b = merged[bad]
+        findings.add("responses", b["pos"].to_numpy(), "completed_at", "dates_out_of_order",
+                     [f"completed before the participant's answer at an earlier wave ({p:%Y-%m-%d})"
+                      for p in b["prev_max"]])
+
+
+def _straight_lining(findings: _Findings, study: Any, codes: Mapping[str, np.ndarray], min_items: int) -> None:
+    for si in study.instruments:
+        cols = [c for c in si.item_columns().values() if c in codes]
+        if len(cols) < min_items:
+            continue
+        mat = np.column_stack([codes[c] for c in cols])
+        n = (~np.isnan(mat)).sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            lo = np.where(np.isnan(mat), np.inf, mat).min(axis=1)
+            hi = np.where(np.isnan(mat), -np.inf, mat).max(axis=1)
+        flat = (n >= min_items) & (lo == hi)
+        rows = np.flatnonzero(flat)
+        if len(rows):
+            rev = " including reverse-keyed items" if si.instrument.reverse_item_ids else ""
+            findings.add("responses", rows, cols[0], "straight_lining",
+                         [f"the same answer ({lo[r]:g}) to all {n[r]} answered {si.id} items{rev}" for r in rows],
+                         severity="warning")
+
+
+def _missing_items(findings: _Findings, study: Any, rdata: pd.DataFrame, codes: Mapping[str, np.ndarray],
+                   item_info: Mapping[str, tuple[Any, str]], threshold: float) -> None:
+    waves = rdata["wave"]
+    for si in study.instruments:
+        given = waves.isin(list(si.waves) or list(study.wave_keys)).to_numpy(dtype=bool, na_value=False)
+        n = int(given.sum())
+        if n == 0:
+            continue
+        for item_id, col in si.item_columns().items():
+            if col not in codes or item_id not in si.instrument.scored_item_ids:
+                continue
+            share = float(np.isnan(codes[col][given]).mean())
+            if share > threshold:
+                findings.add("responses", [-1], col, "item_missing",
+                             f"{share:.0%} of the {n} rows at the waves {si.id} is given leave this item "
+                             f"unanswered (threshold {threshold:.0%})", severity="warning", value=[f"{share:.3f}"])
+
+
+# ============================================================================ assembly
+def _issue_frame(fr: pd.DataFrame, raws: Mapping[str, RawFrame], datas: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    parts = []
+    for table, grp in fr.groupby("table", sort=False):
+        raw, data = raws[table], datas[table]
+        rows = grp["row"].to_numpy(dtype=np.int64)
+        valid = rows >= 0
+        src = np.full(len(rows), -1, dtype=np.int64)
+        src[valid] = raw.provenance["_source_row"].to_numpy()[rows[valid]]
+        values = grp["value_override"].astype(object).to_numpy().copy()
+        # the cell as read, fetched column by column (vectorised)
+        for col, sub in grp[valid & grp["value_override"].isna().to_numpy()].groupby("column", sort=False):
+            if col in data.columns:
+                loc = grp.index.get_indexer(sub.index)
+                values[loc] = data[col].to_numpy(dtype=object)[sub["row"].to_numpy()]
+        parts.append(pd.DataFrame({
+            "file": raw.file_name,
+            "table": table,
+            "source_row": pd.array(np.where(src >= 0, src, 0), dtype="Int64").copy(),
+            "column": grp["column"].to_numpy(dtype=object),
+            "value": pd.array([None if v is None or (isinstance(v, float) and v != v) else str(v)
+                               for v in values], dtype="str"),
+            "rule": grp["rule"].to_numpy(dtype=object),
+            "message": grp["message"].to_numpy(dtype=object),
+        }))
+        parts[-1].loc[src < 0, "source_row"] = pd.NA
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "source_row" else "str")
+                             for c in ISSUE_FRAME_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("file", "table", "column", "rule", "message"):
+        out[c] = out[c].astype("str")
+    return out
+
+
+def _reader_issues(raw: RawFrame, table: str) -> pd.DataFrame:
+    iss = raw.issues
+    if not len(iss):
+        return iss.iloc[0:0]
+    out = iss.copy()
+    out.insert(0, "table", table)
+    out.insert(0, "file", raw.file_name)
+    return out[list(ISSUE_FRAME_COLUMNS)]
+
+
+def _assemble(study, p_raw, r_raw, pdata, rdata, p_typed, codes, dates, duration, fr, identifying, notes,
+              secret, pseudo_cols, parameters) -> ValidationResult:
+    raws = {"participants": p_raw, "responses": r_raw}
+    datas = {"participants": pdata, "responses": rdata}
+    failures_fr = fr[fr["severity"] == "failure"]
+    warnings_fr = fr[fr["severity"] == "warning"]
+    failures = _issue_frame(failures_fr, raws, datas)
+    warnings = _issue_frame(warnings_fr, raws, datas)
+    reader_warn = [w for w in (_reader_issues(p_raw, "participants"), _reader_issues(r_raw, "responses")) if len(w)]
+    if reader_warn:
+        warnings = pd.concat([warnings, *reader_warn], ignore_index=True)
+
+    quarantine_parts = []
+    counts = []
+    clean: dict[str, pd.DataFrame] = {}
+    for table in ("participants", "responses"):
+        raw, data = raws[table], datas[table]
+        f = failures_fr[(failures_fr["table"] == table) & (failures_fr["row"] >= 0)]
+        bad = np.zeros(len(data), dtype=bool)
+        bad[f["row"].to_numpy(dtype=np.int64)] = True
+        if len(f):
+            fu = f.drop_duplicates(["row", "rule", "column"])
+            reasons = fu.drop_duplicates(["row", "rule"]).groupby("row", sort=True)["rule"].agg("; ".join)
+            detail_text = fu["column"].astype(str) + ": " + fu["rule"].astype(str) + " (" + \
+                fu["message"].astype(str) + ")"
+            details = detail_text.groupby(fu["row"].to_numpy(), sort=True).agg("; ".join)
+            rows = reasons.index.to_numpy(dtype=np.int64)
+            q = pd.concat([
+                pd.DataFrame({
+                    "table": table,
+                    "_source_file": raw.file_name,
+                    "_source_row": raw.provenance["_source_row"].to_numpy()[rows],
+                    "_sheet": raw.provenance["_sheet"].astype(object).to_numpy()[rows],
+                    "reasons": reasons.to_numpy(dtype=object),
+                    "details": details.reindex(reasons.index).to_numpy(dtype=object),
+                }),
+                data.iloc[rows].reset_index(drop=True),
+            ], axis=1)
+            quarantine_parts.append(q)
+        rej = raw.rejected
+        if len(rej):
+            quarantine_parts.append(pd.DataFrame({
+                "table": table, "_source_file": rej["_source_file"].to_numpy(dtype=object),
+                "_source_row": rej["_source_row"].to_numpy(dtype=object),
+                "_sheet": rej["_sheet"].to_numpy(dtype=object),
+                "reasons": rej["rule"].to_numpy(dtype=object),
+                "details": rej["message"].to_numpy(dtype=object),
+                "text": rej["text"].to_numpy(dtype=object),
+            }))
+            rej_issues = pd.DataFrame({
+                "file": raw.file_name, "table": table,
+                "source_row": pd.array(rej["_source_row"].to_numpy(dtype=object), dtype="Int64"),
+                "column": pd.array([None] * len(rej), dtype="str"),
+                "value": rej["text"].to_numpy(dtype=object), "rule": rej["rule"].to_numpy(dtype=object),
+                "message": rej["message"].to_numpy(dtype=object),
+            })
+            failures = pd.concat([failures, rej_issues], ignore_index=True)
+        n_read = raw.n_rows
+        n_quar = int(bad.sum()) + len(rej)
+        n_clean = int((~bad).sum())
+        unit = "participant x wave" if raw.metadata.get("layout") == "wide" else "row"
+        counts.append({"file": raw.file_name, "table": table, "unit": unit, "rows_read": n_read,
+                       "clean": n_clean, "quarantined": n_quar})
+        if n_read != n_clean + n_quar:  # the "nothing lost" invariant
+            raise AssertionError(f"{raw.file_name}: rows read {n_read} != clean {n_clean} + quarantined {n_quar}")
+        clean[table] = _clean_table(table, study, data, ~bad, p_typed, codes, dates, duration)
+
+    quarantine = (pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts
+                  else pd.DataFrame(columns=["table", "_source_file", "_source_row", "_sheet", "reasons", "details"]))
+    if len(quarantine):
+        quarantine = quarantine.sort_values(["table", "_source_row"], kind="stable").reset_index(drop=True)
+    failures = failures.astype({"source_row": "Int64"})
+    if len(failures):
+        failures = failures.sort_values(["table", "source_row"], kind="stable", na_position="first")
+        failures = failures.reset_index(drop=True)
+
+    if pseudo_cols:
+        for name in ("participants", "responses"):
+            present = [c for c in pseudo_cols if c in clean[name].columns]
+            if present:
+                clean[name] = pseudonymize(clean[name], present, key=secret)
+        present = [c for c in pseudo_cols if c in quarantine.columns]
+        if present and len(quarantine):
+            quarantine = pseudonymize(quarantine, present, key=secret)
+        for frame_name in ("failures", "warnings"):
+            frame = failures if frame_name == "failures" else warnings
+            sel = frame["column"].isin(pseudo_cols).to_numpy(dtype=bool, na_value=False) & frame["value"].notna().to_numpy()
+            if sel.any():
+                hashed = pseudonymize(frame.loc[sel, ["value"]], ["value"], key=secret)["value"]
+                frame = frame.copy()
+                frame.loc[sel, "value"] = hashed.to_numpy()
+                if frame_name == "failures":
+                    failures = frame
+                else:
+                    warnings = frame
+        notes.append("Pseudonymised with a keyed hash (HMAC-SHA256): " + ", ".join(pseudo_cols) + ".")
+
+    return ValidationResult(
+        participants=clean["participants"], responses=clean["responses"], quarantine=quarantine,
+        failures=failures, warnings=warnings.reset_index(drop=True), counts=pd.DataFrame(counts),
+        identifying_columns=identifying, notes=tuple(notes), study_name=study.name,
+        parameters=parameters,
+    )
+
+
+def _clean_table(table: str, study: Any, data: pd.DataFrame, keep: np.ndarray, p_typed: Mapping[str, np.ndarray],
+                 codes: Mapping[str, np.ndarray], dates: np.ndarray | None,
+                 duration: np.ndarray | None) -> pd.DataFrame:
+    if table == "participants":
+        out = {}
+        first = ["participant_id", "arm"]
+        for col in [*first, *[c for c in data.columns if c not in first]]:
+            if col in p_typed:
+                v = p_typed[col][keep]
+                out[col] = v
+            else:
+                out[col] = data[col][keep].reset_index(drop=True)
+        return pd.DataFrame({k: (v.reset_index(drop=True) if isinstance(v, pd.Series) else v) for k, v in out.items()})
+    cols: dict[str, Any] = {
+        "participant_id": data["participant_id"][keep].reset_index(drop=True),
+        "wave": data["wave"][keep].reset_index(drop=True),
+    }
+    if dates is not None:
+        cols["completed_at"] = dates[keep]
+    if duration is not None:
+        cols["duration_seconds"] = duration[keep]
+    for col, v in codes.items():
+        cols[col] = pd.array(v[keep], dtype="Int64") if len(v) else pd.array([], dtype="Int64")
+    for col in data.columns:
+        if col not in cols:
+            cols[col] = data[col][keep].reset_index(drop=True)
+    return pd.DataFrame(cols)
+

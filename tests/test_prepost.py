@@ -1,0 +1,149 @@
+"""Known answers for within-arm pre/post change."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes import effect_size, prepost
+from mentor_eval.outcomes.prepost import signed_rank_test
+
+# Hollander & Wolfe depression scores, the example of R's ?wilcox.test
+DEP_X = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
+DEP_Y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
+
+
+def _long(pre, post, arm="a", start=0, outcome=None):
+    n = len(pre)
+    ids = [f"p{start + i}" for i in range(n)]
+    frame = pd.DataFrame(
+        {
+            "participant_id": ids * 2,
+            "arm": arm,
+            "wave": ["baseline"] * n + ["post"] * n,
+            "score": list(pre) + list(post),
+        }
+    )
+    if outcome is not None:
+        frame["outcome"] = outcome
+    return frame
+
+
+def test_signed_rank_exact_r_example():
+    # R: wilcox.test(x, y, paired = TRUE) gives V = 40, p-value = 0.03906.
+    # By hand: P(V >= 40 | n = 9) = #{subsets of 1..9 with sum <= 5} / 2^9 = 10 / 512.
+    res = signed_rank_test(DEP_X, DEP_Y).iloc[0]
+    assert res["statistic"] == 40
+    assert res["p"] == pytest.approx(2 * 10 / 512, abs=1e-15)
+    assert res["method"] == "exact"
+
+
+def test_signed_rank_normal_with_ties_and_zeros():
+    diff = np.array([0, 1, -1, 2, 2, 3, -4, 5], dtype=float)
+    res = signed_rank_test(diff).iloc[0]
+    # zero dropped, n = 7, |d| ranks 1.5 1.5 3.5 3.5 5 6 7, V = 1.5 + 3.5 + 3.5 + 5 + 7
+    assert res["statistic"] == 20.5
+    assert res["n_zero"] == 1 and res["n_nonzero"] == 7
+    sigma = math.sqrt(7 * 8 * 15 / 24 - (6 + 6) / 48)
+    z = (20.5 - 14 - 0.5) / sigma
+    assert res["p"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-12)
+    assert res["method"] == "normal approximation with continuity correction"
+    ref = stats.wilcoxon(diff, zero_method="wilcox", correction=True, method="approx")
+    assert res["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+
+
+def test_signed_rank_large_sample_uses_normal_approximation():
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.3, 1, 60)  # no ties, no zeros, n >= 50 -> normal approximation
+    res = signed_rank_test(d).iloc[0]
+    ref = stats.wilcoxon(d, correction=True, method="approx")
+    assert res["p"] == pytest.approx(ref.pvalue, rel=1e-10)
+    assert res["method"].startswith("normal")
+    small = signed_rank_test(d[:49]).iloc[0]
+    assert small["method"] == "exact"
+    assert small["p"] == pytest.approx(stats.wilcoxon(d[:49], method="exact").pvalue, rel=1e-10)
+
+
+def test_prepost_known_answers_two_arms():
+    treat = _long(DEP_Y, DEP_X, arm="nw")  # post - pre = x - y of the R example
+    ctrl = _long([10.0, 11, 12, 13, 9], [10.5, 11, 13, 12.5, 10], arm="ctrl", start=100)
+    res = prepost(pd.concat([treat, ctrl])).set_index("arm")
+    nw = res.loc["nw"]
+    diff = np.array(DEP_X) - np.array(DEP_Y)
+    tt = stats.ttest_rel(DEP_X, DEP_Y)
+    assert nw["n"] == 9 and nw["n_excluded"] == 0
+    assert nw["estimate"] == pytest.approx(diff.mean(), rel=1e-12)
+    assert nw["t"] == pytest.approx(tt.statistic, rel=1e-12)
+    assert nw["p"] == pytest.approx(tt.pvalue, rel=1e-12)
+    half = stats.t.ppf(0.975, 8) * diff.std(ddof=1) / 3
+    assert (nw["ci_low"], nw["ci_high"]) == pytest.approx((diff.mean() - half, diff.mean() + half), rel=1e-12)
+    assert nw["wilcoxon_v"] == 40 and nw["wilcoxon_p"] == pytest.approx(0.0390625)
+    assert nw["r_pre_post"] == pytest.approx(np.corrcoef(DEP_X, DEP_Y)[0, 1], rel=1e-10)
+    es = effect_size(DEP_X, DEP_Y, paired=True).set_index("kind")
+    for kind in ("d_z", "g_av"):
+        assert nw[kind] == pytest.approx(es.loc[kind, "estimate"], rel=1e-12)
+        assert nw[f"{kind}_ci_low"] == pytest.approx(es.loc[kind, "ci_low"], rel=1e-10)
+        assert nw[f"{kind}_ci_high"] == pytest.approx(es.loc[kind, "ci_high"], rel=1e-10)
+    c = res.loc["ctrl"]
+    # control changes 0.5, 0, 1, -0.5, 1: one zero -> normal approximation, as R
+    assert c["n_zero_change"] == 1 and c["wilcoxon_method"].startswith("normal")
+    assert c["mean_pre"] == pytest.approx(11.0) and c["mean_post"] == pytest.approx(11.4)
+    assert list(res.index) == ["ctrl", "nw"]
+
+
+def test_unpaired_participants_are_excluded_and_counted():
+    frame = _long([1.0, 2, 3, 4], [2.0, 2, 5, 6])
+    frame.loc[(frame.participant_id == "p0") & (frame.wave == "post"), "score"] = np.nan
+    extra = pd.DataFrame(
+        {"participant_id": ["q1", "q2"], "arm": "a", "wave": ["baseline", "post"], "score": [3.0, 4.0]}
+    )
+    res = prepost(pd.concat([frame, extra])).iloc[0]
+    assert res["n"] == 3
+    assert res["n_excluded"] == 3 and res["n_pre_only"] == 2 and res["n_post_only"] == 1
+    assert res["estimate"] == pytest.approx((0 + 2 + 2) / 3)
+
+
+def test_outcomes_are_grouped_and_selectable():
+    a = _long([1.0, 2, 3], [2.0, 3, 5], outcome="hope")
+    b = _long([5.0, 5, 6], [4.0, 5, 5], outcome="belonging")
+    res = prepost(pd.concat([a, b]))
+    assert list(res["outcome"]) == ["belonging", "hope"]
+    assert res.set_index("outcome").loc["hope", "estimate"] == pytest.approx(4 / 3)
+    only = prepost(pd.concat([a, b]), "hope")
+    assert len(only) == 1
+    with pytest.raises(ParameterError, match="not in the data"):
+        prepost(pd.concat([a, b]), "grit")
+
+
+def test_small_arm_and_zero_variance_get_notes():
+    big = _long([1.0, 2, 3, 4], [2.0, 2.5, 5, 4], arm="a")
+    one = _long([1.0], [2.0], arm="b", start=50)
+    flat = _long([1.0, 2, 3], [2.0, 3, 4], arm="c", start=60)
+    res = prepost(pd.concat([big, one, flat])).set_index("arm")
+    assert np.isnan(res.loc["b", "t"]) and "fewer than 2" in res.loc["b", "note"]
+    assert np.isnan(res.loc["c", "t"]) and "SD of change = 0" in res.loc["c", "note"]
+    assert res.loc["c", "estimate"] == 1.0
+    assert res.loc["a", "note"] == ""
+    with pytest.raises(AnalysisError, match="no arm has 2 or more"):
+        prepost(one)
+
+
+def test_bad_data_messages():
+    frame = _long([1.0, 2], [2.0, 3])
+    with pytest.raises(DataValidationError, match="more than one row"):
+        prepost(pd.concat([frame, frame.iloc[[0]]]))
+    changed = frame.copy()
+    changed.loc[changed.index[-1], "arm"] = "b"
+    with pytest.raises(DataValidationError, match="differs between waves"):
+        prepost(changed)
+    with pytest.raises(DataValidationError, match="no rows have wave='exit'"):
+        prepost(frame, post="exit")
+    text = frame.astype({"score": object})
+    text.loc[0, "score"] = "high"
+    with pytest.raises(DataValidationError, match="non-numeric"):
+        prepost(text)
+    with pytest.raises(ParameterError, match="lacks the column"):
+        prepost(frame.drop(columns="arm"))
