@@ -35,6 +35,7 @@ _API: dict[str, str] = {
     "Study": "mentor_eval.study",
     "load_study": "mentor_eval.study",
     "simulate_study": "mentor_eval.simulate",
+    "SimulatedStudy": "mentor_eval.simulate",
     # psychometrics
     "reliability": "mentor_eval.psychometrics",
     "item_stats": "mentor_eval.psychometrics",
@@ -47,6 +48,18 @@ _API: dict[str, str] = {
     "ancova": "mentor_eval.outcomes",
     "mixed_model": "mentor_eval.outcomes",
     "adjust_pvalues": "mentor_eval.outcomes",
+    "cluster_robust": "mentor_eval.outcomes",
+    "participant_flow": "mentor_eval.outcomes",
+    "attrition": "mentor_eval.outcomes",
+    "baseline_equivalence": "mentor_eval.outcomes",
+    "moderation": "mentor_eval.outcomes",
+    "dose_response": "mentor_eval.outcomes",
+    "power_ancova": "mentor_eval.outcomes",
+    "mdes_ancova": "mentor_eval.outcomes",
+    "simulated_power": "mentor_eval.outcomes",
+    "scale_reliability": "mentor_eval.psychometrics",
+    "load_analysis_data": "mentor_eval.data",
+    "run_study": "mentor_eval.pipeline",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import itertools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -141,21 +142,34 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- suppression
 
 
-def _lines(keys: pd.DataFrame, group_keys: Sequence[str], margins: Sequence[str]) -> list[np.ndarray]:
-    """Row positions of every published total: for each non-empty subset S of the
-    margin keys, the cells sharing the values of the remaining group keys."""
-    lines: list[np.ndarray] = []
+@dataclass(frozen=True, eq=False)  # identity: lines are removed from lists by object
+class _Line:
+    """A published total: the cells (row positions) it sums, the keys summed over
+    and the values of the other keys."""
+
+    rows: np.ndarray
+    summed: tuple[str, ...]
+    fixed: tuple[tuple[str, Any], ...]
+
+
+def _lines(keys: pd.DataFrame, group_keys: Sequence[str], margins: Sequence[str]) -> list[_Line]:
+    """Every total a reader can see: for each non-empty subset S of the margin keys,
+    the sums over S of the cells sharing the values of the remaining group keys."""
+    lines: list[_Line] = []
     n = len(keys)
     for size in range(1, len(margins) + 1):
         for summed in itertools.combinations(margins, size):
             by = [k for k in group_keys if k not in summed]
             if not by:
-                lines.append(np.arange(n))
+                lines.append(_Line(np.arange(n), tuple(summed), ()))
                 continue
             codes = keys.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
             order = np.argsort(codes, kind="stable")
             bounds = np.flatnonzero(np.diff(codes[order])) + 1
-            lines.extend(np.split(order, bounds))
+            for rows in np.split(order, bounds):
+                first = keys.iloc[int(rows[0])]
+                fixed = tuple((k, first[k].item() if hasattr(first[k], "item") else first[k]) for k in by)
+                lines.append(_Line(np.sort(rows), tuple(summed), fixed))
     return lines
 
 
@@ -182,15 +196,18 @@ def is_derivable(lines: Iterable[np.ndarray], hidden: np.ndarray) -> np.ndarray:
     hidden cell ``j`` is determined if and only if every vector of the null space
     of ``A`` has a zero ``j``-th entry. The null space comes from an SVD.
     """
+    hidden = np.asarray(hidden, dtype=bool)
     hidden_pos = np.flatnonzero(hidden)
     out = np.zeros(hidden.shape[0], dtype=bool)
     if hidden_pos.size == 0:
         return out
-    col_of = {p: j for j, p in enumerate(hidden_pos)}
+    col_of = np.full(hidden.shape[0], -1)
+    col_of[hidden_pos] = np.arange(hidden_pos.size)
     rows = []
     for line in lines:
-        members = [col_of[p] for p in line if p in col_of]
-        if members:
+        members = col_of[line]
+        members = members[members >= 0]
+        if members.size:
             row = np.zeros(hidden_pos.size)
             row[members] = 1.0
             rows.append(row)
@@ -198,73 +215,93 @@ def is_derivable(lines: Iterable[np.ndarray], hidden: np.ndarray) -> np.ndarray:
         return out
     a = np.vstack(rows)
     _, s, vt = np.linalg.svd(a)
-    rank = int((s > _TOL * max(a.shape) * (s[0] if s.size else 1.0)).sum())
+    rank = int((s > _TOL * max(a.shape) * s[0]).sum())
     null = vt[rank:].T  # hidden x nullity
-    fixed = np.linalg.norm(null, axis=1) < 1e-8 if null.size else np.ones(hidden_pos.size, dtype=bool)
-    out[hidden_pos] = fixed
+    out[hidden_pos] = np.linalg.norm(null, axis=1) < 1e-8 if null.size else True
     return out
 
 
 def _protect(
-    counts: np.ndarray, primary: np.ndarray, lines: list[np.ndarray], min_cell: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Complementary suppression of one count column; returns (hidden, published lines)."""
-    totals = np.array([counts[line].sum() for line in lines]) if lines else np.array([])
-    # A total of one cell is that cell; a small total is itself a small cell, withheld.
-    published = [
-        line for line, tot in zip(lines, totals, strict=True) if line.size >= 2 and (tot >= min_cell or tot == 0)
-    ]
+    counts: np.ndarray, primary: np.ndarray, lines: list[_Line], min_cell: int
+) -> tuple[np.ndarray, list[tuple[_Line, str]]]:
+    """Complementary suppression of one count column.
+
+    Returns the hidden mask and the totals that must be withheld, with the reason.
+    """
+    withheld: list[tuple[_Line, str]] = []
+    published: list[_Line] = []
+    for line in lines:
+        total = counts[line.rows].sum()
+        if line.rows.size < 2:
+            continue  # a total of one cell is that cell itself
+        if 0 < total < min_cell:
+            withheld.append((line, "small total"))  # a small total is itself a small cell
+        else:
+            published.append(line)
     hidden = primary.copy()
-    budget = counts.size + 1
-    for _ in range(budget):
+    for _ in range(4 * counts.size + 4 * len(published) + 4):
+        # Step 1: every published total holding hidden cells must hold at least two,
+        # with a positive hidden sum (a hidden sum of 0 pins every hidden cell to 0).
         changed = False
-        # Step 1: no published total may contain exactly one hidden cell.
         for line in published:
-            if hidden[line].sum() == 1:
-                pick = _smallest_open(counts, hidden, line)
-                if pick is not None:
-                    hidden[pick] = True
-                    changed = True
+            h = hidden[line.rows]
+            if h.any() and (h.sum() == 1 or counts[line.rows][h].sum() == 0):
+                pick = _smallest_open(counts, hidden, line.rows)
+                if pick is None:
+                    continue  # no positive cell left: the audit below withholds the total
+                hidden[pick] = True
+                changed = True
         if changed:
             continue
         # Step 2: exact audit of the whole linear system (catches chains and bridges).
-        fixed = is_derivable(published, hidden)
-        if not fixed.any():
-            return hidden, published
+        fixed = is_derivable([ln.rows for ln in published], hidden)
+        stuck = [ln for ln in published if _pins(ln, counts, hidden)]
+        if not fixed.any() and not stuck:
+            return hidden, withheld
+        if stuck:
+            target_line = stuck[0]
+            published.remove(target_line)
+            withheld.append((target_line, "would reveal a suppressed cell"))
+            continue
         target = int(np.flatnonzero(fixed)[0])
-        pick = _breaking_cell(counts, hidden, published, target)
-        if pick is None:
-            raise AnalysisError(
-                "Small-cell suppression cannot hide a suppressed cell from the published totals "
-                f"(cell at row {target}). Publish fewer totals (the 'margins' parameter) or "
-                "aggregate the table."
-            )
-        hidden[pick] = True
+        pick = _breaking_cell(counts, hidden, [ln.rows for ln in published], target)
+        if pick is not None:
+            hidden[pick] = True
+            continue
+        # No visible cell can protect the target: withhold a total that pins it.
+        line = _breaking_line(published, hidden, target)
+        published.remove(line)
+        withheld.append((line, "would reveal a suppressed cell"))
     raise AnalysisError("Small-cell suppression did not converge; aggregate the table.")  # pragma: no cover
 
 
-def _smallest_open(counts: np.ndarray, hidden: np.ndarray, line: np.ndarray) -> int | None:
-    """The smallest not-yet-hidden cell of a line, preferring non-zero counts (a
-    hidden zero protects nothing when the reader knows it is a structural zero)."""
-    open_ = line[~hidden[line]]
+def _pins(line: _Line, counts: np.ndarray, hidden: np.ndarray) -> bool:
+    """A published total whose hidden cells cannot be protected within it: one hidden
+    cell, or hidden cells summing to 0, and no positive visible cell left to add."""
+    h = hidden[line.rows]
+    return bool(h.any() and (h.sum() == 1 or counts[line.rows][h].sum() == 0)
+                and _smallest_open(counts, hidden, line.rows) is None)
+
+
+def _smallest_open(counts: np.ndarray, hidden: np.ndarray, rows: np.ndarray) -> int | None:
+    """The smallest positive visible cell of a total. Zeros are never used as
+    complements: a hidden zero in a total whose hidden cells sum to 0 is pinned."""
+    open_ = rows[~hidden[rows] & (counts[rows] > 0)]
     if open_.size == 0:
         return None
-    positive = open_[counts[open_] > 0]
-    pool = positive if positive.size else open_
-    return int(pool[np.argmin(counts[pool])])
+    return int(open_[np.argmin(counts[open_])])
 
 
-def _breaking_cell(
-    counts: np.ndarray, hidden: np.ndarray, published: list[np.ndarray], target: int
-) -> int | None:
-    """The smallest open cell whose suppression makes ``target`` undeterminable;
-    cells sharing a total with the target are tried first."""
-    near = np.unique(np.concatenate([ln for ln in published if target in ln] or [np.array([], int)]))
-    touched = np.unique(np.concatenate([ln for ln in published if hidden[ln].any()] or [np.array([], int)]))
+def _breaking_cell(counts: np.ndarray, hidden: np.ndarray, published: list[np.ndarray], target: int) -> int | None:
+    """The smallest positive visible cell whose suppression makes ``target``
+    undeterminable; cells sharing a total with the target are tried first."""
+    empty = np.array([], dtype=int)
+    near = np.unique(np.concatenate([ln for ln in published if target in ln] or [empty]))
+    touched = np.unique(np.concatenate([ln for ln in published if hidden[ln].any()] or [empty]))
     tried: set[int] = set()
     for pool in (near, touched, np.arange(counts.size)):
-        cand = [int(c) for c in pool if not hidden[c] and int(c) not in tried]
-        cand.sort(key=lambda c: (counts[c] == 0, counts[c], c))
+        cand = sorted((int(c) for c in pool if not hidden[c] and counts[c] > 0 and int(c) not in tried),
+                      key=lambda c: (counts[c], c))
         for c in cand:
             tried.add(c)
             trial = hidden.copy()
@@ -272,6 +309,17 @@ def _breaking_cell(
             if not is_derivable(published, trial)[target]:
                 return c
     return None
+
+
+def _breaking_line(published: list[_Line], hidden: np.ndarray, target: int) -> _Line:
+    """The total (smallest first) whose withholding makes ``target`` undeterminable,
+    else the first total that contains it."""
+    holding = [ln for ln in published if target in ln.rows]
+    for line in sorted(holding, key=lambda ln: ln.rows.size):
+        rest = [ln.rows for ln in published if ln is not line]
+        if not is_derivable(rest, hidden)[target]:
+            return line
+    return holding[0]
 
 
 def suppress_small_cells(
@@ -326,8 +374,10 @@ def suppress_small_cells(
           ``"secondary"`` (hidden only to protect another cell) or ``<NA>``.
 
         ``attrs["suppression"]`` records ``min_cell``, the keys, the numbers of
-        primary and secondary suppressions and ``withheld_totals``: totals that are
-        themselves below ``min_cell`` and must not be published.
+        primary and secondary suppressions and ``withheld_totals``: totals that
+        must not be published, one dict each with ``count`` (count column),
+        ``summed_over`` (keys summed), the values of the other keys, ``total`` and
+        ``reason`` (``"small total"`` or ``"would reveal a suppressed cell"``).
 
     Notes
     -----
@@ -335,22 +385,27 @@ def suppress_small_cells(
 
     1. Primary: hide every count ``0 < n < min_cell`` (and zeros if asked).
     2. Published totals: each set of cells summed by a margin. A total made of one
-       cell is that cell, and a total below ``min_cell`` is itself a small cell;
-       neither is counted as published (the second kind is listed in
-       ``withheld_totals`` for the caller to suppress).
-    3. Secondary: while some published total contains exactly one hidden cell,
-       hide the smallest non-zero visible cell of that total (the usual "next
-       smallest cell in that row/column" rule).
-    4. Audit: the "two per row and column" rule is not enough in general (a hidden
-       cell can still be fixed by a chain of totals). The published totals define
-       a linear system in the hidden cells; a hidden cell is exactly recoverable
-       iff it is fixed by that system (its entry of every null-space vector is 0).
-       While some hidden cell is recoverable, hide the smallest visible cell that
-       makes it unrecoverable, and repeat from step 3.
+       cell is that cell, so it is not a separate constraint; a total from 1 to
+       ``min_cell - 1`` is itself a small cell and is withheld (listed in
+       ``withheld_totals``).
+    3. Secondary: while some published total contains exactly one hidden cell (or
+       hidden cells summing to 0, which pins them all to 0), hide the smallest
+       positive visible cell of that total -- the usual "next smallest cell in that
+       row/column" rule. Zeros are never used as complements.
+    4. Audit: "two per row and column" is not enough in general (a hidden cell can
+       be fixed by a chain of totals). The published totals define a linear system
+       in the hidden cells; a hidden cell is exactly recoverable iff the system
+       fixes it (its entry of every null-space vector is 0). While one is, hide the
+       smallest positive visible cell that makes it unrecoverable and repeat from
+       step 3. When no visible cell can (e.g. the only other cells are zeros), the
+       total that reveals it is withheld instead (``withheld_totals``, reason
+       ``"would reveal a suppressed cell"``): the caller must not publish it.
 
-    The guarantee is against exact recovery. Ranges (e.g. "between 0 and 14") can
-    still be inferred, as with any complementary suppression; complements are
-    non-zero cells whenever possible so that a range never collapses to a point.
+    The guarantee is against exact recovery, including recovery that uses the fact
+    that counts are non-negative: hidden positive cells that the linear system does
+    not fix can move in both directions. Ranges (e.g. "between 0 and 14") can still
+    be inferred, as with any complementary suppression. With ``suppress_zeros`` a
+    hidden zero may still be bounded to a narrow range.
     Missing data: counts must be complete; a missing count raises an error.
 
     References
@@ -416,11 +471,11 @@ def suppress_small_cells(
     out = table.copy()
     keys = table[group_keys].reset_index(drop=True) if group_keys else pd.DataFrame(index=range(n))
     if not use_totals:
-        lines: list[np.ndarray] = []
+        lines: list[_Line] = []
     elif group_keys:
         lines = _lines(keys, group_keys, margin_keys)
     else:
-        lines = [np.arange(n)]
+        lines = [_Line(np.arange(n), (), ())]
 
     hidden_any = np.zeros(n, dtype=bool)
     primary_any = np.zeros(n, dtype=bool)
@@ -444,13 +499,10 @@ def suppress_small_cells(
             )
         counts = values.astype(np.int64)
         primary = (counts < min_cell) & ((counts > 0) | suppress_zeros)
-        hidden, _ = _protect(counts, primary, lines, min_cell)
-        for line in lines:
-            tot = counts[line].sum()
-            if line.size >= 2 and 0 < tot < min_cell:
-                first = int(line[0])
-                summed_keys = {k: keys.iloc[first][k] for k in group_keys if keys[k].iloc[line].nunique() == 1}
-                withheld.append({"count": col, **summed_keys, "total": int(tot)})
+        hidden, held = _protect(counts, primary, lines, min_cell)
+        for line, why in held:
+            withheld.append({"count": col, "summed_over": list(line.summed), **dict(line.fixed),
+                             "total": int(counts[line.rows].sum()), "reason": why})
         n_primary += int(primary.sum())
         n_secondary += int((hidden & ~primary).sum())
         hidden_any |= hidden

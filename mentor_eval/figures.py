@@ -257,7 +257,8 @@ def flow_figure(flow: pd.DataFrame, *, title: str = "Participant flow") -> go.Fi
     note = _absent_note(df, cols, ["arm", "wave"])
     last = df[df["wave"] == waves[-1]] if waves else df
     retained = ", ".join(
-        f"{a}: {_fmt(r.assessed, 0)} of {_fmt(r.enrolled, 0)}" for a, r in zip(last["arm"], last.itertuples(), strict=True)
+        f"{a}: not shown" if pd.isna(r.assessed) else f"{a}: {r.assessed:.0f} of {_fmt(r.enrolled, 0)}"
+        for a, r in zip(last["arm"], last.itertuples(), strict=True)
     )
     alt = (f"Bar chart of participants assessed at each of {len(waves)} waves for {len(arms)} arms "
            f"({', '.join(map(str, arms))}), with enrolled and analysed counts as markers. "

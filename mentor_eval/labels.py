@@ -41,6 +41,24 @@ def label_codes(scale: ResponseScale | Instrument | Mapping[int, str]) -> dict[s
     return {normalize_label(v): int(k) for k, v in labels.items()}
 
 
+def _cast_numbers(values: pd.Series) -> np.ndarray | None:
+    """Fast path: a pyarrow-backed column whose every cell is a plain number (or empty)."""
+    arr = getattr(values.array, "_pa_array", None)
+    if arr is None:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        out = pc.cast(arr, pa.float64())
+    except Exception:  # any text cell: take the exact path over distinct values
+        return None
+    v = out.to_numpy(zero_copy_only=False)
+    if np.isinf(v).any():
+        return None  # "inf" and friends: let the exact path judge them
+    return v
+
+
 @dataclass(frozen=True)
 class LabelMapping:
     """Result of :func:`map_labels` for one column.
@@ -99,6 +117,9 @@ def map_labels(values: pd.Series, labels: Mapping[str, int] | ResponseScale | In
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         v = values.to_numpy(dtype=float, na_value=np.nan)
         return LabelMapping(v, np.zeros(len(v), dtype=bool), 0)
+    fast = _cast_numbers(values)
+    if fast is not None:
+        return LabelMapping(fast, np.zeros(len(fast), dtype=bool), 0)
     if labels is None:
         lookup: Mapping[str, int] = {}
     elif isinstance(labels, (ResponseScale, Instrument)):

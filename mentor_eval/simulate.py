@@ -93,7 +93,11 @@ _ASSUMPTIONS = [
     "Items follow a graded-response (ordinal probit) model: y* = loading x latent + noise, cut at "
     "item thresholds; negatively keyed items are generated reversed; fillers are pure noise.",
     "Item values are missing completely at random with probability item_missing.",
-    "Covariates: lower baseline_risk, older age and female gender go with slightly higher latent traits.",
+    "Covariates: each SD of latent risk lowers every trait by 0.25 SD (baseline_risk = round(3 + 1.5 x risk), "
+    "clipped to 0-8); each SD of age raises agency by 0.08 and pathways by 0.05; female participants have "
+    "0.10 SD higher belonging than male ones, nonbinary participants 0.20 lower belonging and 0.05 lower hope.",
+    "Relationship quality (mentored arms only) rises 0.4 SD per SD of attendance rate and 0.3 SD per SD of "
+    "the stable part of baseline belonging; it is independent of the arm.",
 ]
 
 
@@ -114,7 +118,8 @@ class SimulatedStudy:
         The generating values: effects, ICCs, reliabilities, attrition (the content of ``truth.json``).
     latent : DataFrame
         True latent traits per participant x wave (``agency``, ``pathways``, ``belonging``,
-        ``relationship``; NaN where undefined), for every wave including unobserved ones.
+        ``relationship``; NaN where undefined) for every wave including unobserved ones, and
+        ``observed`` (whether that wave was answered).
     """
 
     participants: pd.DataFrame
@@ -656,9 +661,9 @@ def simulate_study(
             bounds = np.cumsum(sizes)
             n_cl = int(np.searchsorted(bounds, idx.size) + 1)
             local = np.searchsorted(bounds, np.arange(idx.size), side="right")
-            if m.format == "dyad" or n_cl == 1 or (idx.size - bounds[n_cl - 2]) >= sizes_.min() // 2:
-                pass
-            else:  # a tiny last group joins the previous one
+            tail = idx.size - (bounds[n_cl - 2] if n_cl > 1 else 0)
+            if m.format != "dyad" and n_cl > 1 and tail < sizes_.min() // 2:
+                # a group far below the usual size joins the previous one
                 local = np.minimum(local, n_cl - 2)
                 n_cl -= 1
             cluster[idx] = n_clusters + local
@@ -771,7 +776,6 @@ def simulate_study(
         "baseline_risk": pd.array(baseline_risk, dtype="Int64"),
     })
     if dosage:
-        participants["sessions_planned"] = pd.array(np.where(mentored, planned, None), dtype="Int64")
         participants["sessions_attended"] = pd.array(np.where(mentored, attended, None), dtype="Int64")
         participants["match_start"] = pd.array(match_start, dtype="string")
         participants["match_end"] = pd.array(match_end, dtype="string")
@@ -903,7 +907,8 @@ def _study_config(keys: list[str], models: list[MentorshipModel], wave_list: lis
         cfg["dosage"] = ["sessions_attended"]
     if hypotheses:
         cfg["hypotheses"] = hypotheses
-    cfg["privacy"] = {"min_cell": 10, "pseudonymize": ["participant_id"]}
+    # synthetic ids identify nobody, so no pseudonymisation (which would need a secret key)
+    cfg["privacy"] = {"min_cell": 10}
     cfg["files"] = {"participants": "participants.csv", "responses": "responses.csv"}
     return cfg
 
@@ -988,7 +993,7 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
     if dosage and mentored.any():
         dose_info = {
             "mean_attendance_rate": mean_rate,
-            "effect_multiplier": "sessions_attended / sessions_planned / mean_attendance_rate",
+            "effect_multiplier": "sessions_attended / planned_sessions[format] / mean_attendance_rate",
             "realized_mean_sessions_attended": round(float(attended[mentored].mean()), 4),
             "planned_sessions": dict(_PLANNED),
         }

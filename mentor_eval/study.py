@@ -119,11 +119,16 @@ class Hypothesis:
 
 @dataclass(frozen=True)
 class Privacy:
-    """Disclosure control: smallest reportable cell, columns to pseudonymise, identifying columns allowed."""
+    """Disclosure control: smallest reportable cell, columns to pseudonymise, identifying columns allowed.
+
+    ``key_file`` (absolute, resolved against the study file; not checked for existence) holds the
+    pseudonymisation secret when the environment variable ``MENTOR_EVAL_PSEUDONYM_KEY`` is not set.
+    """
 
     min_cell: int = 10
     pseudonymize: tuple[str, ...] = ()
     allow_identifying: tuple[str, ...] = ()
+    key_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -571,20 +576,25 @@ def _parse_hypotheses(c: _Checker, raw: Any, arms: tuple[Arm, ...], outcomes: Ou
     return tuple(out)
 
 
-def _parse_privacy(c: _Checker, raw: Any) -> Privacy:
+def _parse_privacy(c: _Checker, raw: Any, root: Path) -> Privacy:
     if raw is None:
         return Privacy()
     m = c.mapping(raw, "privacy")
-    c.unknown_keys(m, ("min_cell", "pseudonymize", "allow_identifying"), "privacy")
+    c.unknown_keys(m, ("min_cell", "pseudonymize", "allow_identifying", "key_file"), "privacy")
     min_cell = m.get("min_cell", 10)
     if isinstance(min_cell, bool) or not isinstance(min_cell, int):
         raise c.fail("privacy.min_cell", f"must be a whole number >= 1; got {_kind(min_cell)} {min_cell!r}.")
     if min_cell < 1:
         raise c.fail("privacy.min_cell", f"must be a whole number >= 1 (10 is common); got {min_cell}.")
+    key_file = None
+    if m.get("key_file") is not None:
+        kf = Path(c.text(m["key_file"], "privacy.key_file")).expanduser()  # type: ignore[arg-type]
+        key_file = (kf if kf.is_absolute() else root / kf).resolve()
     return Privacy(
         min_cell,
         c.columns(m.get("pseudonymize"), "privacy.pseudonymize"),
         c.columns(m.get("allow_identifying"), "privacy.allow_identifying"),
+        key_file,
     )
 
 
@@ -740,7 +750,7 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
             raise c.fail(f"clusters[{i}]", f"{col!r} is also listed as a covariate; a clustering column "
                                            "identifies groups and cannot be both.")
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
-    privacy = _parse_privacy(c, m.get("privacy"))
+    privacy = _parse_privacy(c, m.get("privacy"), root)
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
     return Study(
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]

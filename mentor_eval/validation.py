@@ -310,21 +310,26 @@ def _isin(keys: Sequence[str]):
     return check
 
 
+def _floats(s: pd.Series) -> np.ndarray:
+    # no copy for the float64 columns validation builds
+    return s.to_numpy() if s.dtype == np.float64 else s.to_numpy(dtype=float, na_value=np.nan)
+
+
 def _whole(s: pd.Series) -> pd.Series:
-    v = s.to_numpy(dtype=float, na_value=np.nan)
+    v = _floats(s)
     return pd.Series(np.isnan(v) | (v == np.round(v)), index=s.index)
 
 
 def _between(lo: float, hi: float):
     def check(s: pd.Series) -> pd.Series:
-        v = s.to_numpy(dtype=float, na_value=np.nan)
+        v = _floats(s)
         return pd.Series(np.isnan(v) | ((v >= lo) & (v <= hi)), index=s.index)
 
     return check
 
 
 def _non_negative(s: pd.Series) -> pd.Series:
-    v = s.to_numpy(dtype=float, na_value=np.nan)
+    v = _floats(s)
     return pd.Series(np.isnan(v) | (v >= 0), index=s.index)
 
 
@@ -593,28 +598,31 @@ def validate_frames(
                 findings.add("responses", [-1], col, "missing_column",
                              f"item {item_id} of {si.id} (column {col!r}{closest(col, rdata.columns)}) is "
                              "absent from the file; its answers are treated as missing")
-    r_conv = pd.DataFrame({"participant_id": rdata["participant_id"], "wave": rdata["wave"]})
     codes: dict[str, np.ndarray] = {}
     lookups = {si.id: label_codes(si.instrument) for si in study.instruments}
+    mapped = {}
+    labelled: dict[str, int] = {}
     for col in present_items:
         si, _ = item_info[col]
-        m = map_labels(rdata[col], lookups[si.id])
+        mapped[col] = m = map_labels(rdata[col], lookups[si.id])
         codes[col] = m.codes
-        if m.n_failed:
-            rows = np.flatnonzero(m.failed)
-            rs = si.instrument.response_scale
-            if m.n_labelled or not lookups[si.id]:
-                rule = RULE_LABEL if m.n_labelled else RULE_NUMERIC
-            else:
-                rule = RULE_NUMERIC
-            if rule == RULE_LABEL:
-                msg = (f"not an answer label of {si.id}; known labels: "
-                       + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
-            else:
-                msg = f"must be a number from {rs.min} to {rs.max} ({si.id})" + (
-                    " or one of its answer labels" if rs.labels else "")
-            findings.add("responses", rows, col, rule, msg)
-    r_conv = pd.concat([r_conv, pd.DataFrame(codes, index=r_conv.index)], axis=1)
+        labelled[si.id] = labelled.get(si.id, 0) + m.n_labelled
+    for col, m in mapped.items():
+        if not m.n_failed:
+            continue
+        si, _ = item_info[col]
+        rs = si.instrument.response_scale
+        # text answers in use for this instrument (any column): an unmatched text is a label typo
+        if labelled.get(si.id, 0):
+            findings.add("responses", np.flatnonzero(m.failed), col, RULE_LABEL,
+                         f"not an answer label of {si.id}; known labels: "
+                         + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
+        else:
+            findings.add("responses", np.flatnonzero(m.failed), col, RULE_NUMERIC,
+                         f"must be a number from {rs.min} to {rs.max} ({si.id})"
+                         + (" or one of its answer labels" if rs.labels else ""))
+    del mapped
+    conv: dict[str, Any] = {"participant_id": rdata["participant_id"], "wave": rdata["wave"], **codes}
     dates = None
     if "completed_at" in rdata.columns:
         dates, bad, serial = parse_dates(rdata["completed_at"])
@@ -628,7 +636,7 @@ def validate_frames(
         duration, bad = _numbers(rdata["duration_seconds"])
         findings.add("responses", np.flatnonzero(bad), "duration_seconds", "not_a_number",
                      "duration_seconds must be a number of seconds")
-        r_conv["duration_seconds"] = duration
+        conv["duration_seconds"] = duration
     wave_keys = list(study.wave_keys)
     r_messages: dict[tuple[str, str], str] = {
         ("participant_id", "missing_id"): "the row has no participant id",
@@ -641,47 +649,62 @@ def validate_frames(
         rs = si.instrument.response_scale
         r_messages[(col, RULE_INTEGER)] = f"must be a whole number ({si.id} codes are {rs.min}-{rs.max})"
         r_messages[(col, RULE_RANGE)] = f"must be between {rs.min} and {rs.max} ({si.id})"
+    # copy=False: no consolidated copy of the item columns (30 x 8 MB per million rows)
+    r_conv = pd.DataFrame(conv, copy=False)
     _run_schema(schemas["responses"], r_conv, "responses", findings, r_messages)
+    del r_conv, conv
     _range_hints(findings, study, codes, item_info)
 
+    # integer keys: participant ids of both tables share one code space; waves coded by study order
+    n_p = len(pid)
+    id_codes, _ = pd.factorize(pd.concat([pid, rdata["participant_id"]], ignore_index=True), use_na_sentinel=True)
+    p_code, r_code = id_codes[:n_p], id_codes[n_p:]
+    key_ok = r_code >= 0
+    w_codes, w_uniques = pd.factorize(rdata["wave"], use_na_sentinel=True)
+    order_of = np.array([wave_keys.index(w) if w in wave_keys else -1 for w in w_uniques] + [-1], dtype=np.int64)
+    wave_order = order_of[w_codes]  # -1: unknown or missing wave
+
     # duplicates: exact copies (first kept), then conflicting rows for one participant x wave
-    key_ok = rdata["participant_id"].notna().to_numpy()
-    exact = rdata.duplicated(keep="first").to_numpy() & key_ok
-    findings.add("responses", np.flatnonzero(exact), "participant_id", "duplicate_row",
-                 "an exact copy of an earlier row (that row is kept)")
-    keys = rdata[["participant_id", "wave"]]
-    dup_pw = keys.duplicated(keep=False).to_numpy() & key_ok & ~exact
+    pw_key = r_code.astype(np.int64) * (len(w_uniques) + 2) + (w_codes + 1)
+    dup_pw = pd.Series(pw_key).duplicated(keep=False).to_numpy() & key_ok
+    exact = np.zeros(n_r, dtype=bool)
     if dup_pw.any():
-        # only rows still in conflict once exact copies are set aside
-        sub = keys[~exact]
-        conflict = sub.duplicated(keep=False).reindex(keys.index, fill_value=False).to_numpy()
-        findings.add("responses", np.flatnonzero(conflict & ~exact), "wave", "duplicate_participant_wave",
+        cand = np.flatnonzero(dup_pw)
+        sub = rdata.iloc[cand]
+        exact[cand[sub.duplicated(keep="first").to_numpy()]] = True
+        findings.add("responses", np.flatnonzero(exact), "participant_id", "duplicate_row",
+                     "an exact copy of an earlier row (that row is kept)")
+        # rows still in conflict once exact copies are set aside
+        rest = cand[~exact[cand]]
+        conflict = pd.Series(pw_key[rest]).duplicated(keep=False).to_numpy()
+        findings.add("responses", rest[conflict], "wave", "duplicate_participant_wave",
                      "more than one different row for this participant and wave")
 
     # cross-table: participants
-    p_ids = pd.Index(pid[has_id].unique())
-    r_pid = rdata["participant_id"]
-    unknown = key_ok & ~r_pid.isin(p_ids).to_numpy()
+    in_p = np.zeros(int(id_codes.max()) + 2 if len(id_codes) else 1, dtype=bool)
+    in_p[p_code[p_code >= 0]] = True
+    unknown = key_ok & ~in_p[r_code]
     findings.add("responses", np.flatnonzero(unknown), "participant_id", "unknown_participant",
                  f"not in the participants file {p_raw.file_name}")
 
     # dates in wave order
-    wave_order = rdata["wave"].map({w: i for i, w in enumerate(wave_keys)}).to_numpy(dtype=float, na_value=np.nan)
     if dates is not None:
-        _date_order(findings, r_pid, wave_order, dates, wave_keys)
+        _date_order(findings, r_code, wave_order, dates)
 
     # empty waves and waves without rows
     if present_items:
         answered = np.zeros(n_r, dtype=np.int64)
         for col in present_items:
             answered += ~np.isnan(codes[col])
-        by_wave = pd.Series(answered).groupby(rdata["wave"].to_numpy()).sum()
-        for w in wave_keys:
-            if w in by_wave.index and by_wave[w] == 0:
-                rows = np.flatnonzero((rdata["wave"] == w).to_numpy(dtype=bool, na_value=False))
+        known_wave = wave_order >= 0
+        n_rows_w = np.bincount(wave_order[known_wave], minlength=len(wave_keys))
+        n_ans_w = np.bincount(wave_order[known_wave], weights=answered[known_wave], minlength=len(wave_keys))
+        for i, w in enumerate(wave_keys):
+            if n_rows_w[i] > 0 and n_ans_w[i] == 0:
+                rows = np.flatnonzero(wave_order == i)
                 findings.add("responses", rows, "wave", "empty_wave",
                              f"no item is answered by anyone at wave {w!r}; check the export of that wave")
-            elif w not in by_wave.index:
+            elif n_rows_w[i] == 0:
                 findings.add("responses", [-1], "wave", "wave_without_rows",
                              f"no response rows for wave {w!r}", severity="warning", value=[w])
     else:
@@ -710,9 +733,12 @@ def validate_frames(
     fr = findings.frame()
     p_bad_rows = np.unique(fr.loc[(fr["table"] == "participants") & (fr["severity"] == "failure") &
                                   (fr["row"] >= 0), "row"].to_numpy(dtype=np.int64))
-    bad_ids = pd.Index(pid.iloc[p_bad_rows].dropna().unique())
-    if len(bad_ids):
-        hit = key_ok & r_pid.isin(bad_ids).to_numpy()
+    bad_codes = p_code[p_bad_rows]
+    bad_codes = bad_codes[bad_codes >= 0]
+    if len(bad_codes):
+        is_bad = np.zeros(len(in_p), dtype=bool)
+        is_bad[bad_codes] = True
+        hit = key_ok & is_bad[r_code]
         findings.add("responses", np.flatnonzero(hit), "participant_id", "participant_quarantined",
                      "the participant's row in the participants file failed validation")
         fr = findings.frame()
@@ -739,14 +765,22 @@ def _range_hints(findings: _Findings, study: Any, codes: Mapping[str, np.ndarray
         if not cols:
             continue
         rs = si.instrument.response_scale
-        stacked = np.concatenate([codes[c] for c in cols])
-        stacked = stacked[~np.isnan(stacked)]
-        if len(stacked) and rs.min == 1 and stacked.min() == 0 and stacked.max() <= rs.max - 1:
+        lows = [x for x in (np.fmin.reduce(codes[c]) for c in cols if len(codes[c])) if not np.isnan(x)]
+        highs = [x for x in (np.fmax.reduce(codes[c]) for c in cols if len(codes[c])) if not np.isnan(x)]
+        if not lows:
+            continue
+        if rs.min == 1 and min(lows) == 0 and max(highs) <= rs.max - 1:
             findings.add("responses", [-1], cols[0], "looks_zero_based",
-                         f"{si.id} answers run 0-{int(stacked.max())} but the scale is {rs.min}-{rs.max}: the "
+                         f"{si.id} answers run 0-{int(max(highs))} but the scale is {rs.min}-{rs.max}: the "
                          "export may code answers from 0; recode (add 1) at the source", severity="warning")
-        codes_seen = set(np.unique(stacked).tolist()) if len(stacked) < 5_000_000 else set()
-        odd = sorted(v for v in codes_seen & _COMMON_MISSING_CODES if not rs.min <= v <= rs.max)
+        outside: set[float] = set()
+        for c in cols:
+            v = codes[c]
+            with np.errstate(invalid="ignore"):
+                out = v[(v < rs.min) | (v > rs.max)]
+            if len(out):
+                outside.update(np.unique(out).tolist())
+        odd = sorted(outside & _COMMON_MISSING_CODES)
         if odd:
             findings.add("responses", [-1], cols[0], "user_missing_code",
                          f"{si.id} holds {', '.join(f'{v:g}' for v in odd)}, common codes for 'no answer'; "
@@ -754,26 +788,28 @@ def _range_hints(findings: _Findings, study: Any, codes: Mapping[str, np.ndarray
                          severity="warning")
 
 
-def _date_order(findings: _Findings, pid: pd.Series, wave_order: np.ndarray, dates: np.ndarray,
-                wave_keys: Sequence[str]) -> None:
-    ok = ~np.isnan(wave_order) & ~np.isnat(dates) & pid.notna().to_numpy()
+def _date_order(findings: _Findings, pid_code: np.ndarray, wave_order: np.ndarray, dates: np.ndarray) -> None:
+    ok = (wave_order >= 0) & ~np.isnat(dates) & (pid_code >= 0)
     if ok.sum() < 2:
         return
     pos = np.flatnonzero(ok)
-    frame = pd.DataFrame({"pid": pid.to_numpy()[pos], "w": wave_order[pos], "d": dates[pos], "pos": pos})
-    frame = frame.sort_values(["pid", "w"], kind="stable")
-    # latest date among strictly earlier waves of the same participant
-    per_wave = frame.groupby(["pid", "w"], sort=False)["d"].max().reset_index()
-    per_wave["prev_max"] = per_wave.groupby("pid", sort=False)["d"].cummax()
-    per_wave["prev_max"] = per_wave.groupby("pid", sort=False)["prev_max"].shift(1)
-    per_wave["prev_wave"] = per_wave.groupby("pid", sort=False)["w"].shift(1)
-    merged = frame.merge(per_wave[["pid", "w", "prev_max"]], on=["pid", "w"], how="left")
-    bad = merged["prev_max"].notna() & (merged["d"] < merged["prev_max"])
+    p, w, d = pid_code[pos], wave_order[pos], dates[pos].astype(np.int64)
+    order = np.lexsort((w, p))
+    p, w, d, pos = p[order], w[order], d[order], pos[order]
+    # latest date of the participant's rows so far (sorted by wave); compare each row with the
+    # running maximum over strictly earlier waves
+    running = pd.Series(d).groupby(p).cummax().to_numpy()
+    prev = np.empty_like(running)
+    prev[0] = np.iinfo(np.int64).min
+    prev[1:] = running[:-1]
+    new_group = np.r_[True, p[1:] != p[:-1]]
+    same_wave = np.r_[False, (w[1:] == w[:-1]) & ~new_group[1:]]
+    prev[new_group | same_wave] = np.iinfo(np.int64).min
+    bad = d < prev
     if bad.any():
-        b = merged[bad]
-        findings.add("responses", b["pos"].to_numpy(), "completed_at", "dates_out_of_order",
-                     [f"completed before the participant's answer at an earlier wave ({p:%Y-%m-%d})"
-                      for p in b["prev_max"]])
+        shown = pd.to_datetime(prev[bad]).strftime("%Y-%m-%d")
+        findings.add("responses", pos[bad], "completed_at", "dates_out_of_order",
+                     [f"completed before the participant's answer at an earlier wave ({x})" for x in shown])
 
 
 def _straight_lining(findings: _Findings, study: Any, codes: Mapping[str, np.ndarray], min_items: int) -> None:
@@ -781,13 +817,16 @@ def _straight_lining(findings: _Findings, study: Any, codes: Mapping[str, np.nda
         cols = [c for c in si.item_columns().values() if c in codes]
         if len(cols) < min_items:
             continue
-        mat = np.column_stack([codes[c] for c in cols])
-        n = (~np.isnan(mat)).sum(axis=1)
-        with np.errstate(invalid="ignore"):
-            lo = np.where(np.isnan(mat), np.inf, mat).min(axis=1)
-            hi = np.where(np.isnan(mat), -np.inf, mat).max(axis=1)
-        flat = (n >= min_items) & (lo == hi)
-        rows = np.flatnonzero(flat)
+        n_rows = len(codes[cols[0]])
+        n = np.zeros(n_rows, dtype=np.int64)
+        lo = np.full(n_rows, np.nan)
+        hi = np.full(n_rows, np.nan)
+        for c in cols:  # column-wise: fmin/fmax skip missing answers
+            v = codes[c]
+            n += ~np.isnan(v)
+            np.fmin(lo, v, out=lo)
+            np.fmax(hi, v, out=hi)
+        rows = np.flatnonzero((n >= min_items) & (lo == hi))
         if len(rows):
             rev = " including reverse-keyed items" if si.instrument.reverse_item_ids else ""
             findings.add("responses", rows, cols[0], "straight_lining",
@@ -984,8 +1023,12 @@ def _clean_table(table: str, study: Any, data: pd.DataFrame, keep: np.ndarray, p
         cols["completed_at"] = dates[keep]
     if duration is not None:
         cols["duration_seconds"] = duration[keep]
+    all_kept = bool(keep.all())
     for col, v in codes.items():
-        cols[col] = pd.array(v[keep], dtype="Int64") if len(v) else pd.array([], dtype="Int64")
+        kept = v if all_kept else v[keep]
+        missing = np.isnan(kept)
+        # kept values are whole numbers in range (others were quarantined): cast exactly
+        cols[col] = pd.arrays.IntegerArray(np.where(missing, 0, kept).astype(np.int64), missing)
     for col in data.columns:
         if col not in cols:
             cols[col] = data[col][keep].reset_index(drop=True)

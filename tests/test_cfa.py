@@ -225,3 +225,23 @@ def test_multigroup_reports_chisq_by_group(hs):
     assert len(res.intercepts) == 18 and res.intercepts["free"].all()
     assert (res.latent_means["estimate"] == 0).all() and not res.latent_means["free"].any()
     assert "group" in res.loadings.columns
+
+
+def test_units_of_measurement_do_not_matter(hs, hs_fit):
+    # rescaling items changes unstandardized estimates only; fit and std_all are invariant
+    df = hs.copy()
+    df[["x1", "x2", "x3"]] *= 1000.0
+    df["x7"] /= 1000.0
+    res = cfa(df, HS_MODEL)
+    assert res.fit["chisq"].iloc[0] == pytest.approx(hs_fit.fit["chisq"].iloc[0], rel=1e-8)
+    np.testing.assert_allclose(res.loadings["std_all"], hs_fit.loadings["std_all"], atol=1e-7)
+    np.testing.assert_allclose(res.loadings["std_all_se"], hs_fit.loadings["std_all_se"], atol=1e-7)
+
+
+def test_heywood_case_is_reported(hs):
+    # 40 respondents give a negative residual variance for x3
+    with pytest.warns(RuntimeWarning, match="Negative variance estimate for 'x3'"):
+        res = cfa(hs.head(40), HS_MODEL)
+    assert res.residual_variances.set_index("item").loc["x3", "estimate"] < 0
+    assert any("Heywood" in note for note in res.notes)
+    assert bool(res.fit["converged"].iloc[0])

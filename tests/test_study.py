@@ -131,6 +131,7 @@ def test_the_bundled_sample_study_loads():
     assert set(s.outcomes.secondary) == {"adult_hope_scale.agency", "adult_hope_scale.pathways"}
     assert 2 <= len(s.hypotheses) <= 4
     assert s.clusters == ("site_id", "mentor_id") and s.privacy.min_cell == 10
+    assert s.privacy.pseudonymize == ()  # synthetic ids: nothing to pseudonymise, no key needed
     assert s.files.participants.path.is_file() and s.files.responses.path.is_file()
 
 
@@ -296,6 +297,14 @@ def test_file_level_errors(tmp_path):
     listy.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(StudyConfigError, match="list.yaml: must be a mapping"):
         load_study(listy)
+
+
+def test_privacy_key_file_resolves_against_the_study(tmp_path, basic_raw):
+    raw = copy.deepcopy(basic_raw)
+    raw["privacy"]["key_file"] = "../secrets/pseudonym.key"
+    s = load_study(_write(tmp_path, raw))
+    assert s.privacy.key_file == (tmp_path.parent / "secrets" / "pseudonym.key").resolve()
+    assert load_study(STUDIES / "basic").privacy.key_file is None
 
 
 def test_missing_instrument_dir_is_reported(tmp_path, basic_raw):

@@ -40,6 +40,7 @@ _MAGIC = {
 }
 # A well-formed UTF-8 multi-byte sequence; its presence in a file that is not valid UTF-8
 # means two encodings were mixed (e.g. rows pasted from different sources).
+_NON_SPACE = re.compile(r"\S")
 _UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
@@ -193,12 +194,13 @@ def _read_pyarrow(data: bytes, delimiter: str, header: list[str]) -> pd.DataFram
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 24),
+            pa.BufferReader(data),
+            # 4 MB blocks: enough blocks for every core to parse in parallel
+            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 22),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=False,
                                              invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in header},
+                column_types={c: pa.large_string() for c in header},  # pandas' own string layout
                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
             ),
         )
@@ -248,11 +250,10 @@ def read_delimited(
     if path.is_dir():
         raise unusable(path, "is a folder, not a file.", "Point the study at the data file inside it.")
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw[:4096].strip() and not raw.strip():
         raise unusable(path, "is empty.", "Export the data again; the file has no header and no rows.")
     _check_magic(path, raw[:8])
     text, used_encoding, notes = detect_encoding(path, raw, encoding)
-    del raw
     if not text.strip():
         raise unusable(path, "is empty.", "Export the data again; the file has no header and no rows.")
     first_nl = text.find("\n")
@@ -271,20 +272,29 @@ def read_delimited(
     if dupes:
         raise unusable(path, f"has duplicate column names: {', '.join(dupes)}.",
                        "Rename the columns so that each name is used once.")
-    rest = "" if first_nl < 0 else text[first_nl + 1:]
-    if not rest.strip():
+    if first_nl < 0 or _NON_SPACE.search(text, first_nl + 1) is None:
         raise unusable(path, "has a header row but no data rows.", "Export the data again with its rows.")
 
     frame: pd.DataFrame | None = None
+    data = b""
     rows_numbers: np.ndarray | None = None
     ragged: list[tuple[int, str, int]] = []
-    simple = '"' not in text and "\n\n" not in text and "\n\r\n" not in text
+    utf8 = used_encoding in ("utf-8", "utf-8-sig")
+    if utf8:
+        simple = b'"' not in raw and b"\n\n" not in raw and b"\n\r\n" not in raw
+    else:
+        simple = '"' not in text and "\n\n" not in text and "\n\r\n" not in text
     if simple and not line_rows:
-        data = text.encode("utf-8")
+        data = (raw[3:] if used_encoding == "utf-8-sig" else raw) if utf8 else text.encode("utf-8")
+        text = ""  # let the decoded copy go while pyarrow parses (rebuilt below if needed)
         frame = _read_pyarrow(data, used_delimiter, header)
         if frame is not None:
             rows_numbers = np.arange(2, len(frame) + 2, dtype=np.int64)
     if frame is None:
+        if not text:
+            text = data.decode("utf-8")
+            if text.startswith("\ufeff"):
+                text = text[1:]
         try:
             rows, numbers, ragged = _records_python(text, used_delimiter, len(header), line_rows)
         except DataValidationErrorProxy as exc:
@@ -295,7 +305,7 @@ def read_delimited(
                                                                                           strict=True)}
         )
         rows_numbers = np.asarray(numbers, dtype=np.int64)
-    del text
+    del text, raw
     if len(frame) == 0 and not ragged:
         raise unusable(path, "has a header row but no data rows.", "Export the data again with its rows.")
     if len(frame.columns) == 1 and len(header) == 1:

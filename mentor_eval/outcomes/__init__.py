@@ -9,9 +9,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``prepost`` is both a submodule and the function it defines: import the function
+# eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+from mentor_eval.outcomes.prepost import prepost
+
 _API: dict[str, str] = {
     "effect_size": "mentor_eval.outcomes.effectsize",
-    "prepost": "mentor_eval.outcomes.prepost",
     "reliable_change": "mentor_eval.outcomes.change",
     "ancova": "mentor_eval.outcomes.compare",
     "adjust_pvalues": "mentor_eval.outcomes.multiplicity",
@@ -30,7 +33,7 @@ _API: dict[str, str] = {
     "simulated_power": "mentor_eval.outcomes.power",
 }
 
-__all__ = sorted(_API)
+__all__ = sorted([*_API, "prepost"])
 
 
 def __getattr__(name: str) -> Any:

@@ -251,7 +251,8 @@ class LmmModel:
         return s["ld_l"] + self.n * (1.0 + np.log(2.0 * np.pi * s["r2"] / self.n))
 
     # ------------------------------------------------------------------ optimisation
-    def _grad(self, f: Any, theta: np.ndarray, f0: float) -> np.ndarray:
+    @staticmethod
+    def _grad(f: Any, theta: np.ndarray) -> np.ndarray:
         g = np.empty_like(theta)
         for i in range(theta.size):
             h = 1e-6 * max(1.0, abs(theta[i]))
@@ -285,25 +286,24 @@ class LmmModel:
         if self.q == 2 and start is None:
             theta0[1] = 0.0
 
+        n_eval = 0
+
         def f(th: np.ndarray) -> float:
+            nonlocal n_eval
+            n_eval += 1
             return self.deviance(th, reml)
 
         def fg(th: np.ndarray) -> tuple[float, np.ndarray]:
-            f0 = f(th)
-            return f0, self._grad(f, th, f0)
-
-        n_eval = 0
+            return f(th), self._grad(f, th)
 
         def run(x0: np.ndarray) -> tuple[np.ndarray, float, Any]:
             # No bounds: the deviance is unchanged by flipping the sign of a column of a
             # factor, so an unconstrained search is valid and, unlike a bounded one, cannot
             # stall on the boundary where the gradient of an even function vanishes.
-            nonlocal n_eval
             res = optimize.minimize(
                 fg, x0, jac=True, method="L-BFGS-B",
                 options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-9, "maxcor": 20},
             )
-            n_eval += int(res.nfev) * (2 * self.n_theta + 1)
             x = self._canonical(res.x)
             return x, f(x), res
 
@@ -316,7 +316,6 @@ class LmmModel:
             for value in (0.1, 0.5, 1.0):
                 trial = theta.copy()
                 trial[i] = value
-                n_eval += 1
                 if f(trial) < dev:
                     cand_theta, cand_dev, cand_res = run(trial)
                     cand_theta, cand_dev = self._snap_to_boundary(f, cand_theta, cand_dev)
@@ -395,7 +394,7 @@ class LmmModel:
             deviance=float(dev),
             loglik=-0.5 * float(dev),
             aic=float(dev) + 2.0 * k,
-            bic=float(dev) + np.log(self.n) * k,
+            bic=float(dev + np.log(self.n) * k),
             reml=reml,
             n_obs=self.n,
             n_groups=self.n_groups,

@@ -518,7 +518,11 @@ def mixed_model(
     wave, arm, participant or cluster ids are errors.
 
     Wave order: categorical order, numeric order, the mean of ``time`` when given, otherwise
-    sorted labels; pass an ordered Categorical to fix it.
+    sorted labels; pass an ordered Categorical to fix it. In the random-slope model each wave's
+    marginal mean is evaluated at the mean of ``time`` in that wave.
+
+    A variance estimated at zero (or an intercept-slope correlation of +-1) is a boundary
+    (singular) fit, flagged in ``info["boundary"]`` with a note; the fit is still returned.
 
     References
     ----------
@@ -597,6 +601,9 @@ def mixed_model(
     if df_method == "satterthwaite":
         tests = fit.satterthwaite(L_all)
         est, se, df = tests["estimate"].to_numpy(), tests["se"].to_numpy(), tests["df"].to_numpy()
+        if model._cache.get("varpar", {}).get("negative_eigen"):
+            notes.append("The Hessian of the variance parameters is not positive definite (as "
+                         "lmerTest warns); Satterthwaite df are approximate.")
     else:
         est = L_all @ fit.beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", L_all, fit.vcov, L_all))

@@ -1,0 +1,243 @@
+"""Report figures (mentor_eval.figures): content, accessibility, suppression, offline HTML."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from mentor_eval import figures
+from mentor_eval.disclosure import suppress_small_cells
+from mentor_eval.errors import ParameterError
+
+XSS = "<script>alert(1)</script>"
+PALETTE = set(figures.OKABE_ITO.values()) | {"#BBBBBB"}
+
+
+@pytest.fixture
+def flow():
+    return pd.DataFrame({
+        "arm": ["Waitlist"] * 2 + ["Narrative Weaving"] * 2,
+        "wave": ["baseline", "post"] * 2,
+        "enrolled": [60, 60, 58, 58],
+        "assessed": [60, 51, 58, 6],
+        "analysed": [60, 50, 58, 6],
+    })
+
+
+@pytest.fixture
+def effects():
+    return pd.DataFrame({
+        "outcome": ["hope.total", "belonging.total"] * 2,
+        "arm": ["nw"] * 2 + ["sc"] * 2,
+        "estimate": [0.42, 0.18, 0.25, -0.05],
+        "ci_low": [0.10, -0.12, -0.02, -0.33],
+        "ci_high": [0.74, 0.48, 0.52, 0.23],
+    })
+
+
+@pytest.fixture
+def emmeans():
+    return pd.DataFrame({
+        "arm": ["ctrl"] * 3 + ["nw"] * 3,
+        "wave": ["baseline", "mid", "post"] * 2,
+        "estimate": [3.0, 3.1, 3.05, 3.0, 3.3, 3.6],
+        "ci_low": [2.8, 2.9, 2.8, 2.8, 3.1, 3.3],
+        "ci_high": [3.2, 3.3, 3.3, 3.2, 3.5, 3.9],
+    })
+
+
+@pytest.fixture
+def dist():
+    labels = ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]
+    rows = []
+    for item, shares in [("I belong", [0.05, 0.10, 0.20, 0.40, 0.25]), ("Accepted", [0.1, 0.2, 0.3, 0.3, 0.1])]:
+        rows += [(item, lab, lv, sh) for lv, lab, sh in zip(range(1, 6), labels, shares, strict=True)]
+    return pd.DataFrame(rows, columns=["item", "label", "level", "share"])
+
+
+def _all_figures(flow, effects, emmeans, dist):
+    prepost = pd.DataFrame({"arm": ["ctrl", "nw"], "estimate": [0.05, 0.4], "ci_low": [-0.1, 0.2],
+                            "ci_high": [0.2, 0.6]})
+    shares = pd.DataFrame({"arm": ["ctrl", "nw"], "share_improved": [0.12, 0.31],
+                           "share_unchanged": [0.78, 0.62], "share_deteriorated": [0.10, 0.07]})
+    return [
+        figures.flow_figure(flow),
+        figures.means_figure(emmeans),
+        figures.forest_figure(effects),
+        figures.change_figure(prepost),
+        figures.reliable_change_figure(shares),
+        figures.item_distribution_figure(dist),
+    ]
+
+
+def test_every_figure_has_title_alt_caption_and_safe_colours(flow, effects, emmeans, dist):
+    figs = _all_figures(flow, effects, emmeans, dist)
+    for k, fig in enumerate(figs):
+        assert isinstance(fig, go.Figure)
+        assert fig.layout.title.text
+        meta = fig.layout.meta
+        assert len(meta["alt"]) > 40 and meta["caption"]
+        assert meta["note"] is None  # nothing missing in these inputs
+        if k == len(figs) - 1:
+            continue  # the diverging ramp is checked below
+        for trace in fig.data:
+            color = trace.marker.color
+            colors = [color] if isinstance(color, str) else list(color or [])
+            assert set(colors) <= PALETTE, colors
+    ramp = {t.name: t.marker.color for t in figs[-1].data}
+    assert ramp["Strongly disagree"] == figures.OKABE_ITO["vermillion"]
+    assert ramp["Strongly agree"] == figures.OKABE_ITO["blue"]
+    assert ramp["Neutral"] == "#BBBBBB"
+
+
+def test_arm_colours_follow_the_okabe_ito_order(effects):
+    fig = figures.forest_figure(effects)
+    assert [t.marker.color for t in fig.data] == list(figures.ARM_COLORS[:2])
+    assert figures.ARM_COLORS[0] == "#0072B2"
+
+
+def test_forest_figure_draws_zero_line_and_asymmetric_cis(effects):
+    fig = figures.forest_figure(effects)
+    line = fig.layout.shapes[0]
+    assert line.x0 == 0 and line.x1 == 0
+    nw = fig.data[0]
+    np.testing.assert_allclose(nw.error_x.array, [0.32, 0.30])
+    np.testing.assert_allclose(nw.error_x.arrayminus, [0.32, 0.30])
+    assert list(nw.y) == ["hope.total", "belonging.total"]
+    assert "2 of 4 intervals exclude zero" not in fig.layout.meta["alt"]
+    assert "1 of 4 intervals exclude zero" in fig.layout.meta["alt"]
+    assert "Largest: nw on hope.total, 0.42" in fig.layout.meta["alt"]
+
+
+def test_means_figure_lines_per_arm_in_wave_order(emmeans):
+    fig = figures.means_figure(emmeans)
+    assert [t.name for t in fig.data] == ["ctrl", "nw"]
+    assert list(fig.data[1].x) == ["baseline", "mid", "post"]
+    np.testing.assert_allclose(fig.data[1].error_y.array, [0.2, 0.2, 0.3])
+    assert "nw: 3.60" in fig.layout.meta["alt"]
+
+
+def test_suppressed_values_are_absent_with_a_note_never_zero(flow):
+    shown = suppress_small_cells(flow, ["assessed"], group_keys=["arm", "wave"], margins=None,
+                                 value_cols={"assessed": ["analysed"]})
+    fig = figures.flow_figure(shown)
+    bars = fig.data[3]  # Narrative Weaving's assessed bars
+    assert bars.type == "bar" and bars.name == "Narrative Weaving"
+    assert bars.y[0] == 58 and np.isnan(bars.y[1])
+    note = fig.layout.meta["note"]
+    assert "protect privacy" in note and "fewer than 10 respondents" in note
+    assert "Narrative Weaving / post" in note
+    html = figures.figure_html(fig)
+    assert "Narrative Weaving / post" in html.split("<figcaption>")[1]
+
+
+def test_missing_without_flag_is_reported_as_not_estimable(emmeans):
+    emmeans.loc[5, ["estimate", "ci_low", "ci_high"]] = np.nan
+    fig = figures.means_figure(emmeans)
+    assert np.isnan(fig.data[1].y[2])
+    assert "no estimate is available: nw / post" in fig.layout.meta["note"]
+    assert "nw: not shown" in fig.layout.meta["alt"]
+
+
+def test_reliable_change_stacks_to_one_hundred_percent():
+    shares = pd.DataFrame({"arm": ["ctrl", "nw", "sc"], "share_improved": [0.12, 0.31, np.nan],
+                           "share_unchanged": [0.78, 0.62, np.nan], "share_deteriorated": [0.10, 0.07, np.nan],
+                           "suppressed": [False, False, True]})
+    fig = figures.reliable_change_figure(shares)
+    total = sum(np.asarray(t.x, dtype=float) for t in fig.data)
+    np.testing.assert_allclose(total[:2], [100, 100])
+    assert np.isnan(total[2])
+    assert fig.layout.barmode == "stack"
+    assert "sc" in fig.layout.meta["note"]
+
+
+def test_item_distribution_diverges_at_the_midpoint(dist):
+    fig = figures.item_distribution_figure(dist)
+    by_name: dict[str, list[np.ndarray]] = {}
+    for t in fig.data:
+        by_name.setdefault(t.name, []).append(np.asarray(t.x, dtype=float))
+    assert (by_name["Strongly disagree"][0] < 0).all() and (by_name["Disagree"][0] < 0).all()
+    assert (by_name["Agree"][0] > 0).all() and (by_name["Strongly agree"][0] > 0).all()
+    neutral = by_name["Neutral"]  # split half left, half right
+    np.testing.assert_allclose(neutral[0], [-10, -15])
+    np.testing.assert_allclose(neutral[1], [10, 15])
+    np.testing.assert_allclose(sum(np.abs(x) for xs in by_name.values() for x in xs), [100, 100])
+    assert fig.layout.barmode == "relative"
+    # the neutral half nearest zero is added first so that it stacks against the axis
+    assert fig.data[0].name == "Neutral" and fig.data[2].name == "Disagree"
+
+
+def test_even_scale_has_no_neutral_split():
+    d = pd.DataFrame({"item": ["i"] * 4, "label": list("abcd"), "level": [1, 2, 3, 4],
+                      "share": [0.1, 0.2, 0.3, 0.4]})
+    fig = figures.item_distribution_figure(d)
+    xs = sorted(float(t.x[0]) for t in fig.data)
+    assert xs == pytest.approx([-20, -10, 30, 40])
+
+
+def test_labels_are_escaped_inside_plotly(flow):
+    flow = flow.replace({"Narrative Weaving": XSS})
+    fig = figures.flow_figure(flow)
+    assert fig.data[3].name == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    html = figures.figure_html(fig, include_plotlyjs=False)
+    assert XSS not in html
+    assert "<script>alert" not in html
+
+
+def test_figure_html_is_accessible_and_offline(effects):
+    fig = figures.forest_figure(effects)
+    html = figures.figure_html(fig, div_id="fig-x", caption="Effects <on> hope")
+    assert html.startswith('<figure class="me-figure">')
+    assert 'id="fig-x" class="plotly-graph-div" role="img" aria-label="Forest plot of effects' in html
+    assert "<figcaption>Effects &lt;on&gt; hope</figcaption>" in html
+    assert "Plotly.newPlot" in html
+    assert '"displaylogo": false' in html and '"responsive": true' in html
+    assert "mathjax" not in html.lower()
+    assert "plotly.js v" not in html and "<script src" not in html
+    with_js = figures.figure_html(fig, include_plotlyjs=True)
+    assert with_js.count("data-mentor-eval=\"plotlyjs\"") == 1
+    assert with_js.count("* plotly.js v") == 1
+    assert with_js.index("* plotly.js v") < with_js.index("Plotly.newPlot")
+
+
+def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
+    import IPython.display
+
+    shown: list[dict] = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
+    figures.reset_plotlyjs()
+    fig = figures.forest_figure(effects)
+    figures.show(fig)
+    figures.show(fig, caption="Second")
+    figures.show_table(effects, caption="Effects table")
+    assert [("* plotly.js v" in s["text/html"]) for s in shown[:2]] == [True, False]
+    assert "<figcaption>Second</figcaption>" in shown[1]["text/html"]
+    assert shown[2]["text/html"].startswith('<div class="me-table-wrap">')
+    ids = [s["text/html"].split('class="plotly-graph-div"')[0].rsplit('id="', 1)[1] for s in shown[:2]]
+    assert ids[0] != ids[1]
+    figures.reset_plotlyjs()
+
+
+@pytest.mark.parametrize(
+    ("func", "frame", "match"),
+    [
+        (figures.forest_figure, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0]}), "lacks the column"),
+        (figures.forest_figure, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0],
+                                              "ci_low": [2.0], "ci_high": [0.0]}), "ci_low <= ci_high"),
+        (figures.reliable_change_figure, pd.DataFrame({"arm": ["a"], "share_improved": [30],
+                                                       "share_unchanged": [60], "share_deteriorated": [10]}),
+         r"proportions in \[0, 1\]"),
+        (figures.item_distribution_figure, pd.DataFrame({"item": ["i"], "label": ["x"], "level": [None],
+                                                         "share": [0.5]}), "level"),
+    ],
+)
+def test_bad_input_gives_clear_errors(func, frame, match):
+    with pytest.raises(ParameterError, match=match):
+        func(frame)
+
+
+def test_show_rejects_non_figures():
+    with pytest.raises(ParameterError, match="plotly Figure"):
+        figures.figure_html({"data": []})

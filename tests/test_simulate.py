@@ -1,0 +1,356 @@
+"""The study simulator: determinism, structure, psychometric realism and recovery of the truth."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mentor_eval.cli import main
+from mentor_eval.errors import ParameterError
+from mentor_eval.instruments import load_instrument
+from mentor_eval.scoring import score
+from mentor_eval.simulate import SimulatedStudy, simulate_study
+from mentor_eval.study import load_study
+
+ARMS = ["control", "strength_spotlight", "storytelling_circles"]
+
+
+@pytest.fixture(scope="module")
+def sim() -> SimulatedStudy:
+    return simulate_study(1200, seed=11)
+
+
+@pytest.fixture(scope="module")
+def big() -> SimulatedStudy:
+    """A large three-arm study for recovery and rate checks (about 1 s)."""
+    return simulate_study(24000, arms=ARMS, seed=7, attrition=0.30, differential_attrition=0.10,
+                          item_missing=0.05)
+
+
+def _alpha(x: np.ndarray) -> float:
+    """Cronbach's alpha from the covariance matrix of complete rows: k/(k-1) (1 - tr(C) / sum(C))."""
+    x = x[~np.isnan(x).any(axis=1)]
+    c = np.cov(x, rowvar=False)
+    k = c.shape[0]
+    return k / (k - 1) * (1 - np.trace(c) / c.sum())
+
+
+def _items(frame: pd.DataFrame, instrument: str, pattern: str, ids) -> np.ndarray:
+    return frame[[pattern.replace("{item}", i) for i in ids]].to_numpy(dtype=float, na_value=np.nan)
+
+
+# ---------------------------------------------------------------------- determinism
+def test_same_seed_gives_identical_data_and_truth():
+    a = simulate_study(400, seed=3)
+    b = simulate_study(400, seed=3)
+    pd.testing.assert_frame_equal(a.participants, b.participants)
+    pd.testing.assert_frame_equal(a.responses, b.responses)
+    pd.testing.assert_frame_equal(a.latent, b.latent)
+    assert a.truth == b.truth and a.config == b.config
+
+
+def test_different_seed_gives_different_data():
+    a = simulate_study(400, seed=3)
+    b = simulate_study(400, seed=4)
+    assert not a.responses.equals(b.responses)
+    assert not a.participants["arm"].equals(b.participants["arm"])
+
+
+# ---------------------------------------------------------------------- structure
+def test_tables_follow_the_data_contract(sim):
+    p, r = sim.participants, sim.responses
+    assert list(p.columns[:8]) == ["participant_id", "arm", "site_id", "mentor_id", "group_id", "age", "gender",
+                                   "baseline_risk"]
+    assert {"sessions_attended", "match_start", "match_end"} <= set(p.columns)
+    assert p["participant_id"].is_unique and len(p) == 1200
+    assert list(r.columns[:3]) == ["participant_id", "wave", "completed_at"]
+    item_cols = r.columns[3:]
+    assert all(str(r[c].dtype) == "Int64" for c in item_cols)
+    assert not r.duplicated(["participant_id", "wave"]).any()
+    assert set(r["participant_id"]) <= set(p["participant_id"])
+    # every participant answered at baseline (enrolment)
+    assert set(r.loc[r["wave"] == "baseline", "participant_id"]) == set(p["participant_id"])
+    # completed_at is an ISO timestamp, increasing over waves within a participant
+    ts = pd.to_datetime(r["completed_at"], format="%Y-%m-%dT%H:%M:%S")
+    assert ts.groupby(r["participant_id"]).is_monotonic_increasing.all()
+    # item values lie on each response scale
+    for si in load_study_config(sim).instruments:
+        rs = si.instrument.response_scale
+        vals = r[list(si.item_columns().values())].to_numpy(dtype=float, na_value=np.nan)
+        vals = vals[~np.isnan(vals)]
+        assert vals.size > 0 and (vals == np.round(vals)).all()
+        assert vals.min() == rs.min and vals.max() == rs.max
+
+
+def load_study_config(sim: SimulatedStudy):
+    from mentor_eval.study import parse_study
+
+    return parse_study(sim.config, "study.yaml", check_files=False)
+
+
+def test_nesting_of_participants_in_mentors_groups_and_sites(sim):
+    p = sim.participants
+    models = {a["key"]: a["model"] for a in sim.config["arms"]}
+    ctrl = p["arm"] == "control"
+    assert p.loc[ctrl, ["mentor_id", "group_id", "sessions_attended", "match_start"]].isna().all().all()
+    assert p.loc[~ctrl, "mentor_id"].notna().all()
+    # each mentor or group belongs to exactly one site and one arm
+    assert (p[~ctrl].groupby("mentor_id")[["site_id", "arm"]].nunique() == 1).all().all()
+    group_arms = [k for k, m in models.items() if m in ("storytelling_circles", "community_of_practice")]
+    dyad = ~ctrl & ~p["arm"].isin(group_arms)
+    assert p.loc[dyad, "group_id"].isna().all()
+    caseload = p[dyad].groupby("mentor_id").size()
+    assert caseload.max() <= 4 and caseload.mean() > 1.5  # a mentor has a few mentees
+    circles = p[p["arm"] == "storytelling_circles"].groupby("group_id").size()
+    assert circles.between(3, 16).all() and 6 <= circles.median() <= 10
+    assert p.loc[p["arm"].isin(group_arms), "group_id"].notna().all()
+    assert p["site_id"].nunique() == 3
+    # blocked randomization within site: arm sizes differ by at most one per site
+    sizes = p.groupby(["site_id", "arm"]).size().unstack()
+    assert (sizes.max(axis=1) - sizes.min(axis=1)).max() <= 1
+
+
+def test_relationship_quality_is_given_to_mentored_arms_after_baseline(sim):
+    r = sim.responses
+    arm = r["participant_id"].map(sim.participants.set_index("participant_id")["arm"])
+    ysor = [c for c in r.columns if c.startswith("ysor_")]
+    assert len(ysor) == 10
+    given = r[ysor].notna().any(axis=1)
+    assert not given[arm == "control"].any()
+    assert not given[r["wave"] == "baseline"].any()
+    assert given[(arm != "control") & (r["wave"] == "post")].mean() > 0.99
+    entry = next(i for i in sim.config["instruments"] if i["id"] == "youth_strength_of_relationship")
+    assert entry["waves"] == ["midpoint", "post"]
+
+
+def test_dosage_is_plausible_and_moderates_the_effect(big):
+    p = big.participants.set_index("participant_id")
+    assert big.truth["dosage"]["planned_sessions"] == {"dyad": 24, "group": 12, "community": 12}
+    p["sessions_planned"] = p["arm"].map({"strength_spotlight": 24, "storytelling_circles": 12})
+    mentored = p["arm"] != "control"
+    att = p.loc[mentored, "sessions_attended"].astype(float)
+    planned = p.loc[mentored, "sessions_planned"].astype(float)
+    assert (att <= planned).all() and (att >= 0).all()
+    assert 0.65 < (att / planned).mean() < 0.76  # Beta(6, 2.5) mean .706
+    start = pd.to_datetime(p.loc[mentored, "match_start"])
+    end = pd.to_datetime(p.loc[mentored, "match_end"])
+    assert (end > start).all()
+    # the latent gain in a targeted family rises with attendance in the treated arm
+    lat = big.latent.pivot(index="participant_id", columns="wave", values="agency")
+    gain = (lat["post"] - lat["baseline"]).reindex(p.index)
+    ss = p["arm"] == "strength_spotlight"
+    rate = (p.loc[ss, "sessions_attended"] / p.loc[ss, "sessions_planned"]).astype(float)
+    slope = np.polyfit(rate, gain[ss], 1)[0]
+    expected = 0.35 / (6 / 8.5)  # effect x rate / mean rate
+    assert abs(slope - expected) < 0.2
+
+
+# ---------------------------------------------------------------------- psychometric realism
+@pytest.mark.parametrize(
+    ("instrument", "pattern"),
+    [("adult_hope_scale", "ahs_{item}"), ("general_belongingness_scale", "gbs_{item}"),
+     ("youth_strength_of_relationship", "ysor_{item}")],
+)
+def test_reliability_of_simulated_scales_is_in_the_band(big, instrument, pattern):
+    inst = load_instrument(instrument)
+    wave = "post" if instrument == "youth_strength_of_relationship" else "baseline"
+    rows = big.responses[big.responses["wave"] == wave]
+    for scale in inst.scales:
+        x = _items(rows, instrument, pattern, scale.item_ids)
+        rev = np.array([inst.item(i).reverse for i in scale.item_ids])
+        x[:, rev] = inst.response_scale.min + inst.response_scale.max - x[:, rev]
+        a = _alpha(x)
+        assert 0.75 <= a <= 0.90, (instrument, scale.id, a)
+        # the population value reported in the truth agrees with the sample
+        assert abs(a - big.truth["reliability"][f"{instrument}.{scale.id}"]) < 0.03, (scale.id, a)
+
+
+def test_reverse_keyed_items_correlate_negatively_before_reversal(big):
+    inst = load_instrument("general_belongingness_scale")
+    base = big.responses[big.responses["wave"] == "baseline"]
+    pos_ids = [i.id for i in inst.items if not i.reverse]
+    rev_ids = [i.id for i in inst.items if i.reverse]
+    assert len(rev_ids) == 6
+    pos_sum = _items(base, "gbs", "gbs_{item}", pos_ids)
+    ok = ~np.isnan(pos_sum).any(axis=1)
+    pos_total = pos_sum[ok].sum(axis=1)
+    for rid in rev_ids:
+        raw = base[f"gbs_{rid}"].to_numpy(dtype=float, na_value=np.nan)[ok]
+        keep = ~np.isnan(raw)
+        r = np.corrcoef(raw[keep], pos_total[keep])[0, 1]
+        assert r < -0.3, (rid, r)
+        # and positively once reverse keyed
+        assert np.corrcoef(8 - raw[keep], pos_total[keep])[0, 1] > 0.3
+
+
+def test_fillers_are_unrelated_noise(big):
+    base = big.responses[big.responses["wave"] == "baseline"]
+    scored = _items(base, "ahs", "ahs_{item}", ["1", "2", "4", "6", "8", "9", "10", "12"])
+    ok = ~np.isnan(scored).any(axis=1)
+    total = scored[ok].sum(axis=1)
+    for fid in ("3", "5", "7", "11"):
+        f = base[f"ahs_{fid}"].to_numpy(dtype=float, na_value=np.nan)[ok]
+        keep = ~np.isnan(f)
+        assert abs(np.corrcoef(f[keep], total[keep])[0, 1]) < 0.05
+
+
+def test_agency_and_pathways_latents_correlate_about_point_six(big):
+    lat = big.latent[big.latent["wave"] == "baseline"]
+    r = np.corrcoef(lat["agency"], lat["pathways"])[0, 1]
+    assert 0.55 < r < 0.65
+    assert 0.9 < lat["agency"].var() < 1.1  # unit latent variance at baseline
+
+
+def test_item_missingness_rate(big):
+    base = big.responses[big.responses["wave"] == "baseline"]
+    ahs = base[[f"ahs_{i}" for i in range(1, 13)]]
+    assert abs(ahs.isna().to_numpy().mean() - 0.05) < 0.005
+
+
+# ---------------------------------------------------------------------- attrition
+def test_attrition_rates_are_near_the_requested_values(big):
+    att = big.truth["attrition"]["by_arm"]
+    p = big.participants
+    post_ids = set(big.responses.loc[big.responses["wave"] == "post", "participant_id"])
+    for arm, target in (("control", 0.40), ("strength_spotlight", 0.30), ("storytelling_circles", 0.30)):
+        ids = p.loc[p["arm"] == arm, "participant_id"]
+        realized = 1 - ids.isin(post_ids).mean()
+        assert abs(realized - target) < 0.02, (arm, realized)
+        assert att[arm]["target_missing_final"] == pytest.approx(target)
+        assert att[arm]["missing_final"] == pytest.approx(realized, abs=1e-6)
+    # dropout is monotone: nobody missing at midpoint returns at post
+    mid_ids = set(big.responses.loc[big.responses["wave"] == "midpoint", "participant_id"])
+    assert post_ids <= mid_ids
+
+
+def test_dropout_is_missing_at_random_on_baseline_hope(big):
+    lat = big.latent[big.latent["wave"] == "baseline"].set_index("participant_id")
+    hope = lat["agency"] + lat["pathways"]
+    post = big.latent[big.latent["wave"] == "post"].set_index("participant_id")["observed"]
+    assert hope[~post.reindex(hope.index)].mean() < hope[post.reindex(hope.index)].mean() - 0.2
+
+
+# ---------------------------------------------------------------------- recovery of the truth
+def _ancova(big: SimulatedStudy, instrument: str, pattern: str, scale: str) -> pd.DataFrame:
+    """Post score on baseline score and arm dummies by OLS (numpy); complete cases."""
+    r = big.responses
+    s = score(r, instrument, columns=pattern, scales=[scale])
+    frame = pd.DataFrame({"pid": r["participant_id"].to_numpy(), "wave": r["wave"].to_numpy(),
+                          "y": s[scale].to_numpy(dtype=float)})
+    wide = frame.pivot(index="pid", columns="wave", values="y")
+    arm = big.participants.set_index("participant_id")["arm"]
+    wide = wide.join(arm.rename("arm")).dropna(subset=["baseline", "post"])
+    treated = [a for a in ARMS if a != "control"]
+    x = np.column_stack([np.ones(len(wide)), wide["baseline"].to_numpy()]
+                        + [(wide["arm"] == a).to_numpy(float) for a in treated])
+    y = wide["post"].to_numpy()
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ beta
+    sigma2 = resid @ resid / (len(y) - x.shape[1])
+    se = np.sqrt(np.diag(sigma2 * np.linalg.inv(x.T @ x)))
+    return pd.DataFrame({"arm": treated, "estimate": beta[2:], "se": se[2:]}).set_index("arm")
+
+
+@pytest.mark.parametrize(
+    ("instrument", "pattern", "scale"),
+    [("adult_hope_scale", "ahs_{item}", "agency"), ("general_belongingness_scale", "gbs_{item}", "total")],
+)
+def test_ancova_recovers_the_true_effect_within_its_ci(big, instrument, pattern, scale):
+    est = _ancova(big, instrument, pattern, scale)
+    truth = big.effects.query(f"outcome == '{instrument}.{scale}' and wave == 'post'").set_index("arm")
+    for arm in est.index:
+        t = truth.loc[arm, "score"]
+        lo = est.loc[arm, "estimate"] - 1.96 * est.loc[arm, "se"]
+        hi = est.loc[arm, "estimate"] + 1.96 * est.loc[arm, "se"]
+        assert lo <= t <= hi, (arm, lo, t, hi)
+        assert t > 0 and lo > 0  # a real effect, detected at this size
+
+
+def test_truth_is_consistent_with_the_declared_effects(big):
+    eff = big.effects
+    post = eff[eff["wave"] == "post"].set_index(["arm", "outcome"])
+    # strength_spotlight targets agency: its agency effect beats its pathways effect
+    assert post.loc[("strength_spotlight", "adult_hope_scale.agency"), "latent"] == pytest.approx(0.35)
+    assert post.loc[("strength_spotlight", "adult_hope_scale.pathways"), "latent"] == pytest.approx(0.15)
+    assert post.loc[("storytelling_circles", "adult_hope_scale.pathways"), "g"] > \
+        post.loc[("storytelling_circles", "adult_hope_scale.agency"), "g"]
+    # effects grow over waves: none at baseline, half at midpoint
+    by_wave = eff[(eff["arm"] == "strength_spotlight") & (eff["outcome"] == "adult_hope_scale.agency")] \
+        .set_index("wave")["latent"]
+    assert by_wave["baseline"] == 0 and by_wave["midpoint"] == pytest.approx(by_wave["post"] / 2)
+    assert (post["g"].abs() <= 0.4).all() and (post["g"] > 0.05).all()
+
+
+def test_effects_can_be_set_and_a_null_arm_is_null():
+    s = simulate_study(600, arms=["control", "dream_weaver"], effects={"dream_weaver": 0.0}, seed=1)
+    assert (s.effects["score"] == 0).all()
+    s2 = simulate_study(600, arms=["control", "dream_weaver"], effects={"dream_weaver": {"belonging": 0.4}},
+                        seed=1)
+    post = s2.effects[s2.effects["wave"] == "post"].set_index("outcome")
+    assert post.loc["general_belongingness_scale.total", "latent"] == pytest.approx(0.4)
+    assert post.loc["adult_hope_scale.agency", "latent"] == pytest.approx(0.35)  # default kept
+
+
+# ---------------------------------------------------------------------- speed, parameters, writing
+def test_twenty_thousand_participants_in_a_few_seconds():
+    simulate_study(500, seed=0)  # warm caches (instrument loading, population reliabilities)
+    t0 = time.perf_counter()
+    s = simulate_study(20000, seed=5)
+    elapsed = time.perf_counter() - t0
+    assert len(s.participants) == 20000
+    assert elapsed < 6.0, elapsed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"arms": ["narrative_weaving", "dream_weaver"]}, "needs a 'control' arm"),
+        ({"arms": ["control", "no_such_model"]}, "unknown model"),
+        ({"icc_site": 0.3, "icc_mentor": 0.3}, "must sum to at most 0.5"),
+        ({"attrition": 0.95}, "'attrition' parameter of simulate_study must be in [0, 0.9)"),
+        ({"item_missing": -0.1}, "'item_missing'"),
+        ({"n_participants": 5}, "'n_participants' parameter of simulate_study must be an integer >= 12"),
+        ({"waves": {"a": 0, "b": 0}}, "increasing weeks"),
+        ({"effects": {"nobody": 0.2}}, "names 'nobody', which is not an arm"),
+        ({"effects": {"narrative_weaving": {"joy": 0.2}}}, "uses family 'joy'"),
+        ({"instruments": ["no_such_scale"]}, "Unknown instrument 'no_such_scale'"),
+    ],
+)
+def test_bad_parameters_raise_parameter_error(kwargs, text):
+    kwargs = {"n_participants": 120, **kwargs}
+    with pytest.raises(ParameterError) as err:
+        simulate_study(**kwargs)
+    assert text in str(err.value)
+
+
+def test_written_study_loads_and_round_trips(tmp_path, sim):
+    path = sim.write(tmp_path / "out", name="Round Trip")
+    study = load_study(path)
+    assert study.name == "Round Trip" and study.control_arm == "control"
+    assert study.wave_keys == ("baseline", "midpoint", "post")
+    back = pd.read_csv(study.files.responses.path, dtype={"participant_id": "string"})
+    assert len(back) == len(sim.responses)
+    col = "ahs_2"
+    assert back[col].isna().sum() == sim.responses[col].isna().sum()
+    assert (back[col].dropna().astype(int).to_numpy() == sim.responses[col].dropna().to_numpy()).all()
+    truth = json.loads((tmp_path / "out" / "truth.json").read_text())
+    assert truth["parameters"]["seed"] == 11 and truth["effects"]
+    for h in study.hypotheses:
+        assert h.outcome in study.outcomes.all
+
+
+def test_cli_simulate_writes_a_study_that_loads(tmp_path, capsys):
+    out = tmp_path / "cli_study"
+    code = main(["simulate", "--participants", "240", "--seed", "9", "--out", str(out),
+                 "--arms", "control,future_self_letter", "--arms", "storytelling_circles"])
+    assert code == 0
+    assert "240 participants" in capsys.readouterr().out
+    study = load_study(out / "study.yaml")
+    assert study.arm_keys == ("control", "future_self_letter", "storytelling_circles")
+    assert len(pd.read_csv(study.files.participants.path)) == 240
+    assert main(["simulate", "--participants", "240", "--out", str(out), "--arms", "control,bogus"]) == 2
+    assert "unknown model" in capsys.readouterr().err
