@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
             for c in ("instrument", "scale", "wave", "n", "alpha", "alpha_ci_low", "alpha_ci_high", "omega_total"):
                 t.add_column(c)
             for r in rel.itertuples(index=False):
-                flag = " [red](low)[/red]" if r.below_threshold else ""
+                flag = " [red](low)[/red]" if r.below_threshold is True else ""
                 t.add_row(r.instrument, r.scale, str(r.wave), str(r.n), f"{r.alpha:.3f}{flag}",
                           f"{r.alpha_ci_low:.3f}", f"{r.alpha_ci_high:.3f}", f"{r.omega_total:.3f}")
             con.print(t)

@@ -10,6 +10,7 @@ SRMR variant, the multi-group mean structure -- is visible and matches
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,11 +41,20 @@ GROUP_EQUAL_OPTIONS = (
 def _single_thread_blas():
     """Run BLAS on one thread: the matrices here are small, and a multi-threaded OpenBLAS on a
     busy machine turned a 0.3 s fit into 6 s (threads spinning for a 150 x 150 solve)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: only a speed matter
+    controller = _blas_controller()
+    if controller is None:  # threadpoolctl missing: only a speed matter
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    # Inspecting the loaded libraries costs ~10 ms on a busy machine; do it once, not per fit.
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 # --------------------------------------------------------------------------- model syntax
