@@ -28,6 +28,12 @@ _API: dict[str, str] = {
     "list_instruments": "mentor_eval.instruments",
     "score": "mentor_eval.scoring",
     "item_schema": "mentor_eval.schemas",
+    # ingest and validation
+    "read_file": "mentor_eval.io",
+    "validate_study": "mentor_eval.validation",
+    "ValidationResult": "mentor_eval.validation",
+    "pseudonymize": "mentor_eval.privacy",
+    "detect_identifying_columns": "mentor_eval.privacy",
     # study design
     "MentorshipModel": "mentor_eval.models",
     "get_model": "mentor_eval.models",
@@ -60,6 +66,11 @@ _API: dict[str, str] = {
     "scale_reliability": "mentor_eval.psychometrics",
     "load_analysis_data": "mentor_eval.data",
     "run_study": "mentor_eval.pipeline",
+    # reports and disclosure control
+    "render": "mentor_eval.report",
+    "ensure_kernel": "mentor_eval.report",
+    "RenderResult": "mentor_eval.report",
+    "suppress_small_cells": "mentor_eval.disclosure",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -203,9 +203,11 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_without_notebook_explains_what_to_pass(capsys):
-    assert main(["report"]) == 2
-    assert "--notebook" in capsys.readouterr().err
+def test_cli_unknown_notebook_lists_the_bundled_ones(capsys):
+    assert main(["report", "--notebook", "no_such_report"]) == 2
+    err = capsys.readouterr().err
+    assert "No report notebook 'no_such_report'" in err and "evaluation_report" in err
+    assert "Traceback" not in err
 
 
 def test_parse_parameter_reads_json_values_else_text():

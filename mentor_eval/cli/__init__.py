@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="mentor-eval", standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of raising.
+        rv = app(args=args, prog_name="mentor-eval", standalone_mode=False)
     except MentorEvalError as exc:
         if debug:
             raise
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return 2
         raise
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def entry_point() -> None:

@@ -28,13 +28,34 @@ def parse_parameter(text: str) -> tuple[str, Any]:
     return name, value
 
 
+def _notebook_path(name: str) -> Path:
+    """A bundled notebook by name, or a path to a notebook file."""
+    from mentor_eval.resources import notebooks_dir
+
+    bundled = notebooks_dir() / f"{name}.ipynb"
+    if bundled.is_file():
+        return bundled
+    path = Path(name)
+    if path.is_file():
+        return path
+    known = ", ".join(sorted(p.stem for p in notebooks_dir().glob("*.ipynb")))
+    raise ReportError(f"No report notebook {name!r}: give a path to an .ipynb or one of: {known}.")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(
-        notebook: Annotated[
-            Path | None, typer.Option("--notebook", "-n", help="Report notebook (.ipynb) to execute and render.")
+        study_path: Annotated[
+            Path | None, typer.Argument(help="study.yaml (default: the bundled sample study).", show_default=False)
         ] = None,
-        out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("reports"),
+        notebook: Annotated[
+            str | None,
+            typer.Option("--notebook", "-n", help="Report notebook: a bundled name (evaluation_report, "
+                         "psychometrics) or a path to an .ipynb. Default: evaluation_report."),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Output directory (default reports/<study>/).")
+        ] = None,
         param: Annotated[
             list[str] | None,
             typer.Option("--param", "-p", help="Notebook parameter NAME=VALUE (JSON values allowed); repeatable."),
@@ -49,16 +70,22 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[int, typer.Option("--timeout", help="Seconds a single cell may run.")] = 600,
         progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     ) -> None:
-        """Execute a report notebook and write one self-contained, offline HTML file."""
-        from mentor_eval.report import render
+        """Render the evaluation report of a study into one self-contained, offline HTML file.
 
-        if notebook is None:
-            raise ReportError(
-                "No report notebook given: pass --notebook PATH (the study report is not wired in yet)."
-            )
-        parameters = dict(parse_parameter(p) for p in (param or []))
+        With no argument it renders the bundled sample study into reports/sample/.
+        """
+        from mentor_eval.cli._common import default_out
+        from mentor_eval.report import render
+        from mentor_eval.study import load_study
+
+        # Load the study here so a configuration mistake is reported before a kernel starts.
+        study = load_study(study_path)
+        nb_path = _notebook_path(notebook or "evaluation_report")
+        parameters = {"study_path": str(study.path.resolve())}
+        parameters.update(dict(parse_parameter(p) for p in (param or [])))
+        folder = out if out is not None else default_out(study, "", None)
         result = render(
-            notebook, parameters, out, audience=audience, kernel_name=kernel, progress=progress,
+            nb_path, parameters, folder, audience=audience, kernel_name=kernel, progress=progress,
             html_name=html_name, timeout=timeout,
         )
         size_mb = result.html.stat().st_size / 1e6
