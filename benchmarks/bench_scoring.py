@@ -22,13 +22,6 @@ import yaml
 
 N_ITEMS = 30
 N_SCALES = 5
-# pyarrow parses the numeric CSV on both cores; the C engine is the fallback.
-try:
-    import pyarrow  # noqa: F401
-
-    ENGINE = "pyarrow"
-except ImportError:
-    ENGINE = "c"
 
 
 def _definition() -> dict:
@@ -64,6 +57,8 @@ def _write_data(path: Path, rows: int, seed: int = 1) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--engine", choices=("c", "pyarrow"), default="c",
+                    help="pandas CSV engine (pyarrow's threads lose on a loaded 2-core machine)")
     ap.add_argument("--keep", type=Path, default=None, help="directory to keep the generated files in")
     args = ap.parse_args()
 
@@ -86,7 +81,7 @@ def main() -> None:
         inst = load_instrument(defn)
 
         t0 = time.perf_counter()
-        frame = pd.read_csv(data, engine=ENGINE)
+        frame = pd.read_csv(data, engine=args.engine)
         t1 = time.perf_counter()
         scores = score(frame, inst, "q{item}")  # validates with the pandera schema, then scores
         t2 = time.perf_counter()

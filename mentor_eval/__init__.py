@@ -63,6 +63,7 @@ _API: dict[str, str] = {
     "power_ancova": "mentor_eval.outcomes",
     "mdes_ancova": "mentor_eval.outcomes",
     "simulated_power": "mentor_eval.outcomes",
+    "study_power": "mentor_eval.outcomes",
     "scale_reliability": "mentor_eval.psychometrics",
     "load_analysis_data": "mentor_eval.data",
     "run_study": "mentor_eval.pipeline",
@@ -71,6 +72,8 @@ _API: dict[str, str] = {
     "ensure_kernel": "mentor_eval.report",
     "RenderResult": "mentor_eval.report",
     "suppress_small_cells": "mentor_eval.disclosure",
+    "protect": "mentor_eval.report_content",
+    "executive_summary": "mentor_eval.narrative",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -27,6 +27,7 @@ from mentor_eval.study import Study
 
 __all__ = [
     "StudyResults",
+    "StepNotes",
     "run_study",
     "run_psychometrics",
     "run_outcomes",
@@ -94,7 +95,7 @@ class StudyResults:
 
 
 # ------------------------------------------------------------------ helpers
-class _Notes:
+class StepNotes:
     """Collects why an analysis did not run, instead of failing the whole report."""
 
     def __init__(self) -> None:
@@ -181,11 +182,11 @@ def _fill_clusters(frame: pd.DataFrame, clusters: Sequence[str], participant: st
 
 # ------------------------------------------------------------------ steps
 def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRESHOLD,
-                      notes: _Notes | None = None) -> dict[str, pd.DataFrame]:
+                      notes: StepNotes | None = None) -> dict[str, pd.DataFrame]:
     """Reliability per instrument x scale x wave (overall and per arm) and invariance across arms."""
     from mentor_eval.psychometrics import invariance, scale_reliability
 
-    notes = notes or _Notes()
+    notes = notes or StepNotes()
     st = data.study
     overall, by_arm, inv = [], [], []
     participants = data.participants[["participant_id", "arm"]]
@@ -194,6 +195,10 @@ def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRE
         overall.append(notes.run("reliability", lambda si=si, rows=rows: scale_reliability(
             rows, si.instrument, si.columns, by=("wave",), threshold=threshold), target=si.id))
         with_arm = rows.merge(participants, on="participant_id", how="left")
+        # Only arms that were given the instrument (e.g. no relationship measure for control).
+        items_cols = [c for c in si.item_columns().values() if c in with_arm.columns]
+        answered = with_arm[items_cols].notna().any(axis=1)
+        with_arm = with_arm[with_arm["arm"].isin(with_arm.loc[answered, "arm"].unique())]
         by_arm.append(notes.run("reliability by arm", lambda si=si, w=with_arm: scale_reliability(
             w, si.instrument, si.columns, by=("wave", "arm"), threshold=threshold), target=si.id))
         inst = si.instrument
@@ -225,7 +230,7 @@ def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.D
 
 
 def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
-                 notes: _Notes | None = None, mixed: bool = True) -> dict[str, pd.DataFrame]:
+                 notes: StepNotes | None = None, mixed: bool = True) -> dict[str, pd.DataFrame]:
     """Design checks, pre/post, ANCOVA, mixed models, reliable change, hypotheses, moderators."""
     from mentor_eval.outcomes import (
         ancova,
@@ -239,7 +244,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     )
     from mentor_eval.outcomes.multiplicity import adjust_family
 
-    notes = notes or _Notes()
+    notes = notes or StepNotes()
     st = data.study
     outs = list(outcomes) if outcomes else list(st.outcomes.all)
     primary = [o for o in outs if o in st.outcomes.primary]
@@ -283,6 +288,14 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     if len(con):
         con = con.drop(columns=[c for c in ("p_adj", "adjust") if c in con.columns])
         con = adjust_family(con, by=("family",), method="holm")
+        # Holm has no simultaneous intervals; give the family's Bonferroni ones (as emmeans does),
+        # so that the "_adj" columns never carry per-comparison limits.
+        from scipy import stats
+
+        k = con.groupby("family")["p"].transform("count").to_numpy(dtype=float)
+        crit = stats.t.ppf(1 - 0.05 / (2 * k), con["df"].to_numpy(dtype=float))
+        con["ci_low_adj"] = con["estimate"] - crit * con["se"]
+        con["ci_high_adj"] = con["estimate"] + crit * con["se"]
     res["contrasts"] = con
 
     # mixed models (all waves, likelihood-based under MAR)
@@ -328,10 +341,10 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
                                   target=f"{o} x {c}"))
     res["moderators"] = _concat(mods)
     doses = []
+    mentored = [a for a in st.arm_keys if a != control]
     for d in st.dosage:
         if d not in frame.columns:
             continue
-        mentored = [a for a in st.arm_keys if a != control]
         for o in primary:
             doses.append(notes.run("dose-response", lambda d=d, o=o: dose_response(
                 frame, o, dose=d, pre=pre, post=post, arms=mentored), target=f"{o} on {d}"))
@@ -433,7 +446,7 @@ def run_study(
     StudyResults
     """
     data = load_analysis_data(study)
-    notes = _Notes()
+    notes = StepNotes()
     psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else {
         "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()}
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)

@@ -22,12 +22,12 @@ def register(app: typer.Typer) -> None:
         """Reliability of every scale per wave (and per arm), and measurement invariance across arms."""
         from mentor_eval._params import check_in_interval
         from mentor_eval.data import load_analysis_data
-        from mentor_eval.pipeline import _Notes, run_psychometrics
+        from mentor_eval.pipeline import StepNotes, run_psychometrics
 
         check_in_interval("psychometrics", "threshold", threshold, 0, 1)
         study = resolve_study(study_path)
         data = load_analysis_data(study)
-        notes = _Notes()
+        notes = StepNotes()
         tables = run_psychometrics(data, threshold=threshold, notes=notes)
         tables["notes"] = notes.frame()
         folder = default_out(study, "psychometrics", out)

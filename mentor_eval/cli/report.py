@@ -82,8 +82,10 @@ def register(app: typer.Typer) -> None:
         study = load_study(study_path)
         nb_path = _notebook_path(notebook or "evaluation_report")
         parameters = {"study_path": str(study.path.resolve())}
-        parameters.update(dict(parse_parameter(p) for p in (param or [])))
         folder = out if out is not None else default_out(study, "", None)
+        # The notebook writes its (suppressed) tables beside the HTML and shows full tables to researchers.
+        parameters.update({"audience": audience, "output_dir": str(folder.resolve())})
+        parameters.update(dict(parse_parameter(p) for p in (param or [])))
         result = render(
             nb_path, parameters, folder, audience=audience, kernel_name=kernel, progress=progress,
             html_name=html_name, timeout=timeout,

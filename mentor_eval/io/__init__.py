@@ -15,6 +15,7 @@ redcap     REDCap raw CSV export (format must be named) :func:`read_redcap`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ _EXTENSIONS = {
 }
 
 
-def read_file(spec: Any) -> RawFrame:
+def read_file(spec: Any, *, compact: Collection[str] = ()) -> RawFrame:
     """Read the file a study's ``FileSpec`` (or a plain path) points at.
 
     Parameters
@@ -56,6 +57,9 @@ def read_file(spec: Any) -> RawFrame:
     spec : FileSpec, str or Path
         ``path``, ``format`` (csv | xlsx | sav | qualtrics | redcap; ``None``: from the extension),
         ``sheet``, ``encoding``, ``delimiter`` are used here; layout keys by :func:`to_long`.
+    compact : collection of str
+        Columns with few distinct texts (item answers) that a CSV file may return as pandas
+        ``Categorical`` of text (see :func:`read_delimited`); every other reader ignores it.
 
     Returns
     -------
@@ -93,7 +97,7 @@ def read_file(spec: Any) -> RawFrame:
     encoding = spec_get(spec, "encoding") if spec is not None else None
     delimiter = spec_get(spec, "delimiter") if spec is not None else None
     if fmt == "csv":
-        return read_delimited(path, encoding=encoding, delimiter=delimiter)
+        return read_delimited(path, encoding=encoding, delimiter=delimiter, compact=compact)
     if fmt == "qualtrics":
         return read_qualtrics(path, encoding=encoding, delimiter=delimiter)
     if fmt == "redcap":

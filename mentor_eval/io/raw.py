@@ -48,7 +48,9 @@ class RawFrame:
     ----------
     data : pandas.DataFrame
         The file's columns in file order, every cell as text (pandas string dtype); empty cells
-        are missing. Index: 0..n-1, aligned with ``provenance``.
+        are missing. Columns asked for as ``compact`` (see :func:`mentor_eval.io.read_file`) may
+        instead be a pandas ``Categorical`` of the same texts. Index: 0..n-1, aligned with
+        ``provenance``.
     provenance : pandas.DataFrame
         ``_source_file`` (file name), ``_source_row`` (1-based row as a spreadsheet user sees it:
         the header is row 1, the first data row is 2; for SPSS files the case number + 1) and

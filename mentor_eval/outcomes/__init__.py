@@ -11,7 +11,7 @@ from typing import Any
 
 # ``prepost`` is both a submodule and the function it defines: import the function
 # eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
-from mentor_eval.outcomes.prepost import prepost
+from mentor_eval.outcomes.prepost import prepost as prepost
 
 _API: dict[str, str] = {
     "effect_size": "mentor_eval.outcomes.effectsize",
@@ -31,6 +31,8 @@ _API: dict[str, str] = {
     "power_ancova": "mentor_eval.outcomes.power",
     "mdes_ancova": "mentor_eval.outcomes.power",
     "simulated_power": "mentor_eval.outcomes.power",
+    "study_power": "mentor_eval.outcomes.study_power",
+    "simulated_frame": "mentor_eval.outcomes.study_power",
 }
 
 __all__ = sorted([*_API, "prepost"])
