@@ -751,6 +751,8 @@ def arm_cards_html(cards: Sequence[dict[str, Any]]) -> str:
     for c in cards:
         n = c.get("n_enrolled")
         n_text = "number withheld (small group)" if n is None else f"{n} enrolled"
+        # The control "model" has no delivery format; its name already says "no mentoring".
+        fmt_text = "" if c.get("is_control") else f" ({escape(c['format_words'])})"
         mech = ""
         if not c.get("is_control"):
             mech = (f"<p><strong>How it is meant to build belonging:</strong> {escape(c['belonging_mechanism'])}</p>"
@@ -759,7 +761,7 @@ def arm_cards_html(cards: Sequence[dict[str, Any]]) -> str:
             '<section class="me-arm-card" style="border:1px solid #ccc;border-radius:6px;padding:0.6em 1em;'
             'margin:0.6em 0">'
             f"<h4>{escape(c['label'])}</h4>"
-            f"<p><em>Model: {escape(c['model_name'])} ({escape(c['format_words'])}); {escape(n_text)}.</em></p>"
+            f"<p><em>Model: {escape(c['model_name'])}{fmt_text}; {escape(n_text)}.</em></p>"
             f"<p>{escape(c['description'])}</p>{mech}</section>"
         )
     parts.append("</div>")

@@ -49,6 +49,8 @@ def _in_range(lo: int, hi: int):
     return check
 
 
+# Every check passes missing values itself (nullable items), so pandera's NA filtering
+# (ignore_na=True) is skipped: it costs more than the checks.
 def _numeric(s: pd.Series) -> pd.Series:
     if _is_numeric(s):
         return pd.Series(True, index=s.index)
@@ -114,10 +116,12 @@ def item_schema(
             continue
         cols[col] = pa.Column(
             checks=[
-                pa.Check(_numeric, name=RULE_NUMERIC, error="must be a number"),
-                pa.Check(_integer_valued, name=RULE_INTEGER, error="must be a whole number"),
+                pa.Check(_numeric, name=RULE_NUMERIC, error="must be a number",
+                         ignore_na=False),
+                pa.Check(_integer_valued, name=RULE_INTEGER, error="must be a whole number",
+                         ignore_na=False),
                 pa.Check(_in_range(rs.min, rs.max), name=RULE_RANGE,
-                         error=f"must be between {rs.min} and {rs.max}"),
+                         error=f"must be between {rs.min} and {rs.max}", ignore_na=False),
             ],
             nullable=True,
             required=required and item_id in scored,
