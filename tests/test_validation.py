@@ -120,3 +120,22 @@ def test_participants_file_one_row_each(tmp_path):
     assert "p2" not in set(r.participants["participant_id"])
     assert "p2" not in set(r.responses["participant_id"])
     assert set(r.quarantine.loc[r.quarantine["table"] == "responses", "reasons"]) == {"participant_quarantined"}
+
+
+def test_exit_codes_through_the_command_line_entry(tmp_path, capsys):
+    # main() is what the console script runs: its return value is the process exit status.
+    clean = write_study(tmp_path / "clean")
+    assert main(["validate", str(clean), "--out", str(tmp_path / "o_clean")]) == 0
+    rows = response_rows()
+    rows[0]["ahs_1"] = "9"  # outside 1-8: the row is quarantined
+    bad = write_study(tmp_path / "bad", responses=rows_to_csv(rows))
+    assert main(["validate", str(bad), "--out", str(tmp_path / "o_bad")]) == 1
+    out = capsys.readouterr().out
+    assert "item_in_range" in out
+
+
+def test_debug_flag_shows_the_traceback(tmp_path):
+    from mentor_eval.errors import StudyConfigError
+
+    with pytest.raises(StudyConfigError):
+        main(["--debug", "validate", str(tmp_path / "missing" / "study.yaml")])
