@@ -12,11 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
-from mentor_eval.errors import DataValidationError
-from mentor_eval.scoring import score
+from mentor_eval.scoring import score_long
 from mentor_eval.study import Study, load_study
 
 if TYPE_CHECKING:
@@ -88,29 +86,9 @@ def score_study(study: Study, responses: pd.DataFrame) -> pd.DataFrame:
     for si in study.instruments:
         inst = si.instrument
         rows = responses[responses["wave"].isin(si.waves)] if si.waves else responses
-        colmap = si.item_columns()
-        missing = [c for i, c in colmap.items() if i in inst.scored_item_ids and c not in rows.columns]
-        if missing:
-            raise DataValidationError(
-                f"The clean responses lack item column(s) {', '.join(missing[:10])} of {inst.id}; "
-                "check the study's column pattern."
-            )
-        wide = score(rows, inst, si.columns, validate=False)
-        n = len(rows)
-        for sc in inst.scales:
-            n_ans = wide[f"{sc.id}_n_answered"].to_numpy()
-            s = wide[sc.id].to_numpy()
-            keep = n_ans > 0
-            parts.append(pd.DataFrame({
-                "participant_id": rows["participant_id"].to_numpy()[keep],
-                "wave": rows["wave"].to_numpy()[keep],
-                "instrument": np.full(n, inst.id, dtype=object)[keep],
-                "scale": np.full(n, sc.id, dtype=object)[keep],
-                "score": s[keep],
-                "n_answered": n_ans[keep],
-                "n_items": np.full(n, sc.n_items, dtype=np.int64)[keep],
-                "prorated": ((sc.method == "sum") & (n_ans < sc.n_items) & ~np.isnan(s))[keep],
-            }))
+        # score_long checks that the item columns exist (DataValidationError naming them).
+        long = score_long(rows, inst, si.columns, validate=False)
+        parts.append(long[long["n_answered"] > 0])
     if not parts:
         return pd.DataFrame(columns=SCORE_COLUMNS)
     return pd.concat(parts, ignore_index=True)

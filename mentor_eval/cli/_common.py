@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mentor_eval.study import Study, load_study
+from mentor_eval.study import Study
 
 STUDY_ARG = typer.Argument(None, help="study.yaml (default: the bundled sample study).", show_default=False)
 
@@ -20,10 +20,6 @@ def study_slug(study: Study) -> str:
         return "sample"
     slug = re.sub(r"[^a-z0-9]+", "-", study.name.lower()).strip("-")
     return slug or "study"
-
-
-def resolve_study(path: Path | None) -> Study:
-    return load_study(path)
 
 
 def default_out(study: Study, kind: str, out: Path | None) -> Path:

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor_eval.cli._common import STUDY_ARG, default_out, resolve_study
+from mentor_eval.cli._common import STUDY_ARG, default_out
+from mentor_eval.study import load_study
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from mentor_eval.pipeline import StepNotes, run_psychometrics
 
         check_in_interval("psychometrics", "threshold", threshold, 0, 1)
-        study = resolve_study(study_path)
+        study = load_study(study_path)
         data = load_analysis_data(study)
         notes = StepNotes()
         tables = run_psychometrics(data, threshold=threshold, notes=notes)
