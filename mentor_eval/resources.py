@@ -7,9 +7,13 @@ installed inside the package (``mentor_eval/_instruments`` etc., see
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from pathlib import Path
+from typing import Any
 
-__all__ = ["instruments_dir", "sample_study_dir", "sample_study_path", "notebooks_dir"]
+__all__ = ["instruments_dir", "sample_study_dir", "sample_study_path", "notebooks_dir",
+           "single_thread_blas"]
 
 _PKG = Path(__file__).resolve().parent
 _REPO = _PKG.parent
@@ -40,3 +44,25 @@ def sample_study_path() -> Path:
 def notebooks_dir() -> Path:
     """The directory of the report notebooks."""
     return _first_existing(_PKG / "_notebooks", _REPO / "notebooks")
+
+
+def single_thread_blas() -> contextlib.AbstractContextManager[Any]:
+    """Context manager running BLAS on one thread (no-op without threadpoolctl).
+
+    The statistical engines work on small matrices (p x p, groups x p); a multi-threaded
+    OpenBLAS on a busy machine spends more time spinning its threads than computing.
+    """
+    controller = _blas_controller()
+    if controller is None:  # threadpoolctl missing: only a speed matter
+        return contextlib.nullcontext()
+    return controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    # Inspecting the loaded libraries costs ~10 ms on a busy machine; do it once, not per fit.
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
