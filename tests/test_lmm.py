@@ -499,3 +499,17 @@ def test_pattern_compression_matches_group_sums(slope, which, monkeypatch):
     assert fast.deviance(theta) == pytest.approx(direct.deviance(theta), rel=1e-12)
     assert fast.deviance(theta, reml=False) == pytest.approx(direct.deviance(theta, reml=False),
                                                              rel=1e-12)
+
+
+def test_single_thread_blas_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mentor_eval.resources import single_thread_blas
+
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    with single_thread_blas():
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
+    assert after == before

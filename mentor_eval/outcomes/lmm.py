@@ -73,7 +73,8 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
 
     ``np.unique`` sorts the combinations lexicographically, so the groups of level k are
     numbered in the order of their parent group at level k-1 and the children of each
-    parent are contiguous.
+    parent are contiguous. The outermost level keeps its codes in order of appearance (it
+    has no parent), so data sorted by a single grouping factor need no reordering.
     """
     out: list[np.ndarray] = []
     combined: np.ndarray | None = None
@@ -82,11 +83,11 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
         if raw_codes.size and raw_codes.min() < 0:
             raise AnalysisError("A grouping factor has missing values.")
         if combined is None:
-            key = raw_codes
+            combined = raw_codes
         else:
             key = combined * (int(raw_codes.max()) + 1) + raw_codes
-        _, combined = np.unique(key, return_inverse=True)
-        combined = combined.astype(np.int64).ravel()
+            _, combined = np.unique(key, return_inverse=True)
+            combined = combined.astype(np.int64).ravel()
         out.append(combined)
     return out
 
@@ -198,10 +199,15 @@ class LmmModel:
         self.has_z = any(v is not None for v in zs)
 
         inner = codes[-1]
-        order = np.argsort(inner, kind="stable")
+        order: Any
+        if np.all(inner[1:] >= inner[:-1]):
+            order = slice(None)  # already grouped (rows sorted by participant): no copy
+        else:
+            order = np.argsort(inner, kind="stable")
         inner_sorted = inner[order]
         starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
-        W = np.column_stack([X, y])[order]
+        W = np.column_stack([X, y])
+        W = W if isinstance(order, slice) else W[order]
         self.WtW = W.T @ W
 
         def seg(values: np.ndarray) -> np.ndarray:

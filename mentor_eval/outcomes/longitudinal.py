@@ -125,6 +125,7 @@ def _prepare(
     cluster_waves: str | dict[str, str] | None = None,
     missing_cluster: str | None = None,
     allow_single_arm: bool = False,
+    check_rank: bool = True,
 ) -> _Design:
     """Filter, check and code the model frame.
 
@@ -338,7 +339,7 @@ def _prepare(
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
     X = np.column_stack(cols)
-    rank = _column_rank(X)
+    rank = _column_rank(X) if check_rank else X.shape[1]
     if rank < X.shape[1]:
         raise AnalysisError(
             f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
@@ -482,21 +483,25 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
         d.cluster_arms.append(clustered_arms)
 
 
-def _column_rank(X: np.ndarray) -> int:
+def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
     """Numerical column rank of the design from its Gram matrix (one pass over the rows).
 
     Columns other than a constant one are centred and every column is scaled to unit length,
     so a large mean does not pass for collinearity; a relative singular value below 1e-7 (the
-    resolution of a Gram matrix in double precision) counts as zero.
+    resolution of a Gram matrix in double precision) counts as zero. ``gram``: the centred
+    Gram matrix when already computed (the mixed-model engine centres X the same way).
     """
-    Xc = X.astype(float, copy=True)
-    const = np.all(Xc == Xc[0], axis=0)
-    Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
-    norms = np.sqrt(np.einsum("ij,ij->j", Xc, Xc))
-    if np.any(norms == 0):
-        return int(np.sum(norms > 0))
-    Xc /= norms
-    ev = np.linalg.eigvalsh(Xc.T @ Xc)
+    if gram is None:
+        Xc = X.astype(float, copy=True)
+        const = np.all(Xc == Xc[0], axis=0)
+        Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
+        gram = Xc.T @ Xc
+    gram = np.asarray(gram, dtype=float)
+    diag = np.diag(gram)
+    if np.any(diag <= 1e-300):  # a column that is zero (or constant, once centred)
+        return int(np.sum(diag > 1e-300))
+    scale = 1.0 / np.sqrt(diag)
+    ev = np.linalg.eigvalsh(gram * scale[:, None] * scale[None, :])
     sv = np.sqrt(np.clip(ev, 0.0, None))
     return int(np.sum(sv > 1e-7 * sv.max()))
 
@@ -837,7 +842,7 @@ def mixed_model(
     d = _prepare(func, data, outcome, score=score, wave=wave, arm=arm, participant=participant,
                  time=time, covariates=covariates, clusters=clusters, random_slope=random_slope,
                  control=control, cluster_waves=cluster_waves, missing_cluster=missing_cluster,
-                 allow_single_arm=True)
+                 allow_single_arm=True, check_rank=False)
     arm_label = arm if arm is not None else "arm"
     reml = method == "REML"
     level_names = [*clusters, participant]
@@ -848,6 +853,14 @@ def mixed_model(
 
     started = _time.perf_counter()
     model = LmmModel(d.y, d.X, levels, d.time if random_slope else None, z=z_levels)
+    # rank of X from the engine's (centred) cross-product: no second pass over the rows
+    rank = _column_rank(d.X, gram=model.WtW[:-1, :-1])
+    if rank < d.X.shape[1]:
+        raise AnalysisError(
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {d.X.shape[1]} "
+            f"columns: {', '.join(d.names)}); a covariate is constant or a combination of others "
+            "or of wave and arm."
+        )
     notes = list(d.notes)
     used = engine
     if engine == "statsmodels" and model.has_z:
