@@ -28,9 +28,20 @@ applied one level at a time, from the innermost level outwards:
   ``log det V += sum_h log(1 + theta_k^2 c_h)``; the next level receives
   ``u_h / (1 + theta_k^2 c_h)`` and ``c_h / (1 + theta_k^2 c_h)`` summed over its children.
 
-One evaluation therefore costs a few ``(groups x p)`` products and no Python loop over
-groups. Nested grouping follows lme4's ``/`` operator: the groups of level ``k`` are the
-observed combinations of the codes of levels ``1..k``, so nesting always holds.
+With random-effect covariates ``z`` (``Z_k = diag(z_k) E_k``, lme4's ``(0 + z | g)``, e.g.
+a mentor effect that only treated participants carry, after baseline) the same recursion
+carries ``a_r' V^-1 W`` and ``a_r' V^-1 a_s`` for each distinct covariate ``a_r`` of the
+outer levels (see :meth:`LmmModel._cross`).
+
+At the innermost level theta acts on a group only through a few scalars (``z'z``, and with a
+slope ``z't`` and ``t'z z't``, and ``a_r' Z_g``). Participants observed at the same waves
+share them, so the groups are collapsed into these *patterns* once, with their cross-products
+summed: an evaluation then costs ``O(patterns x p^2)`` plus ``O(parents x p)`` for the outer
+levels, whatever the number of rows. Without repeated patterns (a continuous time per person)
+the group sums are used directly, a few ``(groups x p)`` products per evaluation. Either way
+there is no Python loop over groups. Nested grouping follows lme4's ``/`` operator: the
+groups of level ``k`` are the observed combinations of the codes of levels ``1..k``, so
+nesting always holds. BLAS runs on one thread inside the engine (its matrices are small).
 
 Satterthwaite degrees of freedom follow lmerTest: the variance parameters are
 ``(theta, sigma)``, their asymptotic covariance is twice the (Moore-Penrose) inverse of
@@ -56,7 +67,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize
+from scipy import linalg, optimize, sparse
 from scipy import stats as sps
 
 from mentor_eval.errors import AnalysisError
@@ -90,6 +101,24 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
             combined = combined.astype(np.int64).ravel()
         out.append(combined)
     return out
+
+
+def _segment_sum(starts: np.ndarray, n: int) -> Any:
+    """Sums over contiguous segments of rows starting at ``starts`` (of ``n`` rows).
+
+    Returns a function of an array of shape (n,) or (n, k). Two-dimensional arrays go through
+    a sparse indicator product, several times faster than ``np.add.reduceat(axis=0)``.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    ind = sparse.csr_matrix((np.ones(n), np.arange(n), np.r_[starts, n]),
+                            shape=(starts.size, n))
+
+    def total(values: np.ndarray) -> np.ndarray:
+        if values.ndim == 1:
+            return np.add.reduceat(values, starts)
+        return np.asarray(ind @ values)
+
+    return total
 
 
 def _check_z(z: Sequence[np.ndarray | None] | None, n_levels: int, n: int
@@ -210,8 +239,7 @@ class LmmModel:
         W = W if isinstance(order, slice) else W[order]
         self.WtW = W.T @ W
 
-        def seg(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(values, starts, axis=0)
+        seg = _segment_sum(starts, self.n)
 
         # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
         z_in = None if zs[-1] is None else zs[-1][order]
@@ -257,6 +285,9 @@ class LmmModel:
             parent = np.empty(self.n_groups[k], dtype=np.int64)
             parent[codes[k]] = codes[k - 1]
             self._parent_starts.append(np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]]))
+        self._parent_sum = [_segment_sum(st, self.n_groups[k])
+                            for st, k in zip(self._parent_starts,
+                                             range(self.n_levels - 1, 0, -1), strict=True)]
         self._n_w = len(uniq)
         self._setup_patterns(aW, az, azt, uniq, seg)
         self.n_theta = (1 if self.q == 1 else 3) + (self.n_levels - 1)
@@ -328,7 +359,8 @@ class LmmModel:
             return
         first = self._parent_starts[0]
         # theta-free parts of the carried quantities at the first outer level
-        self._BaW = [np.add.reduceat(a, first, axis=0) for a in aW]
+        first_sum = self._parent_sum[0]
+        self._BaW = [first_sum(a) for a in aW]
         n_obs_group = self.n_groups[-1]
         parent_of_group = np.repeat(np.arange(first.size), np.diff(np.r_[first, n_obs_group]))
         ua = [np.ones(self.n) if v is None else v for v in uniq]
@@ -341,18 +373,21 @@ class LmmModel:
             cinv = cinv.ravel()
             corder = np.argsort(cinv, kind="stable")
             cstarts = np.flatnonzero(np.r_[True, np.diff(cinv[corder]) != 0])
-            self._B0 = np.add.reduceat(self.S0[corder], cstarts, axis=0)
-            self._B1 = np.add.reduceat(self.S1[corder], cstarts, axis=0) if self.q == 2 else None
+            combo_sum = _segment_sum(cstarts, corder.size)
+            self._B0 = combo_sum(self.S0[corder])
+            self._B1 = combo_sum(self.S1[corder]) if self.q == 2 else None
             self._Nc = np.bincount(cinv).astype(float)
             self._pc = (ucombo % P).astype(np.int64)
             hc = ucombo // P
             self._cstarts = np.flatnonzero(np.r_[True, hc[1:] != hc[:-1]])
+            self._csum = _segment_sum(self._cstarts, hc.size)
         else:
             self._B0 = self.S0
             self._B1 = self.S1 if self.q == 2 else None
             self._Nc = None
             self._pc = None
             self._cstarts = first
+            self._csum = first_sum
 
     # ------------------------------------------------------------------ core algebra
     def _cross(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
@@ -416,31 +451,35 @@ class LmmModel:
             pos = 3
         if self.n_levels == 1:
             return 0.5 * (wvw + wvw.T), logdet
-        # carry to the first outer level: u_r = a_r' W - sum (w0_r S0 + w1_r S1) per parent
-        pc, Nc, cs = self._pc, self._Nc, self._cstarts
+        # carry to the first outer level: u_r = a_r' W - sum (w0_r S0 + w1_r S1) per parent,
+        # c_rs = a_r' a_s - sum (w0_r a_s'z + w1_r a_s'zt); one segment sum for all of them
+        pc, Nc = self._pc, self._Nc
         B0, B1 = self._B0, self._B1
-        u, c = [], []
+        terms, cvec = [], []
         for r in range(n_w):
             w0c = w0[r] if pc is None else w0[r][pc]
             term = B0 * w0c[:, None]
             if self.q == 2:
                 w1c = w1[r] if pc is None else w1[r][pc]
                 term = term + B1 * w1c[:, None]  # type: ignore[operator]
-            u.append(self._BaW[r] - np.add.reduceat(term, cs, axis=0))
-            row = []
+            terms.append(term)
             for s_ in range(n_w):
                 v = w0[r] * self._paz[s_]
                 if self.q == 2:
                     v = v + w1[r] * self._pazt[s_]
-                if pc is not None:
-                    v = v[pc] * Nc
-                row.append(self._Baa[r][s_] - np.add.reduceat(v, cs))
-            c.append(row)
+                cvec.append(v if pc is None else v[pc] * Nc)
+        summed = self._csum(np.column_stack(terms + cvec))
+        u = [self._BaW[r] - summed[:, r * k1:(r + 1) * k1] for r in range(n_w)]
+        off = n_w * k1
+        c = [[self._Baa[r][s_] - summed[:, off + r * n_w + s_] for s_ in range(n_w)]
+             for r in range(n_w)]
         for level in range(self.n_levels - 1):
             if level > 0:
-                starts = self._parent_starts[level]
-                u = [np.add.reduceat(ur, starts, axis=0) for ur in u]
-                c = [[np.add.reduceat(crs, starts) for crs in cr] for cr in c]
+                summed = self._parent_sum[level](np.column_stack(
+                    u + [c[r][s_] for r in range(n_w) for s_ in range(n_w)]))
+                u = [summed[:, r * k1:(r + 1) * k1] for r in range(n_w)]
+                off = n_w * k1
+                c = [[summed[:, off + r * n_w + s_] for s_ in range(n_w)] for r in range(n_w)]
             k = self._widx[self.n_levels - 2 - level]
             t2 = theta[pos] ** 2
             pos += 1
