@@ -492,7 +492,11 @@ def test_pattern_compression_matches_group_sums(slope, which, monkeypatch):
     groups = [site, mentor, pid]
     theta = np.array([0.8, 0.3, 0.5, 0.7, 0.6]) if slope else np.array([0.8, 0.7, 0.6])
     fast = LmmModel(y, X, groups, slope=t if slope else None, z=z)
-    assert fast._compressed
+    assert fast._compressed and fast._dense is not None
+    monkeypatch.setattr(LmmModel, "_DENSE_MAX_CELLS", 0)
+    sparse_carry = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert sparse_carry._compressed and sparse_carry._dense is None
+    assert sparse_carry.deviance(theta) == pytest.approx(fast.deviance(theta), rel=1e-12)
     monkeypatch.setattr(LmmModel, "_COMPRESS_MIN_GROUPS", 10**9)
     direct = LmmModel(y, X, groups, slope=t if slope else None, z=z)
     assert not direct._compressed

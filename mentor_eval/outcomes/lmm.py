@@ -188,6 +188,8 @@ class LmmModel:
 
     # below this many innermost groups the direct group sums are cheap enough
     _COMPRESS_MIN_GROUPS = 64
+    # largest parents x patterns x (p + 1) array kept dense for the first outer level
+    _DENSE_MAX_CELLS = 4_000_000
 
     def __init__(
         self,
@@ -381,6 +383,25 @@ class LmmModel:
             hc = ucombo // P
             self._cstarts = np.flatnonzero(np.r_[True, hc[1:] != hc[:-1]])
             self._csum = _segment_sum(self._cstarts, hc.size)
+            # parents x patterns small enough: dense (H, k1, P) sums, so that carrying to the
+            # parents is one matrix product per evaluation (no gather, no segment sum)
+            H = first.size
+            k1 = self.p + 1
+            self._dense = None
+            if H * P * k1 * (2 if self.q == 2 else 1) <= self._DENSE_MAX_CELLS:
+                B0d = np.zeros((H, P, k1))
+                B0d[hc, self._pc] = self._B0
+                B1d = None
+                if self.q == 2:
+                    B1d = np.zeros((H, P, k1))
+                    B1d[hc, self._pc] = self._B1
+                Nd = np.zeros((H, P))
+                Nd[hc, self._pc] = self._Nc
+                # (H * k1, P) and, with a slope, (H * k1, 2P) against [w0; w1]
+                B = B0d.transpose(0, 2, 1).reshape(H * k1, P)
+                if B1d is not None:
+                    B = np.hstack([B, B1d.transpose(0, 2, 1).reshape(H * k1, P)])
+                self._dense = (np.ascontiguousarray(B), Nd, H)
         else:
             self._B0 = self.S0
             self._B1 = self.S1 if self.q == 2 else None
@@ -388,6 +409,7 @@ class LmmModel:
             self._pc = None
             self._cstarts = first
             self._csum = first_sum
+            self._dense = None
 
     # ------------------------------------------------------------------ core algebra
     def _cross(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
@@ -455,6 +477,19 @@ class LmmModel:
         # c_rs = a_r' a_s - sum (w0_r a_s'z + w1_r a_s'zt); one segment sum for all of them
         pc, Nc = self._pc, self._Nc
         B0, B1 = self._B0, self._B1
+        if self._dense is not None:
+            Bd, Nd, H = self._dense
+            wmat = np.column_stack(w0) if self.q == 1 else np.vstack(
+                [np.column_stack(w0), np.column_stack(w1)])
+            ud = (Bd @ wmat).reshape(H, k1, n_w)
+            u = [self._BaW[r] - ud[:, :, r] for r in range(n_w)]
+            cw = np.column_stack([
+                w0[r] * self._paz[s_] + (w1[r] * self._pazt[s_] if self.q == 2 else 0.0)
+                for r in range(n_w) for s_ in range(n_w)])
+            cd = Nd @ cw
+            c = [[self._Baa[r][s_] - cd[:, r * n_w + s_] for s_ in range(n_w)]
+                 for r in range(n_w)]
+            return self._outer_levels(theta, pos, wvw, logdet, u, c)
         terms, cvec = [], []
         for r in range(n_w):
             w0c = w0[r] if pc is None else w0[r][pc]
@@ -473,6 +508,13 @@ class LmmModel:
         off = n_w * k1
         c = [[self._Baa[r][s_] - summed[:, off + r * n_w + s_] for s_ in range(n_w)]
              for r in range(n_w)]
+        return self._outer_levels(theta, pos, wvw, logdet, u, c)
+
+    def _outer_levels(self, theta: np.ndarray, pos: int, wvw: np.ndarray, logdet: float,
+                      u: list[np.ndarray], c: list[list[np.ndarray]]) -> tuple[np.ndarray, float]:
+        """Woodbury updates of the outer levels, from the inside out (see :meth:`_cross`)."""
+        n_w = self._n_w
+        k1 = self.p + 1
         for level in range(self.n_levels - 1):
             if level > 0:
                 summed = self._parent_sum[level](np.column_stack(
