@@ -33,6 +33,7 @@ Usage::
     nice python benchmarks/bench_mixed.py                     # 100k (3 repeats) and 1M (2)
     nice python benchmarks/bench_mixed.py --sizes 100000 --repeat 5
     nice python benchmarks/bench_mixed.py --quick             # 10k rows, one repeat: smoke run
+    nice python benchmarks/bench_mixed.py --sizes 100000 --tight  # + agreement with a tight lme4
 
 Targets (issue 16) on 2 cores: ``mentor-eval`` at least 10x faster than the lme4 fit for
 ``(1|id)`` and ``(1|site/id)``, at least 5x for ``(time|id)``, at 100k and 1M rows, agreeing
@@ -69,6 +70,7 @@ R_FORMULA = {
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
 csv <- args[1]; model <- args[2]; full <- args[3] == "full"; out <- args[4]
+tight <- length(args) > 4 && args[5] == "tight"
 suppressPackageStartupMessages({library(lme4); library(jsonlite)})
 if (full) suppressPackageStartupMessages({library(lmerTest); library(emmeans)})
 d <- read.csv(csv)
@@ -91,6 +93,13 @@ if (full) {
     emmeans(m2, ~ wave * arm)
   res$full_s <- proc.time()[["elapsed"]] - t0
   res$df <- unname(s$coefficients[, "df"])
+}
+if (tight) {
+  # not timed: lme4 refitted to a tight optimum (bobyqa, rhoend 1e-10) for the agreement check
+  mt <- lme4::lmer(f, data = d, control = lmerControl(optimizer = "bobyqa",
+                   optCtrl = list(rhoend = 1e-10, maxfun = 1e5)))
+  res$tight <- list(fixef = unname(fixef(mt)), varcomp = as.data.frame(VarCorr(mt))$vcov,
+                    deviance = REMLcrit(mt))
 }
 writeLines(toJSON(res, auto_unbox = TRUE, digits = NA), out)
 """
@@ -212,6 +221,7 @@ class _Book:
         self.peaks: dict[tuple[str, str], list[float]] = {}
         self.last: dict[tuple[str, str], dict] = {}
         self.errors: dict[tuple[str, str], str] = {}
+        self.all_r: dict[str, list[dict]] = {}
 
     def record(self, key: tuple[str, str], res: dict | None, peak: float, err: str,
                field: str = "seconds") -> None:
@@ -221,6 +231,8 @@ class _Book:
         self.times.setdefault(key, []).append(float(res[field]))
         self.peaks.setdefault(key, []).append(peak)
         self.last[key] = res
+        if key[1] == "lme4":
+            self.all_r.setdefault(key[0], []).append(res)
 
 
 def _median(values: list[float]) -> float:
@@ -239,6 +251,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="models to run with statsmodels at the smallest size (default: ri)")
     parser.add_argument("--r-full-max-rows", type=int, default=200_000,
                         help="run lmerTest + emmeans only up to this size (default 200,000)")
+    parser.add_argument("--tight", action="store_true",
+                        help="also refit lme4 to a tight optimum (bobyqa, rhoend 1e-10; not "
+                             "timed) and report the agreement with it")
     parser.add_argument("--quick", action="store_true", help="10,000 rows, one repeat")
     parser.add_argument("--worker", nargs=4, metavar=("TOOL", "CSV", "MODEL", "OUT"),
                         help=argparse.SUPPRESS)
@@ -280,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
                     record((model, "mentor-eval"), res, peak, err)
                     if not r_missing:
                         res, peak, err = _run(["Rscript", str(r_script), str(csv), model,
-                                               "full" if full else "fit", str(out)], out)
+                                               "full" if full else "fit", str(out),
+                                               "tight" if rep == 0 and args.tight else "-"], out)
                         record((model, "lme4"), res, peak, err, "fit_s")
                         if res is not None and full:
                             times.setdefault((model, "lme4+"), []).append(float(res["full_s"]))
@@ -319,6 +335,15 @@ def main(argv: list[str] | None = None) -> None:
                         if is_cov.any():
                             row["|d cov|"] = float(np.max(np.abs(ov - rv)[is_cov]))
                     row["d REML crit"] = float(ours["deviance"] - r["deviance"])
+                    tight = next((x["tight"] for x in book.all_r.get(model, []) if "tight" in x),
+                                 None)
+                    if tight is not None:
+                        tv = np.asarray(tight["varcomp"])
+                        if model == "site":
+                            tv = tv[[1, 0, 2]]
+                        row["tight: max rel d var"] = float(np.max(np.abs(ov - tv)[~is_cov]
+                                                                   / tv[~is_cov]))
+                        row["tight: d REML crit"] = float(ours["deviance"] - tight["deviance"])
                     if "df" in r:
                         row["max rel d df"] = float(np.max(np.abs(np.subtract(ours["df"], r["df"]))
                                                            / np.asarray(r["df"])))
