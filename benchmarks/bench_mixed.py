@@ -351,11 +351,15 @@ def main(argv: list[str] | None = None) -> None:
                     if m_ == model:
                         row[f"{tool} error"] = err
                 rows.append(row)
+            _print_table(rows)  # after each size, so a long run reports as it goes
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _print_table(rows: list[dict]) -> None:
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"), flush=True)
 
 
 if __name__ == "__main__":
