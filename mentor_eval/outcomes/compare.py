@@ -311,6 +311,7 @@ def _icc_table(levels: list[_Level], fit, mod: list[_Level], keys_vals: dict, er
 
 def _inference(
     x: np.ndarray, y: np.ndarray, *, hc3: bool, method: str, levels: list[_Level], keys_vals: dict,
+    variance_components: bool = True,
 ) -> tuple[_Inference, pd.DataFrame | None]:
     beta, vcov, df, _rss, sigma2 = _ols(x, y, hc3)
     rinv = np.linalg.pinv(x.T @ x)
@@ -319,8 +320,8 @@ def _inference(
         inf = _Inference(beta, vcov, vcov if not hc3 else vcov_ols, "none", "HC3" if hc3 else "classical", df)
         return inf, None
     # the variance components (and so the ICC) come from the REML fit whatever the method
-    fit, mod, err = None, [], ""
-    if any(not lv.dropped for lv in levels):
+    fit, mod, err = None, [], "" if variance_components else "variance_components=False"
+    if any(not lv.dropped for lv in levels) and (variance_components or method == "mixed"):
         try:
             fit, mod = _mixed_fit(x, y, levels)
         except AnalysisError as exc:
@@ -389,6 +390,7 @@ def _fit_one(
     clusters: list[str] = (),
     cluster_method: str = "none",
     on_bad: str = "error",
+    variance_components: bool = True,
 ):
     info_rows = []
     n_total = len(wide)
@@ -503,7 +505,8 @@ def _fit_one(
         pids = used["participant_id"].to_numpy(dtype=object) if "participant_id" in used.columns \
             else np.arange(len(used)).astype(str)
         levels = _cluster_levels(used, clusters, pids, on_bad, label, info_rows, keys_vals)
-    inf, icc = _inference(x, y, hc3=hc3, method=cluster_method, levels=levels, keys_vals=keys_vals)
+    inf, icc = _inference(x, y, hc3=hc3, method=cluster_method, levels=levels, keys_vals=keys_vals,
+                          variance_components=variance_components)
     beta, vcov = inf.beta, inf.vcov
     _, _, df_resid, rss, sigma2 = _ols(x, y, False)
     cest, cse_all, cdf, _ = inf.lin(np.eye(p))
@@ -679,6 +682,7 @@ def ancova(
     clusters: Sequence[str] = (),
     cluster_method: str | None = None,
     on_bad_clusters: str = "error",
+    variance_components: bool = True,
 ) -> AncovaResult:
     """ANCOVA of the post-test on arm, adjusted for the pre-test and covariates.
 
@@ -858,7 +862,7 @@ def ancova(
         res = _fit_one(
             sub.reset_index(drop=True), keys_vals, covariates=covariates, control=control, hc3=bool(hc3),
             families=fams, adjust=adj, level=level, maxpts=maxpts, seed=seed, clusters=clusters,
-            cluster_method=cluster_method, on_bad=on_bad_clusters,
+            cluster_method=cluster_method, on_bad=on_bad_clusters, variance_components=bool(variance_components),
         )
         for name, frame in zip(parts, res, strict=True):
             if frame is not None:

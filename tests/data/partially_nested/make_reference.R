@@ -57,6 +57,9 @@ e <- emmeans(m, "arm")
 es <- summary(e)
 ctrl <- summary(contrast(e, "trt.vs.ctrl", ref = 1, adjust = "none"))
 pw <- summary(pairs(e, adjust = "none"))
+an <- anova(m, type = 2, ddf = "Satterthwaite")
+pn$mixed_anova <- list(term = rownames(an), F = unname(an[["F value"]]), df_denom = unname(an[["DenDF"]]),
+                       p = unname(an[["Pr(>F)"]]))
 pn$mixed <- list(
   coef = list(term = rownames(sm), estimate = unname(sm[, "Estimate"]), se = unname(sm[, "Std. Error"]),
               df = unname(sm[, "df"])),
