@@ -114,7 +114,7 @@ def test_suppression_propagates_across_tables(strict):
     assert strict.contrasts["suppressed"].all()
     assert strict.contrasts["g"].isna().all() and strict.contrasts["n_reference"].isna().all()
     assert strict.hypotheses["estimate"].isna().all()
-    assert (strict.hypotheses["verdict"] == "not reported (too few participants)").all()
+    assert (strict.hypotheses["verdict"] == "not reported (the comparison involves a group of fewer than 150 people)").all()
     mm = strict.mixed_means
     ctrl_post = mm[(mm["arm"] == "control") & (mm["wave"] == "post")]
     assert ctrl_post["estimate"].isna().all() and ctrl_post["suppressed"].all()
@@ -131,8 +131,18 @@ def test_baseline_category_counts_are_protected(raw, safe):
     assert round(float(nb["mean_ref"].iloc[0] * nb["n_ref"].iloc[0])) < 10
     out = safe.baseline
     gender = out[out["variable"].str.startswith("gender=")]
-    # hiding only the non-binary share would leave it as 1 - female - male
-    assert gender["mean_ref"].isna().all() and gender["g"].isna().all()
+    ref = gender.drop_duplicates("variable").set_index("variable")["mean_ref"]
+    # the small category is hidden, and exactly one complement with it: hiding only the
+    # non-binary share would leave it as 1 - female - male; hiding all three over-hides
+    assert pd.isna(ref["gender=nonbinary"])
+    assert ref.isna().sum() == 2
+    # what stays visible cannot pin the hidden shares: they sum to more than one person's share
+    assert 1 - ref.sum() > 1 / 200
+    # a hidden share takes g and the WWC verdict computed from it along
+    gone = gender[gender["mean_ref"].isna()]
+    assert gone["g"].isna().all() and gone["category"].isna().all()
+    kept = gender[gender["mean_ref"].notna() & gender["mean_arm"].notna()]
+    assert len(kept) and kept["g"].notna().all() and kept["category"].notna().all()
     # continuous characteristics stay visible
     age = out[out["variable"] == "age"]
     assert age["mean_arm"].notna().all() and age["g"].notna().all()
@@ -237,7 +247,10 @@ def test_hypotheses_table_explains_verdicts(safe, raw):
 def test_baseline_table_words(safe):
     t = tables.baseline_table(safe)
     assert "WWC baseline equivalence" in t.columns
-    assert t["WWC baseline equivalence"].str.contains("SD").all()
+    shown = t["WWC baseline equivalence"].notna()
+    assert t.loc[shown, "WWC baseline equivalence"].str.contains("SD").all()
+    # a verdict is missing only where the g behind it is suppressed
+    assert (t.loc[~shown, "suppressed"]).all() and t.loc[~shown, "Difference (g)"].isna().all()
     assert "n arm" not in t.columns and "n arm" in tables.baseline_table(safe, full=True).columns
 
 

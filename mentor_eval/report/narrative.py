@@ -421,6 +421,14 @@ def limitations(results: StudyResults) -> list[str]:
             out.append(f"At baseline the arms differed from the control group {why}: {_list(items)}. Results "
                        "for these arms may partly reflect differences that existed before the program.")
 
+        hidden = base[base["category"].isna() & base.get("suppressed", pd.Series(False, index=base.index)
+                                                          ).fillna(False).astype(bool)]
+        if len(hidden):
+            names = sorted({_variable(results, str(v).split("=", 1)[0]) for v in hidden["variable"]})
+            out.append(f"Baseline equivalence could not be shown for some comparisons of {_list(names)}: they "
+                       f"involve a group of fewer than {_min_cell(results)} people (or numbers from which one "
+                       "could be worked out), so the verdict is withheld with the numbers.")
+
     inv = results.invariance
     if inv is not None and len(inv) and "verdict" in inv.columns:
         bad = inv[~inv["verdict"].astype(str).str.startswith(("holds", "baseline"))]

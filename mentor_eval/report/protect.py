@@ -38,13 +38,18 @@ def _flags(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+_RANK = {"primary": 3, "secondary": 2, "derived": 1}
+
+
 def _hide(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: Iterable[str],
-          counts: Iterable[str] = ()) -> pd.DataFrame:
-    """Hide ``cols`` (statistics) and ``counts`` (count columns) in the rows of ``mask``.
+          counts: Iterable[str] = (), kind: str = "secondary") -> pd.DataFrame:
+    """Hide ``cols`` (statistics, verdicts) and ``counts`` (count columns) in the rows of ``mask``.
 
     Flags follow :func:`mentor_eval.report.disclosure.suppress_small_cells`: counts get
-    ``<count>_suppressed``; rows get ``suppressed`` and, if not already primary,
-    ``suppression = "secondary"`` (hidden to protect a small cell elsewhere).
+    ``<count>_suppressed``; rows get ``suppressed`` and ``suppression``, the strongest
+    reason seen so far: ``"primary"`` (the row describes fewer than ``min_cell``
+    people), ``"secondary"`` (hidden so that a small cell elsewhere cannot be worked
+    out from totals) or ``"derived"`` (computed from a value hidden elsewhere).
     """
     mask = np.asarray(mask, dtype=bool)
     out = _flags(frame)
@@ -77,7 +82,8 @@ def _hide(frame: pd.DataFrame, mask: np.ndarray | pd.Series, cols: Iterable[str]
         out[c] = s
     was = out["suppressed"].fillna(False).to_numpy(dtype=bool)
     reason = out["suppression"].astype(object).to_numpy()
-    reason = np.where(mask & ~was, "secondary", reason)
+    old_rank = np.array([_RANK.get(r, 0) if isinstance(r, str) else 0 for r in reason])
+    reason = np.where(mask & (old_rank < _RANK[kind]), kind, reason)
     out["suppressed"] = was | mask
     out["suppression"] = pd.array([None if pd.isna(r) else r for r in reason], dtype="string")
     return out
@@ -203,59 +209,78 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
 
     # --- participant flow: arm x wave cells; the all-arms rows are the published totals
     flow = _protect_flow(results.flow, m, study.wave_keys)
-    hidden_wave: set[tuple[Any, Any]] = set()  # (arm, wave) with any hidden count
-    hidden_arm: set[Any] = set()  # arms with hidden enrolled or analysed counts
-    if len(flow):
-        hidden_wave = _pairs(flow[flow["suppressed"]], "arm", "wave")
-        hidden_arm = set(flow.loc[flow["n_enrolled_suppressed"] | flow["n_analysed_suppressed"], "arm"])
-    at_post = {a for a, w in hidden_wave if w == post} | hidden_arm
-    at_pre = {a for a, w in hidden_wave if w == pre} | hidden_arm
+    # Two different things can hide a flow count. A *small* cell (fewer than min_cell
+    # people) hides every statistic about that group everywhere. A *complement* (a
+    # large count hidden only so that a small one cannot be worked out from the
+    # totals) hides that same number wherever it is printed, nothing else: a mean of
+    # 160 people does not reveal how many they were.
+    small_wave, small_arm, count_wave = _flow_cells(results.flow, flow, m)
+    at_post = {a for a, w in small_wave if w == post} | small_arm
+    at_pre = {a for a, w in small_wave if w == pre} | small_arm
+    count_post = {a for a, w in count_wave if w == post}
+    count_pre = {a for a, w in count_wave if w == pre}
+    enrolled_hidden = set(flow.loc[flow["n_enrolled_suppressed"].fillna(False).astype(bool), "arm"]) if len(
+        flow) else set()
 
-    # --- attrition: per arm vs control
+    # --- attrition: per arm vs control; percentages and the verdict derive from both counts
     att = results.attrition
     if len(att):
         pcts = [c for c in att.columns if c.endswith("_pct")]
-        att = _suppress(att, ["n_enrolled", "n_analysed", "n_enrolled_ref", "n_analysed_ref"], pcts, m)
-        att = _hide(att, att["arm"].isin(hidden_arm), pcts, ["n_enrolled", "n_analysed"])
-        att = _hide(att, att["reference"].isin(hidden_arm), pcts, ["n_enrolled_ref", "n_analysed_ref"])
+        derived = [*pcts, "verdict"]
+        att = _suppress(att, ["n_enrolled", "n_analysed", "n_enrolled_ref", "n_analysed_ref"], derived, m)
+        att = _hide(att, att["arm"].isin(small_arm), derived, ["n_enrolled", "n_analysed"], kind="primary")
+        att = _hide(att, att["reference"].isin(small_arm), derived, ["n_enrolled_ref", "n_analysed_ref"],
+                    kind="primary")
+        att = _hide(att, att["arm"].isin(enrolled_hidden), derived, ["n_enrolled"], kind="secondary")
+        att = _hide(att, att["arm"].isin(count_post), derived, ["n_analysed"], kind="secondary")
+        att = _hide(att, att["reference"].isin(enrolled_hidden), derived, ["n_enrolled_ref"], kind="secondary")
+        att = _hide(att, att["reference"].isin(count_post), derived, ["n_analysed_ref"], kind="secondary")
 
-    baseline = _protect_baseline(results.baseline, m, at_pre)
+    baseline = _protect_baseline(results.baseline, m, at_pre, count_pre)
 
-    # --- psychometrics
+    # --- psychometrics; "below .70" is derived from the alpha beside it
     rel = _drop_exclusions(results.reliability)
-    rel = _suppress(rel, ["n"], _stat_cols(rel, ["n"]), m) if len(rel) else _flags(rel)
+    if len(rel):
+        rel = _suppress(rel, ["n"], [*_stat_cols(rel, ["n"]), "below_threshold"], m)
+    else:
+        rel = _flags(rel)
     rba = _drop_exclusions(results.reliability_by_arm)
     if len(rba):
-        rba = _suppress(rba, ["n"], _stat_cols(rba, ["n"]), m)
-        rba = _hide(rba, _in(rba, ["arm", "wave"], hidden_wave), _stat_cols(rba, ["n"]), ["n"])
+        cols = [*_stat_cols(rba, ["n"]), "below_threshold"]
+        rba = _suppress(rba, ["n"], cols, m)
+        rba = _hide(rba, _in(rba, ["arm", "wave"], small_wave) | rba["arm"].isin(small_arm).to_numpy(), cols, ["n"],
+                    kind="primary")
+        rba = _hide(rba, _in(rba, ["arm", "wave"], count_wave), [], ["n"])
     inv = results.invariance
     inv = _suppress(inv, ["n"], [], m) if len(inv) and "n" in inv.columns else _flags(inv)
 
-    # --- outcome x arm cells (pre/post pairs, ANCOVA): small or hidden in the flow
+    # --- outcome x arm cells (pre/post pairs, ANCOVA): small here or small in the flow
     prepost = _drop_exclusions(results.prepost)
     means = results.ancova_means
     small: set[tuple[Any, Any]] = set()
     for t in (prepost, means):
         if len(t):
             small |= _pairs(t[pd.to_numeric(t["n"], errors="coerce").fillna(0) < m], "outcome", "arm")
-    for t in (prepost, means):
-        if len(t):
             small |= {(o, a) for o, a in _pairs(t, "outcome", "arm") if a in at_post}
     if len(prepost):
         cols = _stat_cols(prepost, ["n"])
         prepost = _suppress(prepost, ["n"], cols, m)
-        prepost = _hide(prepost, _in(prepost, ["outcome", "arm"], small), cols, ["n"])
+        prepost = _hide(prepost, _in(prepost, ["outcome", "arm"], small), cols, ["n"], kind="primary")
+        prepost = _hide(prepost, prepost["arm"].isin(count_post).to_numpy(), [], ["n"])
     if len(means):
         cols = _stat_cols(means, ["n"])
         means = _suppress(means, ["n"], cols, m)
-        means = _hide(means, _in(means, ["outcome", "arm"], small), cols, ["n"])
+        means = _hide(means, _in(means, ["outcome", "arm"], small), cols, ["n"], kind="primary")
+        means = _hide(means, means["arm"].isin(count_post).to_numpy(), [], ["n"])
     con = results.contrasts
     if len(con):
-        cols = _stat_cols(con, ["n_arm", "n_reference"])
+        cols = _stat_cols(con, ["n_arm", "n_reference"]) + [c for c in ("verdict",) if c in con.columns]
         con = _suppress(con, ["n_arm", "n_reference"], cols, m)
         bad = _in(con, ["outcome", "arm"], small) | _in(con, ["outcome", "reference"], small)
-        con = _hide(con, bad, cols, ["n_arm", "n_reference"])
-    small_con = _pairs(con[con["suppressed"]], "outcome", "arm") if len(con) else set()
+        con = _hide(con, bad, cols, ["n_arm", "n_reference"], kind="primary")
+        con = _hide(con, con["arm"].isin(count_post).to_numpy(), [], ["n_arm"])
+        con = _hide(con, con["reference"].isin(count_post).to_numpy(), [], ["n_reference"])
+    small_con = _pairs(con[con["suppressed"] & con["g"].isna()], "outcome", "arm") if len(con) else set()
 
     # --- mixed models: outcome x wave x arm
     mm = results.mixed_means
@@ -263,10 +288,11 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
     if len(mm):
         cols = _stat_cols(mm, ["n"])
         mm = _suppress(mm, ["n"], cols, m)
-        mm = _hide(mm, _in(mm, ["arm", "wave"], hidden_wave | {(a, w) for a in hidden_arm
-                                                              for w in study.wave_keys}), cols, ["n"])
-        hidden_mm = set(zip(mm.loc[mm["suppressed"], "outcome"], mm.loc[mm["suppressed"], "wave"],
-                            mm.loc[mm["suppressed"], "arm"], strict=True))
+        bad = _in(mm, ["arm", "wave"], small_wave) | mm["arm"].isin(small_arm).to_numpy()
+        mm = _hide(mm, bad, cols, ["n"], kind="primary")
+        mm = _hide(mm, _in(mm, ["arm", "wave"], count_wave), [], ["n"])
+        gone = mm["estimate"].isna() & mm["suppressed"]
+        hidden_mm = set(zip(mm.loc[gone, "outcome"], mm.loc[gone, "wave"], mm.loc[gone, "arm"], strict=True))
     mc = _flags(results.mixed_contrasts)
     if len(mc):
         o, w, a = mc["outcome"].tolist(), mc["wave"].tolist(), mc["arm"].tolist()
@@ -276,35 +302,39 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
             or (change[i] and ((o[i], pre, a[i]) in hidden_mm or (o[i], pre, control) in hidden_mm))
             for i in range(len(mc))
         ], dtype=bool)
-        mc = _hide(mc, bad, _stat_cols(mc, []))
+        mc = _hide(mc, bad, _stat_cols(mc, []), kind="derived")
 
-    rc = _protect_reliable_change(_drop_exclusions(results.reliable_change), m, small)
+    rc = _protect_reliable_change(_drop_exclusions(results.reliable_change), m, small, count_post)
 
     hyp = _flags(results.hypotheses)
     if len(hyp):
         bad = _in(hyp, ["outcome", "arm"], small_con)
-        hyp = _hide(hyp, bad, ["estimate", "ci_low", "ci_high", "g", "p", "p_adj"])
-        hyp["verdict"] = np.where(bad, "not reported (too few participants)", hyp["verdict"].astype(object))
+        hyp = _hide(hyp, bad, ["estimate", "ci_low", "ci_high", "g", "p", "p_adj"], kind="derived")
+        hyp["verdict"] = np.where(bad, f"not reported (the comparison involves a group of fewer than {m} people)",
+                                  hyp["verdict"].astype(object))
 
     mods = _protect_moderators(results, m, at_post)
     dose = _drop_exclusions(results.dose_response)
     if len(dose):
         cols = _stat_cols(dose, ["n"])
         dose = _suppress(dose, ["n"], cols, m)
-        dose = _hide(dose, dose["arm"].isin(at_post).to_numpy(), cols, ["n"])
+        dose = _hide(dose, dose["arm"].isin(at_post).to_numpy(), cols, ["n"], kind="primary")
+        dose = _hide(dose, dose["arm"].isin(count_post).to_numpy(), [], ["n"])
 
     dist = results.item_distributions
     if len(dist):
         dist = _suppress(dist, ["n"], {"n": ["share"]}, m, keys=["item", "level"], margins=["level"])
         # a small n_item is a small cell too: hide the whole item
         small_item = pd.to_numeric(dist["n_item"], errors="coerce").fillna(0) < m
-        dist = _hide(dist, small_item.to_numpy(), ["share", "n_item"], ["n"])
+        dist = _hide(dist, small_item.to_numpy(), ["share", "n_item"], ["n"], kind="primary")
 
     ids = _participant_ids(results)
     notes = results.notes.copy() if len(results.notes) else results.notes
     scrubbed = 0
     if len(notes) and ids:
         notes, scrubbed = _scrub(notes, ids)
+    if len(notes):
+        notes = _scrub_counts(notes, m)
 
     sites = _sites(results)
     report = {"min_cell": m, "sites": sites, "n_enrolled": _enrolled_total(results.flow, flow, pre),
@@ -377,18 +407,27 @@ def require_protected(func: str, results: StudyResults) -> None:
         )
 
 
-def _protect_baseline(base: pd.DataFrame, m: int, at_pre: set[Any]) -> pd.DataFrame:
+def _protect_baseline(base: pd.DataFrame, m: int, at_pre: set[Any], count_pre: set[Any] = frozenset()
+                      ) -> pd.DataFrame:
+    """Baseline equivalence rows: each side (arm, control) is a group of people; a
+    binary or categorical characteristic splits it into category counts."""
     if base is None or not len(base):
         return _flags(base if base is not None else pd.DataFrame())
-    out = _suppress(base, ["n_arm", "n_ref"], ["mean_arm", "mean_ref", "sd_arm", "sd_ref", "g"], m)
-    arm_side = ["mean_arm", "sd_arm", "g"]
-    ref_side = ["mean_ref", "sd_ref", "g"]
-    out = _hide(out, out["arm"].isin(at_pre).to_numpy(), arm_side, ["n_arm"])
-    out = _hide(out, out["reference"].isin(at_pre).to_numpy(), ref_side, ["n_ref"])
+    # g and the WWC category are computed from both sides: they go with either
+    derived = ["g", "category"]
+    out = _suppress(base, ["n_arm", "n_ref"], ["mean_arm", "mean_ref", "sd_arm", "sd_ref", *derived], m)
+    arm_side = ["mean_arm", "sd_arm", *derived]
+    ref_side = ["mean_ref", "sd_ref", *derived]
+    out = _hide(out, out["arm"].isin(at_pre).to_numpy(), arm_side, ["n_arm"], kind="primary")
+    out = _hide(out, out["reference"].isin(at_pre).to_numpy(), ref_side, ["n_ref"], kind="primary")
+    out = _hide(out, out["arm"].isin(count_pre).to_numpy(), [], ["n_arm"])
+    out = _hide(out, out["reference"].isin(count_pre).to_numpy(), [], ["n_ref"])
     binary = (out["kind"] == "binary").to_numpy() if "kind" in out.columns else np.zeros(len(out), bool)
     if not binary.any():
         return out
-    # Category counts: each proportion of a binary row is a count of people in the arm.
+    # Category counts: each proportion of a binary row is a count of people in the group
+    # (proportion x n); within a group the categories of a variable sum to its n, which
+    # is published, so one hidden category needs a complement in the same group.
     b = base[binary]
     var = b["variable"].astype(str)
     stem = var.str.split("=", n=1).str[0]
@@ -405,48 +444,72 @@ def _protect_baseline(base: pd.DataFrame, m: int, at_pre: set[Any]) -> pd.DataFr
         level="0", count=lambda d: pd.to_numeric(d["n"], errors="coerce").fillna(0) - d["count"])
     cells = pd.concat([cells, comp], ignore_index=True)
     cells["count"] = cells["count"].clip(lower=0).astype("int64")
-    hidden: set[tuple[str, str, str]] = set()
-    for s, part in cells.groupby("stem", sort=False):
-        shown = suppress_small_cells(part[["group", "level", "count"]].reset_index(drop=True), "count",
-                                     min_cell=m, group_keys=["group", "level"], margins=["level"])
-        hidden |= {(s, g, lv) for g, lv in zip(shown.loc[shown["suppressed"], "group"],
-                                               shown.loc[shown["suppressed"], "level"], strict=True)}
-    hidden_stem_group = {(s, g) for s, g, _ in hidden}
-    # hiding one category of a variable hides that arm's proportions for every category of it
-    arm_bad = np.zeros(len(out), dtype=bool)
-    ref_bad = np.zeros(len(out), dtype=bool)
-    idx = np.flatnonzero(binary)
-    for j, i in enumerate(idx):
-        s = stem.iloc[j]
-        arm_bad[i] = (s, str(out["arm"].iloc[i])) in hidden_stem_group
-        ref_bad[i] = (s, str(out["reference"].iloc[i])) in hidden_stem_group
-    out = _hide(out, arm_bad, arm_side)
-    out = _hide(out, ref_bad, ref_side)
+    hidden: dict[tuple[str, str, str], str] = {}
+    for (s, _g), part in cells.groupby(["stem", "group"], sort=False):
+        shown = suppress_small_cells(part[["level", "count"]].reset_index(drop=True), "count", min_cell=m,
+                                     group_keys=["level"], margins=["level"])
+        for lv, why in zip(shown["level"], shown["suppression"], strict=True):
+            if isinstance(why, str):
+                hidden[(s, str(_g), lv)] = why
+    arm_kind = np.array([None] * len(out), dtype=object)
+    ref_kind = np.array([None] * len(out), dtype=object)
+    for j, i in enumerate(np.flatnonzero(binary)):
+        key = (stem.iloc[j], level[j])
+        arm_kind[i] = hidden.get((key[0], str(out["arm"].iloc[i]), key[1]))
+        ref_kind[i] = hidden.get((key[0], str(out["reference"].iloc[i]), key[1]))
+    for kind in ("primary", "secondary"):
+        out = _hide(out, arm_kind == kind, arm_side, kind=kind)
+        out = _hide(out, ref_kind == kind, ref_side, kind=kind)
     return out
 
 
-def _protect_reliable_change(rc: pd.DataFrame, m: int, small: set[tuple[Any, Any]]) -> pd.DataFrame:
+def _protect_reliable_change(rc: pd.DataFrame, m: int, small: set[tuple[Any, Any]],
+                             count_post: set[Any] = frozenset()) -> pd.DataFrame:
+    """Improved / unchanged / deteriorated counts per outcome x arm; they sum to the published n.
+
+    A small category is hidden with one complement, chosen as ``unchanged`` whenever
+    that is not the small one, and the two hidden categories are published merged
+    (``share_not_improved`` = unchanged or deteriorated, ``share_not_deteriorated`` =
+    improved or unchanged): the reader still sees how many improved, and nothing else.
+    """
     if rc is None or not len(rc):
         return _flags(rc if rc is not None else pd.DataFrame())
     cats = ["improved", "unchanged", "deteriorated"]
-    long = rc.melt(id_vars=["outcome", "arm"], value_vars=[f"n_{c}" for c in cats], var_name="cat",
-                   value_name="count")
-    long["count"] = pd.to_numeric(long["count"], errors="coerce").fillna(0).astype("int64")
-    shown = suppress_small_cells(long, "count", min_cell=m, group_keys=["outcome", "arm", "cat"],
-                                 margins=["cat"])
-    hid = set(zip(shown.loc[shown["suppressed"], "outcome"], shown.loc[shown["suppressed"], "arm"],
-                  shown.loc[shown["suppressed"], "cat"], strict=True))
     out = _suppress(rc, ["n"], [], m)
+    out["share_not_improved"] = np.nan
+    out["share_not_deteriorated"] = np.nan
     share_all = [c for c in out.columns if c.startswith("share_")]
-    n_all = [c for c in out.columns if c.startswith("n_") and c not in ("n_excluded",)]
-    # the row's n itself: small or hidden elsewhere -> everything
-    out = _hide(out, _in(out, ["outcome", "arm"], small) | out["n_suppressed"].to_numpy(dtype=bool),
-                share_all, ["n", *n_all])
-    for c in cats:
-        bad = _in(out, ["outcome", "arm"], {(o, a) for o, a, k in hid if k == f"n_{c}"})
-        tied = [f"share_{c}"] + (["share_reliably_improved"] if c == "improved" else [])
-        counts = [f"n_{c}"] + (["n_reliably_improved"] if c == "improved" else [])
-        out = _hide(out, bad, tied, counts)
+    n_all = [c for c in out.columns if c.startswith("n_") and c not in ("n_excluded",) and not c.endswith(
+        "_suppressed")]
+    whole = _in(out, ["outcome", "arm"], small) | out["n_suppressed"].to_numpy(dtype=bool)
+    out = _hide(out, whole, share_all, ["n", *n_all], kind="primary")
+    out = _hide(out, out["arm"].isin(count_post).to_numpy() & ~whole, [], ["n"])
+    counts = np.column_stack([pd.to_numeric(rc[f"n_{c}"], errors="coerce").fillna(0).to_numpy() for c in cats])
+    n = pd.to_numeric(rc["n"], errors="coerce").fillna(0).to_numpy()
+    for i in range(len(out)):
+        if whole[i]:
+            continue
+        tiny = [k for k in range(3) if 0 < counts[i, k] < m]
+        if not tiny:
+            continue
+        hide = set(tiny)
+        if len(hide) == 1:
+            k = tiny[0]
+            # the complement: "unchanged" (keeps the improved share visible), else the other tail
+            hide.add(1 if k != 1 else (0 if counts[i, 0] <= counts[i, 2] else 2))
+        if sum(counts[i, k] for k in hide) < m:  # the hidden cells' sum (n minus the rest) is small too
+            hide = {0, 1, 2}
+        for k in sorted(hide):
+            c = cats[k]
+            tied = [f"share_{c}"] + (["share_reliably_improved"] if c == "improved" else [])
+            cnts = [f"n_{c}"] + (["n_reliably_improved"] if c == "improved" else [])
+            mask = np.zeros(len(out), dtype=bool)
+            mask[i] = True
+            out = _hide(out, mask, tied, cnts, kind="primary" if k in tiny else "secondary")
+        if hide == {1, 2} and n[i] > 0:
+            out.loc[out.index[i], "share_not_improved"] = (counts[i, 1] + counts[i, 2]) / n[i]
+        elif hide == {0, 1} and n[i] > 0:
+            out.loc[out.index[i], "share_not_deteriorated"] = (counts[i, 0] + counts[i, 1]) / n[i]
     return out
 
 
@@ -482,7 +545,7 @@ def _protect_moderators(results: StudyResults, m: int, at_post: set[Any]) -> pd.
                     bad[i] = True
     if "arm" in out.columns:
         bad |= out["arm"].isin(at_post).to_numpy()
-    return _hide(out, bad, stats_cols)
+    return _hide(out, bad, stats_cols, kind="primary")
 
 
 def _participant_ids(results: StudyResults) -> list[str]:
@@ -507,6 +570,58 @@ def _scrub(notes: pd.DataFrame, ids: list[str]) -> tuple[pd.DataFrame, int]:
                 vals.append(v)
             out[c] = vals
     return out, total
+
+
+_COUNT_PHRASE = re.compile(
+    r"\b(?:has|have|with|only|of)\s+(\d+)\s+(complete\s+rows?|rows?|participants?|respondents?|people|cases?|"
+    r"observations?|members?)\b", re.I)
+
+
+def _scrub_counts(notes: pd.DataFrame, m: int) -> pd.DataFrame:
+    """Counts of fewer than ``m`` people in a note (\"Group x has 1 complete rows\") read "fewer than m"."""
+
+    def fix(text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+
+        def sub(match: re.Match[str]) -> str:
+            n = int(match.group(1))
+            if n >= m:
+                return match.group(0)
+            head = match.group(0)[: match.start(1) - match.start(0)]
+            noun = re.sub(r"s$", "", match.group(2).split()[-1])
+            noun = {"row": "complete rows" if "complete" in match.group(2).lower() else "rows"}.get(noun, noun + "s")
+            return f"{head}fewer than {m} {noun}"
+
+        return _COUNT_PHRASE.sub(sub, text)
+
+    out = notes.copy()
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c].dtype):
+            out[c] = [fix(v) for v in out[c].tolist()]
+    return out
+
+
+def _flow_cells(raw: pd.DataFrame, shown: pd.DataFrame, m: int
+                ) -> tuple[set[tuple[Any, Any]], set[Any], set[tuple[Any, Any]]]:
+    """(arm, wave) cells that are small, arms whose enrolled/analysed count is small, and
+    (arm, wave) cells with any count hidden (small or complement)."""
+    from mentor_eval.outcomes.design import ALL_ARMS
+
+    if raw is None or not len(raw) or not len(shown):
+        return set(), set(), set()
+    cells = raw[raw["arm"] != ALL_ARMS]
+    small_wave: set[tuple[Any, Any]] = set()
+    small_arm: set[Any] = set()
+    for c in ("n_enrolled", "n_assessed", "n_analysed"):
+        v = pd.to_numeric(cells[c], errors="coerce").fillna(0)
+        tiny = (v > 0) & (v < m)
+        small_wave |= _pairs(cells[tiny], "arm", "wave")
+        if c != "n_assessed":
+            small_arm |= set(cells.loc[tiny, "arm"])
+    part = shown[shown["arm"] != ALL_ARMS]
+    count_wave = _pairs(part[part["suppressed"].fillna(False).astype(bool)], "arm", "wave")
+    return small_wave, small_arm, count_wave
 
 
 def _sites(results: StudyResults) -> list[str]:
