@@ -71,9 +71,9 @@ _API: dict[str, str] = {
     "render": "mentor_eval.report",
     "ensure_kernel": "mentor_eval.report",
     "RenderResult": "mentor_eval.report",
-    "suppress_small_cells": "mentor_eval.disclosure",
-    "protect": "mentor_eval.report_content",
-    "executive_summary": "mentor_eval.narrative",
+    "suppress_small_cells": "mentor_eval.report.disclosure",
+    "protect": "mentor_eval.report.protect",
+    "executive_summary": "mentor_eval.report.narrative",
 }
 
 __all__ = ["__version__", *sorted(_API)]
