@@ -441,7 +441,9 @@ def meta_analysis(
             loo_frames.append(lf)
     loo_cols = [*by_cols, "study", "estimate", "se", "p", "ci_low", "ci_high", "shift", "tau2", "i2", "q",
                 "rstudent", "outlier"]
-    loo = pd.concat(loo_frames, ignore_index=True) if loo_frames else pd.DataFrame(columns=loo_cols)
+    loo = pd.concat(loo_frames, ignore_index=True) if loo_frames else pd.DataFrame(
+        {c: pd.Series(dtype=bool if c == "outlier" else float if c not in (*by_cols, "study") else object)
+         for c in loo_cols})
     return MetaAnalysisResult(
         pooled=pd.DataFrame(pooled_rows), studies=pd.concat(study_frames, ignore_index=True),
         leave_one_out=loo[loo_cols], by=tuple(by_cols),
