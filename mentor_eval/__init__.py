@@ -64,6 +64,8 @@ _API: dict[str, str] = {
     "mdes_ancova": "mentor_eval.outcomes",
     "simulated_power": "mentor_eval.outcomes",
     "study_power": "mentor_eval.outcomes",
+    "meta_analysis": "mentor_eval.outcomes",
+    "meta_regression": "mentor_eval.outcomes",
     "scale_reliability": "mentor_eval.psychometrics",
     "load_analysis_data": "mentor_eval.data",
     "run_study": "mentor_eval.pipeline",

@@ -33,6 +33,8 @@ _API: dict[str, str] = {
     "simulated_power": "mentor_eval.outcomes.power",
     "study_power": "mentor_eval.outcomes.study_power",
     "simulated_frame": "mentor_eval.outcomes.study_power",
+    "meta_analysis": "mentor_eval.outcomes.meta",
+    "meta_regression": "mentor_eval.outcomes.meta",
 }
 
 __all__ = sorted([*_API, "prepost"])
