@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# ``prepost`` is both a submodule and the function it defines: import the function
-# eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+# ``prepost`` and ``mediation`` are both a submodule and the function it defines: import the
+# function eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+from mentor_eval.outcomes.mediation import mediation as mediation
 from mentor_eval.outcomes.prepost import prepost as prepost
 
 _API: dict[str, str] = {
@@ -33,9 +34,10 @@ _API: dict[str, str] = {
     "simulated_power": "mentor_eval.outcomes.power",
     "study_power": "mentor_eval.outcomes.study_power",
     "simulated_frame": "mentor_eval.outcomes.study_power",
+    "MediationResult": "mentor_eval.outcomes.mediation",
 }
 
-__all__ = sorted([*_API, "prepost"])
+__all__ = sorted([*_API, "prepost", "mediation"])
 
 
 def __getattr__(name: str) -> Any:
