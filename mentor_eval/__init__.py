@@ -66,6 +66,7 @@ _API: dict[str, str] = {
     "study_power": "mentor_eval.outcomes",
     "mediation": "mentor_eval.outcomes",
     "MediationResult": "mentor_eval.outcomes",
+    "cace": "mentor_eval.outcomes",
     "run_bootstrap": "mentor_eval.parallel",
     "resampling_plan": "mentor_eval.parallel",
     "scale_reliability": "mentor_eval.psychometrics",

@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# ``prepost`` and ``mediation`` are both a submodule and the function it defines: import the
-# function eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+# ``prepost``, ``mediation`` and ``cace`` are both a submodule and the function it defines: import
+# the function eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+from mentor_eval.outcomes.cace import cace as cace
 from mentor_eval.outcomes.mediation import mediation as mediation
 from mentor_eval.outcomes.prepost import prepost as prepost
 
@@ -37,7 +38,7 @@ _API: dict[str, str] = {
     "MediationResult": "mentor_eval.outcomes.mediation",
 }
 
-__all__ = sorted([*_API, "prepost", "mediation"])
+__all__ = sorted([*_API, "prepost", "mediation", "cace"])
 
 
 def __getattr__(name: str) -> Any:
