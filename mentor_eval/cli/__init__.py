@@ -54,8 +54,18 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths",
+        help="Let a study file name data files outside its own folder (only for study files you trust)."),
 ) -> None:
     _state["debug"] = debug
+    if allow_outside_paths:
+        import os
+
+        from mentor_eval.study import OUTSIDE_PATHS_ENV
+
+        # An environment variable, so that report notebooks (run in a kernel) load the study the same way.
+        os.environ[OUTSIDE_PATHS_ENV] = "1"
 
 
 for _name in _COMMAND_MODULES:
