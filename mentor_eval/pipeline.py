@@ -425,19 +425,27 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     res["mixed_contrasts"] = _concat(mm_con)
     res["icc"] = _concat(iccs)
 
-    # reliable change with this sample's baseline reliability (published value as fallback)
+    # reliable change with a test-retest reliability: published retest over a comparable interval,
+    # else the control arm's baseline-post correlation, else alpha (noted: it overstates reliability)
     rc = []
+    weeks = {w.key: w.week for w in st.waves}
     for o in outs:
-        rel = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
-        if rel is None:
-            notes.rows.append({"step": "reliable change", "target": o,
-                               "reason": _no_reliability_reason(data, o, reliability)})
-            continue
-        r = notes.run("reliable change", lambda o=o, rel=rel: reliable_change(
-            frame, o, reliability=rel, pre=pre, post=post), target=o)
+        alpha = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        si, sc = st.resolve_outcome(o)
+        retest = [e for e in getattr(si.instrument, "retest", ()) if e.scale == sc.id]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            r = notes.run("reliable change", lambda o=o, alpha=alpha, retest=retest: reliable_change(
+                frame, o, reliability="auto", retest={o: retest}, interval_weeks=weeks[post] - weeks[pre],
+                control=control, alpha=alpha, pre=pre, post=post), target=o)
+        for w in caught:
+            if issubclass(w.category, UserWarning) and "retest" in str(w.message):
+                notes.rows.append({"step": "reliable change", "target": o, "reason": str(w.message)})
         if isinstance(r, pd.DataFrame):
             continue
-        rc.append(_with(r.summary, outcome=o, reliability=rel))
+        par = r.parameters.iloc[0]
+        rc.append(_with(r.summary, outcome=o, reliability=float(par["reliability"]),
+                        reliability_source=par["reliability_source"]))
     res["reliable_change"] = _concat(rc)
 
     # pre-registered hypotheses: the arm-vs-control ANCOVA contrast, Holm across the hypotheses
