@@ -59,8 +59,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mentor_eval._params import check_in_interval, check_positive_int
-from mentor_eval.fidelity import RULE_FIDELITY, fidelity_cells
 from mentor_eval.errors import DataValidationError
+from mentor_eval.fidelity import RULE_FIDELITY, fidelity_cells
 from mentor_eval.io import RawFrame, map_participants, read_file, to_long
 from mentor_eval.io.layout import spec_get
 from mentor_eval.io.raw import closest, unusable
