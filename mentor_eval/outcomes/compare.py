@@ -219,9 +219,9 @@ def _cluster_levels(
     for c in clusters:
         col = used[c]
         has = col.notna().to_numpy()
-        values = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
         # values are compared as text so that 3 and "3" are not two mentors
-        values = np.array([None if v is None else str(v) for v in values], dtype=object)
+        values = np.full(len(col), None, dtype=object)
+        values[has] = col[has].astype(str).to_numpy(dtype=object)
         level = _Level(c, values, has)
         problems: list[str] = []
         for a in arms:
