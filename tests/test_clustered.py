@@ -285,3 +285,14 @@ def test_all_singleton_clusters_and_one_cluster_arm_are_errors_unless_fallback(p
     with pytest.raises(AnalysisError, match=r"every analysed participant of arm 'mentor' is in the same 'mentor_id' "
                                             r"cluster \('M00'\)"):
         ancova(one, cluster_method="cr2", **kw)
+
+
+def test_a_cluster_column_with_one_value_for_everyone_is_ignored(partial):
+    one_site = partial.assign(site_id="S1")
+    res = ancova(one_site, control="control", clusters=["site_id", "mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    assert list(res.icc["level"]) == ["mentor_id", "group_id"]
+    assert res.info["status"].eq("cluster ignored").sum() == 1
+    ref = ancova(partial, control="control", clusters=["mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    np.testing.assert_allclose(res.contrasts["se"], ref.contrasts["se"], rtol=1e-12)

@@ -223,6 +223,12 @@ def _cluster_levels(
         values = np.full(len(col), None, dtype=object)
         values[has] = col[has].astype(str).to_numpy(dtype=object)
         level = _Level(c, values, has)
+        if has.all() and len(set(values)) == 1:
+            # one cluster holding everyone (a single-site study): absorbed by the intercept
+            info_rows.append({**keys_vals, "status": "cluster ignored",
+                              "reason": f"column {c!r} has one value ({values[0]!r}) for every participant",
+                              "n": int(has.sum())})
+            continue
         problems: list[str] = []
         for a in arms:
             in_arm = arm_vals == a
@@ -767,7 +773,8 @@ def ancova(
           ``se_unclustered``.
         - ``anova``: per term ``sum_sq``, ``df``, ``df_resid``, ``F``, ``p``, ``test``, plus a
           ``Residuals`` row (as ``car::Anova(type = 2)``).
-        - ``info``: ``status`` (``"used"``/``"excluded"``/``"cluster fallback"``), ``reason``, ``n``.
+        - ``info``: ``status`` (``"used"``, ``"excluded"``, ``"cluster fallback"``, ``"cluster
+          ignored"``), ``reason``, ``n``.
         - ``icc``: one row per cluster level (empty without ``clusters``): ``level`` (the column),
           ``icc`` (the level's share of the covariate-adjusted post-test variance of a participant
           who carries it: its variance over the residual variance plus the variances of the levels
@@ -848,7 +855,8 @@ def ancova(
     modelled (CR2 then treats those participants as clusters of one; if no level is left, the
     mixed method reports ``cluster_method="none"``). Singleton clusters among larger ones (a mentor
     with one remaining mentee) are legitimate and counted in ``icc.n_singletons``. An entirely
-    empty cluster column is ignored.
+    empty cluster column, or one with the same value for everyone (a single site), carries no
+    clustering and is ignored (``info`` says so).
 
     Missing-data policy: complete cases on pre, post and every covariate; each excluded participant
     is counted once in ``info`` under the first missing item (baseline, post, then covariates in

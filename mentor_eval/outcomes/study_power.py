@@ -107,6 +107,7 @@ def study_power(
     n_jobs: int = 2,
     outcome: str | None = None,
     covariates: Sequence[str] | None = None,
+    cluster_method: str | None = None,
     **simulate_kwargs: Any,
 ) -> pd.DataFrame:
     """Power of the arm-vs-control ANCOVA in studies drawn by :func:`mentor_eval.simulate_study`.
@@ -137,6 +138,9 @@ def study_power(
         Adjustment covariates besides the pre-test; default the simulated study's covariates
         (``age``, ``gender``, ``baseline_risk``), as the study pipeline uses. ``()`` adjusts for
         the pre-test only.
+    cluster_method : {"mixed", "cr2", "none"}, optional
+        How the ANCOVA treats the simulated study's declared clusters (``site_id``, ``mentor_id``);
+        default: :func:`~mentor_eval.outcomes.ancova`'s default, as the study pipeline.
     **simulate_kwargs
         Any other argument of :func:`mentor_eval.simulate_study` (``arms``, ``waves``,
         ``instruments``, ``icc_site``, ``icc_mentor``, ``attrition``, ``item_missing``, ...), except
@@ -147,7 +151,8 @@ def study_power(
     pandas.DataFrame
         One row per non-control arm:
 
-        - ``outcome``, ``arm``: the contrast ``arm - control`` tested.
+        - ``outcome``, ``arm``: the contrast ``arm - control`` tested; ``cluster_method``: how
+          clustering was handled.
         - ``effect_latent``, ``effect_score``, ``g``: the true effect at the final wave in latent
           SD units, in score units and standardized by the population SD of the scale (from the
           simulator's ``truth``).
@@ -160,14 +165,15 @@ def study_power(
     Each replicate runs ``simulate_study(n_participants, effects={arm: effect ...}, seed=s,
     **simulate_kwargs)``, scores it (:func:`simulated_frame`) and fits
     ``ancova(frame, outcome, pre=<first wave>, post=<final wave>, covariates=covariates,
-    control="control", contrasts="control", adjust="none")``; the unadjusted two-sided p of each
+    control="control", contrasts="control", adjust="none", clusters=<declared clusters>)``; the unadjusted two-sided p of each
     arm-vs-control contrast counts. Missing data are handled as in :func:`ancova`: complete cases
     on pre, post and covariates, so attrition lowers power as it would in the study.
 
-    The ANCOVA, like the pipeline's main contrasts table, ignores clustering. With
-    ``icc_site > 0`` or ``icc_mentor > 0`` its p-values are too small and the rejection rate
-    overstates power (at zero effect it exceeds ``alpha``); run ``effect=0`` to see by how much,
-    or compare with :func:`power_ancova` with ``icc`` and ``cluster_size``.
+    The ANCOVA is the pipeline's: cluster-aware, with the simulated study's declared clusters
+    (site and mentor/group; control participants have no mentor, a partially nested design), so
+    mentor and site ICCs lower the power as they lower the real study's, and at zero effect the
+    rejection rate is the type I error rate of the reported test. ``cluster_method="none"``
+    reproduces the clustering-blind analysis (which overstates power when ICC > 0).
 
     References
     ----------
@@ -180,8 +186,8 @@ def study_power(
     >>> res = study_power(160, {"hope": 0.4}, n_sims=20, n_jobs=1, seed=1,
     ...                   arms=["control", "strength_spotlight"], waves=["baseline", "post"],
     ...                   instruments=[("adult_hope_scale", "8-point")], icc_site=0, icc_mentor=0)
-    >>> list(res.columns[:6])
-    ['outcome', 'arm', 'effect_latent', 'effect_score', 'g', 'power']
+    >>> list(res.columns[:7])
+    ['outcome', 'arm', 'effect_latent', 'effect_score', 'g', 'cluster_method', 'power']
     """
     from mentor_eval._params import check_positive_int
     from mentor_eval.outcomes.compare import ancova
@@ -233,10 +239,18 @@ def study_power(
         frame = simulated_frame(simulate_study(n_participants, seed=s, **kwargs))
         return frame[frame["outcome"] == outcome]
 
+    if cluster_method is not None and cluster_method not in ("mixed", "cr2", "none"):
+        raise ParameterError(f"The 'cluster_method' parameter of {func} must be one of 'mixed', 'cr2', 'none'; "
+                             f"got {cluster_method!r}.")
+    clusters = [c for c in study.clusters if c in pilot.participants.columns]
+
     def analyse(frame: pd.DataFrame) -> pd.DataFrame:
+        # the study pipeline's analysis: the declared clusters enter (variance components are not
+        # needed for a p-value)
         res = ancova(frame, outcome, pre=pre, post=post, covariates=covs, control=control,
-                     contrasts="control", adjust="none")
-        return res.contrasts[["outcome", "arm", "p"]]
+                     contrasts="control", adjust="none", clusters=clusters, cluster_method=cluster_method,
+                     variance_components=False)
+        return res.contrasts[["outcome", "arm", "cluster_method", "p"]]
 
     power = simulated_power(simulate, analyse, n_sims=n_sims, alpha=alpha, n_jobs=n_jobs, seed=int(seed))
     truth = pd.DataFrame(pilot.truth["effects"])
@@ -244,5 +258,5 @@ def study_power(
     truth = truth[["arm", "latent", "score", "g"]].rename(columns={"latent": "effect_latent",
                                                                     "score": "effect_score"})
     out = power.merge(truth, on="arm", how="left", validate="one_to_one")
-    first = ["outcome", "arm", "effect_latent", "effect_score", "g"]
+    first = ["outcome", "arm", "effect_latent", "effect_score", "g", "cluster_method"]
     return out[first + [c for c in out.columns if c not in first]]
