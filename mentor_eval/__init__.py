@@ -63,6 +63,7 @@ _API: dict[str, str] = {
     "power_ancova": "mentor_eval.outcomes",
     "mdes_ancova": "mentor_eval.outcomes",
     "simulated_power": "mentor_eval.outcomes",
+    "simulated_power_ancova": "mentor_eval.outcomes",
     "study_power": "mentor_eval.outcomes",
     "meta_analysis": "mentor_eval.outcomes",
     "meta_regression": "mentor_eval.outcomes",
