@@ -66,6 +66,19 @@ def test_cr2_coefficients_match_clubsandwich(fits):
     assert (coef["vcov"] == "CR2").all()
 
 
+def test_cr2_arm_test_is_clubsandwich_htz(fits):
+    ref = EXPECTED["partially_nested"]["wald_arm"]
+    an = fits["cr2"].anova.set_index("term")
+    assert an.loc["arm", "F"] == pytest.approx(ref["F"][0], rel=1e-9)
+    assert an.loc["arm", "df_resid"] == pytest.approx(ref["df_denom"][0], rel=1e-9)
+    assert an.loc["arm", "p"] == pytest.approx(ref["p"][0], rel=1e-8)
+    assert an.loc["arm", "test"] == "Wald F (CR2)"
+    # one-df terms: the squared Satterthwaite t test
+    coef = fits["cr2"].coefficients.set_index("term")
+    assert an.loc["pre", "F"] == pytest.approx(coef.loc["pre", "t"] ** 2, rel=1e-10)
+    assert an.loc["pre", "df_resid"] == pytest.approx(coef.loc["pre", "df"], rel=1e-10)
+
+
 def test_cr2_emmeans_and_contrasts_match_linear_contrast(fits):
     ref = EXPECTED["partially_nested"]
     emm = fits["cr2"].emmeans.set_index("arm").loc[["control", "group", "mentor"]]

@@ -193,6 +193,7 @@ class _Inference:
     vtype: str  # "classical", "HC3", "CR2" or "REML"
     df_resid: float
     df_rule: object = None  # callable L -> df per row; None = df_resid everywhere
+    wald: object = None  # callable C -> {"F", "df_denom", "p"} for a multi-df test (CR2: HTZ)
 
     def lin(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         L = np.atleast_2d(L)
@@ -342,7 +343,7 @@ def _inference(
         from mentor_eval.outcomes.clustered import cr2_fit
 
         cr = cr2_fit(x, y, _cr2_codes(levels, len(y)))
-        return _Inference(cr.beta, cr.vcov, vcov_ols, "cr2", "CR2", df, cr.satterthwaite_df), icc
+        return _Inference(cr.beta, cr.vcov, vcov_ols, "cr2", "CR2", df, cr.satterthwaite_df, cr.wald_test), icc
     if fit is None:  # every level fell back: nothing left to model
         return _Inference(beta, vcov, vcov_ols, "none", "classical", df), icc
 
@@ -355,12 +356,17 @@ def _inference(
 def _wald_f(inf: _Inference, idx: list[int]) -> tuple[float, float, float]:
     """Wald F of coefficients ``idx`` being zero, its denominator df and p.
 
-    Classical/HC3: ``n - p``. Clustered: the Satterthwaite method of lmerTest's ``contest``
-    (Kuznetsova et al. 2017): the contrasts are rotated to the eigenvectors of their covariance,
-    each rotated contrast gets its Satterthwaite df ``nu_m``, and ``F ~ F(q, 2E/(E - q))`` with
-    ``E = sum_m nu_m / (nu_m - 2)`` (used for CR2 too, as an approximation of clubSandwich's HTZ).
+    Classical/HC3: ``n - p``. CR2: clubSandwich's HTZ test. Mixed: the Satterthwaite method of
+    lmerTest's ``contest`` (Kuznetsova et al. 2017): the contrasts are rotated to the eigenvectors
+    of their covariance, each rotated contrast gets its Satterthwaite df ``nu_m``, and
+    ``F ~ F(q, 2E/(E - q))`` with ``E = sum_m nu_m / (nu_m - 2)``.
     """
     q = len(idx)
+    if inf.wald is not None:
+        C = np.zeros((q, len(inf.beta)))
+        C[np.arange(q), idx] = 1.0
+        w = inf.wald(C)
+        return float(w["F"]), float(w["df_denom"]), float(w["p"])
     b = inf.beta[idx]
     vsub = inf.vcov[np.ix_(idx, idx)]
     f = float(b @ np.linalg.solve(vsub, b)) / q
@@ -842,10 +848,10 @@ def ancova(
     the other p-value methods adjust the per-contrast p-values; their simultaneous (Bonferroni)
     intervals use each contrast's own df. Hedges' *g* uses the clustered SE of the contrast in its
     delta-method SE (the standardizer stays the pooled post-test SD). F tests of the terms with
-    clustering: the Wald F with the Satterthwaite denominator df of lmerTest's ``contest`` (for a
-    one-df term, the coefficient's df; for several, from the df of the eigen-rotated contrasts) --
-    exactly lmerTest's ``anova(ddf = "Satterthwaite")`` for ``"mixed"``, and an approximation of
-    clubSandwich's HTZ test for ``"cr2"``.
+    clustering: for ``"mixed"`` the Wald F with the Satterthwaite denominator df of lmerTest's
+    ``contest`` (``anova(ddf = "Satterthwaite")``); for ``"cr2"`` clubSandwich's HTZ test
+    (``Wald_test(..., test = "HTZ")``, the Hotelling T² approximation of Pustejovsky & Tipton
+    2018), which for a one-df term is the squared Satterthwaite t test.
 
     Bad cluster data (``on_bad_clusters``): (1) a column missing for some but not all analysed
     participants of an arm -- fallback: those participants are clusters of one (CR2) or carry no
