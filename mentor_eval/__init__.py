@@ -64,7 +64,7 @@ _API: dict[str, str] = {
     "mdes_ancova": "mentor_eval.outcomes",
     "simulated_power": "mentor_eval.outcomes",
     "simulated_power_ancova": "mentor_eval.outcomes",
-    "study_power": "mentor_eval.outcomes",
+    "study_power": "mentor_eval.power_study",
     "meta_analysis": "mentor_eval.outcomes",
     "meta_regression": "mentor_eval.outcomes",
     "mediation": "mentor_eval.outcomes",
