@@ -307,6 +307,10 @@ def _icc_table(levels: list[_Level], fit, mod: list[_Level], keys_vals: dict, er
             carried = [o.name for o in mod if o.has[members].mean() > 0.5]
             total = fit.sigma2 + sum(variances[o] for o in carried)
             icc, method = var / total, "REML"
+            if not fit.converged:
+                method = "REML (not converged)"
+            elif var <= 1e-8 * fit.sigma2:
+                method = "REML (singular: variance at zero)"
         else:
             icc = np.nan
             method = f"not estimated ({lv.dropped or error})"
@@ -786,7 +790,8 @@ def ancova(
           who carries it: its variance over the residual variance plus the variances of the levels
           such a participant carries, from the REML fit), ``variance``, ``n_clusters``,
           ``n_singletons`` (clusters with one analysed member), ``mean_cluster_size``, ``method``
-          (``"REML"``, or ``"not estimated (<why>)"``).
+          (``"REML"``, ``"REML (singular: variance at zero)"``, ``"REML (not converged)"``, or
+          ``"not estimated (<why>)"``).
 
     Notes
     -----
