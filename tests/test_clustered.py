@@ -309,3 +309,44 @@ def test_a_cluster_column_with_one_value_for_everyone_is_ignored(partial):
     ref = ancova(partial, control="control", clusters=["mentor_id", "group_id"], contrasts="control",
                  cluster_method="cr2")
     np.testing.assert_allclose(res.contrasts["se"], ref.contrasts["se"], rtol=1e-12)
+
+
+# ------------------------------------------------------------------ pipeline
+def _mentor_study(tmp_path, **overrides):
+    from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
+
+    n = 48
+    mentors = ["" if i % 2 == 0 else f"m{(i // 2) % 6}" for i in range(n)]  # nw: 6 mentors of 4
+    return write_study(tmp_path, participants=participants_csv(n, extra={"mentor_id": mentors}),
+                       responses=rows_to_csv(response_rows(n, seed=3)), **overrides)
+
+
+def test_pipeline_contrasts_use_the_declared_clusters(tmp_path):
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(_mentor_study(tmp_path, clusters=["mentor_id"]), psychometrics=False, mixed=False)
+    assert len(res.contrasts) == 1
+    row = res.contrasts.iloc[0]
+    assert row["cluster_method"] == "mixed" and np.isfinite(row["se_unclustered"])
+    assert (res.ancova_means["cluster_method"] == "mixed").all()
+    icc = res.ancova_icc
+    assert list(icc["level"]) == ["mentor_id"] and icc["n_clusters"].iloc[0] == 6
+    assert icc["outcome"].iloc[0] == "adult_hope_scale.total"
+    # without declared clusters: today's analysis, an empty icc table
+    plain = run_study(_mentor_study(tmp_path / "plain", clusters=[]), psychometrics=False, mixed=False)
+    assert (plain.contrasts["cluster_method"] == "none").all() and plain.ancova_icc.empty
+    assert plain.contrasts["se"].iloc[0] == pytest.approx(plain.contrasts["se_unclustered"].iloc[0])
+
+
+def test_pipeline_single_arm_study_notes_that_there_is_nothing_to_compare(tmp_path):
+    from test_validation_support import participants_csv, write_study
+
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(write_study(tmp_path, design="single-arm", arms=[{"key": "nw", "label": "NW",
+                                                                     "model": "narrative_weaving"}],
+                                participants=participants_csv().replace(",ctrl,", ",nw,")),
+                    psychometrics=False, mixed=False)
+    notes = res.notes[res.notes["step"] == "ANCOVA"]
+    assert len(notes) == 1 and "single arm" in notes["reason"].iloc[0]
+    assert len(res.contrasts) == 0 and len(res.prepost)
