@@ -60,10 +60,13 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
                 "sd_post", "r_pre_post", "estimate", "se", "ci_low", "ci_high", "t", "df", "p", "wilcoxon_v",
                 "wilcoxon_p", "wilcoxon_method", "n_zero_change", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av",
                 "g_av_ci_low", "g_av_ci_high", "g_av_ci_method", "ci_level", "note"),
-    "ancova_means": ("outcome", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n", "mean_post", "sd_post"),
+    "ancova_means": ("outcome", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n", "mean_post", "sd_post",
+                     "cluster_method", "se_unclustered"),
     "contrasts": ("outcome", "contrast", "arm", "reference", "estimate", "se", "df", "t", "p", "family", "ci_low",
                   "ci_high", "ci_low_adj", "ci_high_adj", "g", "g_se", "g_ci_low", "g_ci_high", "standardizer",
-                  "n_arm", "n_reference", "p_adj", "adjust"),
+                  "n_arm", "n_reference", "p_adj", "adjust", "cluster_method", "se_unclustered"),
+    "ancova_icc": ("outcome", "level", "icc", "variance", "n_clusters", "n_singletons", "mean_cluster_size",
+                   "method"),
     "mixed_means": ("outcome", "wave", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n"),
     "mixed_contrasts": ("outcome", "type", "contrast", "arm", "wave", "estimate", "se", "df", "t", "p", "ci_low",
                         "ci_high"),
@@ -96,7 +99,10 @@ class StudyResults:
     invariance : measurement invariance across arms at baseline per instrument with subscales
     prepost : within-arm change per outcome x arm
     ancova_means : adjusted (estimated marginal) post means per outcome x arm
-    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family
+    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family; cluster-aware
+        when the study declares clusters (columns ``cluster_method``, ``se_unclustered``)
+    ancova_icc : per outcome x declared cluster level, the ICC behind the ANCOVA (see ``ancova``'s
+        ``icc`` table); empty when the study declares no clusters
     mixed_means : mixed-model marginal means per outcome x wave x arm
     mixed_contrasts : mixed-model arm-vs-control contrasts per outcome x wave
     icc : intraclass correlations per outcome x level
@@ -120,6 +126,7 @@ class StudyResults:
     prepost: pd.DataFrame
     ancova_means: pd.DataFrame
     contrasts: pd.DataFrame
+    ancova_icc: pd.DataFrame
     mixed_means: pd.DataFrame
     mixed_contrasts: pd.DataFrame
     icc: pd.DataFrame
@@ -380,19 +387,26 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     # within-arm change
     res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
 
-    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families
-    means, contrasts = [], []
+    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families. The study's
+    # declared clusters (mentors, groups, sites) enter the analysis (ancova's default cluster method).
+    means, contrasts, ancova_icc = [], [], []
+    ancova_clusters = list(_cluster_columns(data))
     if control is not None:
         for o in outs:
             r = notes.run("ANCOVA", lambda o=o: ancova(frame, o, pre=pre, post=post, covariates=covs,
                                                        control=control, contrasts=("control",),
-                                                       adjust="none"), target=o)
+                                                       adjust="none", clusters=ancova_clusters), target=o)
             if isinstance(r, pd.DataFrame):  # failed: note recorded
                 continue
             means.append(_with(r.emmeans, outcome=o))
             fam = "primary" if o in st.outcomes.primary else "secondary"
             contrasts.append(_with(r.contrasts, outcome=o, family=fam))
+            ancova_icc.append(_with(r.icc, outcome=o))
+    elif len(frame["arm"].dropna().unique()) < 2:
+        notes.rows.append({"step": "ANCOVA", "target": "",
+                           "reason": "the study has a single arm, so there are no arms to compare; see pre/post"})
     res["ancova_means"] = _concat(means)
+    res["ancova_icc"] = _concat(ancova_icc)
     con = _concat(contrasts)
     if len(con):
         con = con.drop(columns=[c for c in ("p_adj", "adjust") if c in con.columns])
