@@ -90,7 +90,8 @@ def designs(tmp_path_factory):
     out = {}
     for d in ("single_arm", "two_arms", "fifteen_arms", "one_site", "no_clusters", "one_wave"):
         display.reset_plotlyjs()
-        out[d] = run_notebook(write_design(tmp, d), tmp / f"{d}_out", mixed=False)
+        # psychometrics (CFA, invariance) only once: they are tested elsewhere and cost most of the time
+        out[d] = run_notebook(write_design(tmp, d), tmp / f"{d}_out", mixed=False, psychometrics=d == "two_arms")
     return out
 
 

@@ -142,6 +142,21 @@ def _flag_columns(frame: pd.DataFrame) -> list[Hashable]:
     ]
 
 
+def _is_p_column(name: Hashable) -> bool:
+    """A column of p-values by its name: ``p``, ``pvalue``, ``Adjusted p``, ``p (unadjusted)``, ``p change``."""
+    t = str(name).strip().lower()
+    return t in ("p", "p_adj", "pvalue", "p_value", "wilcoxon_p", "p_diff") or t.endswith(" p") or t.startswith(
+        ("p (", "p change"))
+
+
+def _format_p(v: float) -> str:
+    if v < 0.001:
+        return "< 0.001"
+    if v < 0.1:
+        return f"{v:.3f}"
+    return f"{v:.2f}"
+
+
 def display_frame(
     frame: pd.DataFrame,
     *,
@@ -186,6 +201,7 @@ def display_frame(
         s = frame[col]
         sup = _suppressed_mask(frame, col) if col not in flags else np.zeros(len(frame), dtype=bool)
         na = s.isna().to_numpy()
+        p_col = _is_p_column(col) and pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
         text = np.empty(len(s), dtype=object)
         for i, v in enumerate(s.tolist()):
             if sup[i]:
@@ -194,6 +210,8 @@ def display_frame(
                 text[i] = missing
             elif isinstance(v, bool | np.bool_):
                 text[i] = "yes" if v else "no"
+            elif p_col and isinstance(v, float | np.floating | int | np.integer):
+                text[i] = _format_p(float(v))
             elif isinstance(v, float | np.floating):
                 text[i] = str(int(v)) if float(v).is_integer() and pd.api.types.is_integer_dtype(s) else (
                     float_format.format(v)
