@@ -16,7 +16,7 @@ from mentor_eval.report.names import (
     _renamed,
     _scale_label,
     arm_labels,
-    outcome_labels,
+    variable_label,
 )
 from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected, _suppress, is_protected, protect
 
@@ -158,8 +158,7 @@ def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame
     """
     _require_protected("baseline_table", results)
     t = _relabel(results.baseline, results, cols=("arm", "reference"))
-    outs = outcome_labels(results, pd.unique(t["variable"]))
-    t["variable"] = [outs.get(v, v) if "." in str(v) else v for v in t["variable"]]
+    t["variable"] = [variable_label(results, v) for v in t["variable"]]
     t["category"] = [_CATEGORY_WORDS.get(c, c) for c in t["category"]]
     names = {"variable": "Characteristic", "arm": "Arm", "mean_arm": "Arm mean", "mean_ref": "Control mean",
              "g": "Difference (g)", "category": "WWC baseline equivalence"}
@@ -397,6 +396,11 @@ def exploratory_table(results: StudyResults, kind: str, *, full: bool = False) -
     if t is None or not len(t):
         return pd.DataFrame({"Outcome": [], "Status": []})
     t = _relabel(t, results)
+    for col in ("moderator", "term"):
+        if col in t.columns and (kind == "dose" or col == "moderator"):
+            t[col] = [variable_label(results, v) if isinstance(v, str) and v else v for v in t[col]]
+    if "level" in t.columns:
+        t["level"] = [str(v).replace("_", " ") if isinstance(v, str) else v for v in t["level"]]
     if kind == "dose":
         names = {"outcome": "Outcome", "arm": "Arm", "term": "Dose", "estimate": "Change per unit",
                  "ci_low": "95% CI low", "ci_high": "95% CI high", "p": "p", "n": "n", "status": "Status"}
