@@ -47,6 +47,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".x
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
     "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
+    "labels",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
@@ -197,6 +198,9 @@ class Study:
     custom_models: tuple[MentorshipModel, ...] = ()
     description: str | None = None
     fidelity: tuple[FidelityColumn, ...] = ()  # arm x indicator -> participants column
+    #: Display labels of covariates, dosage variables and their levels (``"gender"``,
+    #: ``"gender=nonbinary"``), from the optional ``labels:`` key; reports fall back to the names.
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views
     @property
@@ -546,6 +550,30 @@ def _parse_hypotheses(c: _Checker, raw: Any, arms: tuple[Arm, ...], outcomes: Ou
     return tuple(out)
 
 
+def _parse_labels(c: _Checker, raw: Any, variables: tuple[str, ...]) -> dict[str, str]:
+    """``labels: {age: "Age (years)", gender: {label: Gender, levels: {nonbinary: Non-binary}}}``."""
+    if raw is None:
+        return {}
+    m = c.mapping(raw, "labels")
+    out: dict[str, str] = {}
+    for var, value in m.items():
+        where = f"labels.{var}"
+        if var not in variables:
+            raise c.fail(where, f"{var!r} is not a covariate or dosage variable of this study "
+                                f"({', '.join(variables) or 'none listed'}).")
+        if isinstance(value, str):
+            out[str(var)] = c.text(value, where)  # type: ignore[assignment]
+            continue
+        spec = c.mapping(value, where)
+        c.unknown_keys(spec, ("label", "levels"), where)
+        if spec.get("label") is not None:
+            out[str(var)] = c.text(spec["label"], f"{where}.label")  # type: ignore[assignment]
+        if spec.get("levels") is not None:
+            for level, text in c.mapping(spec["levels"], f"{where}.levels").items():
+                out[f"{var}={level}"] = c.text(text, f"{where}.levels.{level}")  # type: ignore[assignment]
+    return out
+
+
 def _parse_privacy(c: _Checker, raw: Any, root: Path) -> Privacy:
     if raw is None:
         return Privacy()
@@ -732,12 +760,13 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
     fidelity = parse_fidelity(m.get("fidelity"), arms, source=c.source, forbidden=forbidden)
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
+    labels = _parse_labels(c, m.get("labels"), (*covariates, *dosage))
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
     return Study(
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
-        description=description, fidelity=fidelity,
+        description=description, fidelity=fidelity, labels=labels,
     )
 
 

@@ -415,9 +415,11 @@ def _protect_baseline(base: pd.DataFrame, m: int, at_pre: set[Any], count_pre: s
         return _flags(base if base is not None else pd.DataFrame())
     # g and the WWC category are computed from both sides: they go with either
     derived = ["g", "category"]
-    out = _suppress(base, ["n_arm", "n_ref"], ["mean_arm", "mean_ref", "sd_arm", "sd_ref", *derived], m)
     arm_side = ["mean_arm", "sd_arm", *derived]
     ref_side = ["mean_ref", "sd_ref", *derived]
+    # each side's statistics go with that side's count only (a small control group does
+    # not hide the arm's own mean)
+    out = _suppress(base, ["n_arm", "n_ref"], {"n_arm": arm_side, "n_ref": ref_side}, m)
     out = _hide(out, out["arm"].isin(at_pre).to_numpy(), arm_side, ["n_arm"], kind="primary")
     out = _hide(out, out["reference"].isin(at_pre).to_numpy(), ref_side, ["n_ref"], kind="primary")
     out = _hide(out, out["arm"].isin(count_pre).to_numpy(), [], ["n_arm"])
