@@ -63,7 +63,7 @@ from mentor_eval.io.raw import closest, unusable
 from mentor_eval.io.redcap import is_redcap_system_column
 from mentor_eval.labels import MISSING_TOKENS, label_codes, map_labels
 from mentor_eval.privacy import detect_identifying_columns, pseudonym_key, pseudonymize
-from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE
+from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE, item_checks
 
 __all__ = [
     "FAILURE_RULES",
@@ -367,19 +367,6 @@ def _floats(s: pd.Series) -> np.ndarray:
     return s.to_numpy() if s.dtype == np.float64 else s.to_numpy(dtype=float, na_value=np.nan)
 
 
-def _whole(s: pd.Series) -> pd.Series:
-    v = _floats(s)
-    return pd.Series(np.isnan(v) | (v == np.round(v)), index=s.index)
-
-
-def _between(lo: float, hi: float):
-    def check(s: pd.Series) -> pd.Series:
-        v = _floats(s)
-        return pd.Series(np.isnan(v) | ((v >= lo) & (v <= hi)), index=s.index)
-
-    return check
-
-
 def _non_negative(s: pd.Series) -> pd.Series:
     v = _floats(s)
     return pd.Series(np.isnan(v) | (v >= 0), index=s.index)
@@ -420,7 +407,7 @@ def build_schemas(study: Any) -> dict[str, pa.DataFrameSchema]:
         for item_id, col in si.item_columns().items():
             r_cols[col] = pa.Column(
                 nullable=True, required=False, title=f"{si.id} item {item_id}",
-                checks=[_check(_whole, RULE_INTEGER), _check(_between(rs.min, rs.max), RULE_RANGE)],
+                checks=item_checks(rs.min, rs.max, numeric=False, described=False),
             )
     return {
         "participants": pa.DataFrameSchema(p_cols, strict=False, name="participants"),
