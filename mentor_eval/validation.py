@@ -721,6 +721,7 @@ def validate_frames(
     codes: dict[str, np.ndarray] = {}
     lookups = {si.id: label_codes(si.instrument) for si in study.instruments}
     failed_rows: dict[str, np.ndarray] = {}
+    failed_texts: dict[str, np.ndarray] = {}
     labelled: dict[str, int] = {}
     # Item texts leave the table as they are converted; only cells whose text differs from the
     # plain form of their code are kept (for reports and the quarantine, see _Cells).
@@ -735,6 +736,8 @@ def validate_frames(
         m = map_labels(values, lookups[si.id])
         codes[col] = m.codes
         failed_rows[col] = np.flatnonzero(m.failed)
+        if len(failed_rows[col]):
+            failed_texts[col] = values.take(failed_rows[col]).to_numpy(dtype=object)
         labelled[si.id] = labelled.get(si.id, 0) + m.n_labelled
         odd = None if m.as_code is None else np.flatnonzero(~m.as_code)
         if odd is None or len(odd) > n_r // 2:
@@ -751,9 +754,10 @@ def validate_frames(
         rs = si.instrument.response_scale
         # text answers in use for this instrument (any column): an unmatched text is a label typo
         if labelled.get(si.id, 0):
+            known = ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items()))
             findings.add("responses", rows, col, RULE_LABEL,
-                         f"not an answer label of {si.id}; known labels: "
-                         + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
+                         [f"not an answer label of {si.id}{_closest_label(t, rs)}; known labels: {known}"
+                          for t in failed_texts[col]])
         else:
             findings.add("responses", rows, col, RULE_NUMERIC,
                          f"must be a number from {rs.min} to {rs.max} ({si.id})"
@@ -889,6 +893,20 @@ def validate_frames(
 
 
 # ============================================================================ rule helpers
+def _closest_label(text: Any, scale: Any) -> str:
+    """``"; closest known label: 'Somewhat agree' (5)"`` for a label typo, or nothing."""
+    import difflib
+
+    from mentor_eval.labels import normalize_label
+
+    words = {normalize_label(w): (w, k) for w, k in scale.all_labels().items()}
+    near = difflib.get_close_matches(normalize_label(text), list(words), n=1, cutoff=0.6)
+    if not near:
+        return ""
+    word, code = words[near[0]]
+    return f"; closest known label: {word!r} (code {code})"
+
+
 _FALSE = frozenset({"0", "false", "f", "no", "n"})
 
 
