@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor_eval.cli._common import STUDY_ARG, default_out
+from mentor_eval.cli._common import STUDY_ARG, default_out, study_path_or_sample
 from mentor_eval.study import load_study
 
 if TYPE_CHECKING:
@@ -87,6 +87,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate a study's data: clean data, quarantine.csv and validation.json; exit 1 if rows were
         quarantined (or, with --strict, on warnings), 2 if an input is unusable."""
-        status = run_validate(study_yaml, out, strict=strict)
+        status = run_validate(study_path_or_sample(study_yaml), out, strict=strict)
         if status:
             raise typer.Exit(status)
