@@ -128,7 +128,7 @@ sc <- scoreItems(keys, d[, paste0("q", 1:30)], totals = TRUE, impute = "none", m
 """
 
 
-def _run(cmd: list[str]) -> tuple[float, float]:
+def _run(cmd: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one fresh process."""
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
@@ -136,7 +136,7 @@ def _run(cmd: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - t
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in ok_codes:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{err[-2000:]}")
     return wall, usage.ru_maxrss / 1024
 
@@ -156,13 +156,14 @@ def _has_r_psych() -> bool:
     return ok.returncode == 0
 
 
-def interleaved(paths: dict[str, list[str]], repeats: int) -> dict[str, tuple[float, float]]:
+def interleaved(paths: dict[str, list[str]], repeats: int, ok_codes: tuple[int, ...] = (0,)
+                ) -> dict[str, tuple[float, float]]:
     """Median wall time and max peak RSS per path, the paths run in turn ``repeats`` times."""
     times: dict[str, list[float]] = {k: [] for k in paths}
     peaks: dict[str, float] = dict.fromkeys(paths, 0.0)
     for _ in range(repeats):
         for name, cmd in paths.items():
-            wall, rss = _run(cmd)
+            wall, rss = _run(cmd, ok_codes)
             times[name].append(wall)
             peaks[name] = max(peaks[name], rss)
     return {k: (statistics.median(v), peaks[k]) for k, v in times.items()}
