@@ -32,6 +32,7 @@ __all__ = [
     "run_psychometrics",
     "run_outcomes",
     "write_tables",
+    "write_table_files",
     "input_fingerprints",
     "package_versions",
 ]
@@ -602,10 +603,19 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
 
     Only aggregate tables are written (never row-level data).
     """
+    return write_table_files(results.tables(), results.provenance, out_dir, names=names)
+
+
+def write_table_files(tables: dict[str, pd.DataFrame], provenance: dict[str, Any], out_dir: str | Path, *,
+                      names: Sequence[str] | None = None) -> list[Path]:
+    """Write tables as CSV + JSON (records) and ``provenance.json`` into ``out_dir``; return the paths.
+
+    The one writer of every command's result tables (``analyze``, ``psychometrics``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in results.tables().items():
+    for name, table in tables.items():
         if names is not None and name not in names:
             continue
         csv = out / f"{name}.csv"
@@ -614,7 +624,7 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
         js.write_text(table.to_json(orient="records", indent=1, default_handler=str))
         written += [csv, js]
     prov = out / "provenance.json"
-    prov.write_text(json.dumps(results.provenance, indent=1, default=str))
+    prov.write_text(json.dumps(provenance, indent=1, default=str))
     written.append(prov)
     return written
 
