@@ -1,7 +1,7 @@
 # Reference values for the random-effect covariate z of mentor_eval.outcomes.lmm
 # (partially nested designs). Run from this directory: Rscript make_reference.R
-# Writes ancova.csv, longitudinal.csv and expected.json. Needs lme4, lmerTest, jsonlite.
-suppressPackageStartupMessages({library(lme4); library(lmerTest); library(jsonlite)})
+# Writes ancova.csv, longitudinal.csv and expected.json. Needs lme4, lmerTest, emmeans, jsonlite.
+suppressPackageStartupMessages({library(lme4); library(lmerTest); library(emmeans); library(jsonlite)})
 
 set.seed(20261202)
 # ---- 1. partially nested ANCOVA: 150 control, 15 mentors x 10 mentees, 5 sites;
@@ -76,6 +76,7 @@ m3 <- lmer(y ~ wave * arm + (1 | participant) + (0 + post_treated | mentor), dat
 L <- matrix(0, 1, length(fixef(m3))); colnames(L) <- names(fixef(m3))
 L[1, "armmentoring"] <- 1; L[1, "wavepost:armmentoring"] <- 1
 ct <- contest(m3, L, joint = FALSE)
+em <- as.data.frame(emmeans(m3, ~ wave * arm, lmer.df = "satterthwaite"))
 
 out <- list(
   ancova_partially_nested = summ(m1),
@@ -83,7 +84,9 @@ out <- list(
   ancova_partially_nested_ml = c(summ(m1ml), list(deviance = unname(deviance(m1ml)),
                                                    logLik = as.numeric(logLik(m1ml)))),
   longitudinal_post_baseline = c(summ(m3), list(contrast_post_arm = list(
-    estimate = ct$Estimate, se = ct[["Std. Error"]], df = ct$df, p = ct[["Pr(>|t|)"]]))),
+    estimate = ct$Estimate, se = ct[["Std. Error"]], df = ct$df, p = ct[["Pr(>|t|)"]]),
+    emmeans = list(wave = as.character(em$wave), arm = as.character(em$arm), emmean = em$emmean,
+                   se = em$SE, df = em$df))),
   versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                   lmerTest = as.character(packageVersion("lmerTest")))
 )
