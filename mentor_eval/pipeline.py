@@ -53,7 +53,10 @@ class StudyResults:
     invariance : measurement invariance across arms at baseline per instrument with subscales
     prepost : within-arm change per outcome x arm
     ancova_means : adjusted (estimated marginal) post means per outcome x arm
-    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family
+    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family; cluster-aware
+        when the study declares clusters (columns ``cluster_method``, ``se_unclustered``)
+    ancova_icc : per outcome x declared cluster level, the ICC behind the ANCOVA (see ``ancova``'s
+        ``icc`` table); empty when the study declares no clusters
     mixed_means : mixed-model marginal means per outcome x wave x arm
     mixed_contrasts : mixed-model arm-vs-control contrasts per outcome x wave
     icc : intraclass correlations per outcome x level
@@ -77,6 +80,7 @@ class StudyResults:
     prepost: pd.DataFrame
     ancova_means: pd.DataFrame
     contrasts: pd.DataFrame
+    ancova_icc: pd.DataFrame
     mixed_means: pd.DataFrame
     mixed_contrasts: pd.DataFrame
     icc: pd.DataFrame
@@ -271,19 +275,26 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     # within-arm change
     res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
 
-    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families
-    means, contrasts = [], []
+    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families. The study's
+    # declared clusters (mentors, groups, sites) enter the analysis (ancova's default cluster method).
+    means, contrasts, ancova_icc = [], [], []
+    ancova_clusters = list(_cluster_columns(data))
     if control is not None:
         for o in outs:
             r = notes.run("ANCOVA", lambda o=o: ancova(frame, o, pre=pre, post=post, covariates=covs,
                                                        control=control, contrasts=("control",),
-                                                       adjust="none"), target=o)
+                                                       adjust="none", clusters=ancova_clusters), target=o)
             if isinstance(r, pd.DataFrame):  # failed: note recorded
                 continue
             means.append(_with(r.emmeans, outcome=o))
             fam = "primary" if o in st.outcomes.primary else "secondary"
             contrasts.append(_with(r.contrasts, outcome=o, family=fam))
+            ancova_icc.append(_with(r.icc, outcome=o))
+    elif len(frame["arm"].dropna().unique()) < 2:
+        notes.rows.append({"step": "ANCOVA", "target": "",
+                           "reason": "the study has a single arm, so there are no arms to compare; see pre/post"})
     res["ancova_means"] = _concat(means)
+    res["ancova_icc"] = _concat(ancova_icc)
     con = _concat(contrasts)
     if len(con):
         con = con.drop(columns=[c for c in ("p_adj", "adjust") if c in con.columns])

@@ -133,7 +133,7 @@ def _dense_cr2(x, y, cl):
 
 def test_vectorised_cr2_equals_dense_loops_with_mixed_cluster_sizes():
     rng = np.random.default_rng(3)
-    sizes = [1] * 40 + [2] * 5 + [3] * 4 + [7, 7, 12]
+    sizes = [1] * 40 + [2] * 5 + [3] * 4 + [7, 7, 12, 31, 40]  # 31, 40: the low-rank path
     cl = np.repeat(np.arange(len(sizes)), sizes)
     n = cl.size
     x = np.column_stack([np.ones(n), rng.normal(size=n), (cl % 3 == 0), rng.normal(size=n)])

@@ -130,8 +130,9 @@ class CR2Fit:
 def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
     """Return a function applying the block-diagonal ``A = diag_g (I - H_gg)^{-1/2}`` to (n, k).
 
-    Blocks are grouped by cluster size: singletons in closed form ``1 / sqrt(1 - h_ii)``, every
-    other size by one stacked symmetric eigendecomposition.
+    Blocks are grouped by cluster size: singletons in closed form ``1 / sqrt(1 - h_ii)``, small
+    clusters of one size by one stacked symmetric eigendecomposition, large clusters by a low-rank
+    update of the identity.
     """
     n = x.shape[0]
     order = np.argsort(codes, kind="stable")
@@ -148,6 +149,19 @@ def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
             lam = 1.0 - h
             a = np.where(lam > _EIG_TOL, 1.0 / np.sqrt(np.where(lam > _EIG_TOL, lam, 1.0)), 0.0)
             plans.append((idx[:, 0], a, None))
+        elif size > max(2 * x.shape[1], 24):
+            # Large clusters (sites): I - H_gg differs from I only on the column space of X_g, so
+            # with X_g = U S V' and S V' M V S = Q diag(lam) Q', W = U Q,
+            # (I - H_gg)^{-1/2} = I + W diag((1 - lam)^{-1/2} - 1) W' -- O(size p^2), not O(size^3).
+            for row in idx:
+                u, sv, vt = np.linalg.svd(x[row], full_matrices=False)
+                keep = sv > sv[0] * 1e-12 if sv.size else sv > 0
+                u, sv, vt = u[:, keep], sv[keep], vt[keep]
+                k = (sv[:, None] * vt) @ m @ (vt.T * sv[None, :])
+                lam, q = np.linalg.eigh(0.5 * (k + k.T))
+                rest = 1.0 - lam
+                root = np.where(rest > _EIG_TOL, 1.0 / np.sqrt(np.where(rest > _EIG_TOL, rest, 1.0)), 0.0)
+                plans.append((row, None, (u @ q, root - 1.0)))
         else:
             hgg = np.einsum("gip,pq,gjq->gij", xs, m, xs)
             ih = np.eye(size)[None, :, :] - hgg
@@ -162,6 +176,11 @@ def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
         for idx, a1, a in plans:
             if a is None:
                 out[idx] = v[idx] * (a1[:, None] if v.ndim == 2 else a1)
+            elif isinstance(a, tuple):  # one large cluster, low-rank form
+                w, c = a
+                vi = v[idx]
+                coef = w.T @ vi
+                out[idx] = vi + w @ (coef * (c[:, None] if vi.ndim == 2 else c))
             else:
                 out[idx] = np.einsum("gij,gj...->gi...", a, v[idx])
         return out
