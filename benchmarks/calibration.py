@@ -379,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[1]
     ap.add_argument("--out", type=Path, default=root / "docs" / "calibration.md")
     ap.add_argument("--csv", type=Path, default=root / "docs" / "calibration.csv")
+    ap.add_argument("--render", type=Path, help="only rewrite --out from a summary CSV written by an earlier run")
+    ap.add_argument("--command", help="the command to record in the report (default: this one)")
     args = ap.parse_args(argv)
     designs = design_grid(args.grid)
     if args.only:
@@ -386,9 +388,28 @@ def main(argv: list[str] | None = None) -> int:
     missing = []
     if not _has_cluster_api():
         missing.append("cluster-aware ANCOVA (`ancova(..., clusters=, cluster_method=)` is not in this version)")
-    cmd = "python benchmarks/calibration.py" + ("" if argv is None and len(sys.argv) == 1
-                                                else " " + " ".join(sys.argv[1:] if argv is None else argv))
+    # the recorded command leaves out where the files were written (no machine paths in the docs)
+    given = list(sys.argv[1:] if argv is None else argv)
+    kept, skip = [], False
+    for a in given:
+        if skip:
+            skip = False
+            continue
+        if a in ("--out", "--csv", "--render", "--command"):
+            skip = True
+            continue
+        kept.append(a)
+    cmd = args.command or " ".join(["python benchmarks/calibration.py", *kept])
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.render is not None:
+        table = pd.read_csv(args.render, keep_default_na=False, na_values=[""])
+        table["source"] = table["source"].fillna("")
+        done = set(table["design"])
+        notes = missing + [f"design `{d.key}` ({d.label}): not run" for d in designs if d.key not in done]
+        n_reps = int(table["n"][table["measure"] == "coverage"].max()) if len(table) else args.reps
+        args.out.write_text(markdown(table, designs, command=cmd, seed=args.seed, n_reps=n_reps, missing=notes),
+                            encoding="utf-8")
+        return 0
 
     def write(raw: pd.DataFrame) -> pd.DataFrame:
         # rewritten after every design, so an interrupted run still leaves what it finished

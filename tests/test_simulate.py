@@ -541,6 +541,12 @@ def test_cli_simulate_passes_the_cluster_options(tmp_path):
     assert truth["clustering"]["clustered_arms"] == ["storytelling_circles"]
     assert truth["icc"]["latent"]["group_id"] == 0.2
     assert main(["simulate", "--participants", "240", "--out", str(out), "--cluster-onset", "later"]) == 2
+    out2 = tmp_path / "cli_mechanism"
+    assert main(["simulate", "--participants", "240", "--seed", "3", "--out", str(out2), "--mechanism",
+                 "--noncompliance", "0.1"]) == 0
+    truth = json.loads((out2 / "truth.json").read_text())
+    assert truth["parameters"]["mechanism"] is True and truth["parameters"]["noncompliance"] == 0.1
+    assert truth["mechanism"]["paths"] and truth["compliance"]["by_arm"]
 
 
 # ---------------------------------------------------------------------- mechanism paths, compliance, fidelity
