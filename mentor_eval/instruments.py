@@ -15,8 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mentor_eval.config import ConfigChecker, read_yaml
 from mentor_eval.errors import InstrumentDefinitionError
 from mentor_eval.resources import instruments_dir
 
@@ -250,58 +249,18 @@ class Instrument:
 
 
 # ---------------------------------------------------------------------- parsing
-class _Checker:
-    """Collects the context (file, field path) for error messages."""
+class _Checker(ConfigChecker):
+    """Instrument-file messages: the file name and the field path (rules shared with study files)."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
+        super().__init__(source, InstrumentDefinitionError, "field")
 
-    def fail(self, path: str, problem: str) -> InstrumentDefinitionError:
-        head = f"{self.source}: field '{path}'" if path else self.source
-        return InstrumentDefinitionError(f"{head}: {problem}")
+    def seq(self, value: Any, path: str, **kw: Any) -> list[Any]:
+        return super().seq(value, path, allow_none=False, **kw)
 
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"must be a mapping (key: value pairs); got {type(value).__name__}.")
-        return value
-
-    def seq(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list; got {type(value).__name__}.")
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True) -> str | None:
-        if value is None:
-            if required:
-                raise self.fail(path, "is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(path, f"must be text; got {type(value).__name__}.")
-        s = str(value).strip()
-        if required and not s:
-            raise self.fail(path, "must not be empty.")
-        return s
-
-    def integer(self, value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"must be a whole number; got {value!r}.")
-        return value
-
-    def flag(self, value: Any, path: str) -> bool:
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false; got {value!r}.")
-        return value
-
-    def unknown_keys(self, m: Mapping[str, Any], allowed: set[str], path: str) -> None:
-        extra = sorted(set(map(str, m)) - allowed)
-        if extra:
-            where = f"{path}." if path else ""
-            raise self.fail(
-                f"{where}{extra[0]}",
-                f"is not a known field; allowed: {', '.join(sorted(allowed))}.",
-            )
+    def text(self, value: Any, path: str, *, required: bool = True, numbers_as_text: bool = True) -> str | None:
+        # Item ids and labels such as 1 or 2.5 are written unquoted in YAML: read them as text.
+        return super().text(value, path, required=required, numbers_as_text=numbers_as_text)
 
 
 def _parse_response_scale(c: _Checker, raw: Any, path: str) -> ResponseScale:
@@ -610,33 +569,8 @@ def scale_by_id(scales: Iterable[Scale], sid: str) -> Scale:
     raise KeyError(sid)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice (plain YAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InstrumentDefinitionError(f"{path}: cannot be read ({exc.strerror}).") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InstrumentDefinitionError(f"{path.name}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") \
-            from None
+    return read_yaml(path, error=InstrumentDefinitionError, what="instrument definition")
 
 
 def _stamp(p: Path) -> tuple[int, int]:

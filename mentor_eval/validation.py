@@ -17,6 +17,9 @@ duplicate_participant       participants: the id appears on more than one row (a
 participant_in_two_arms     participants: the id appears on rows with different arms
 not_a_number                a numeric column (dosage, numeric covariate, duration) holds text
 negative_value              dosage or duration below zero
+fidelity_value              participants: a fidelity indicator cell of the wrong type or range (a
+                            count that is negative or fractional, a share outside [0, 1], a
+                            boolean that is not 0/1 or true/false)
 unparseable_date            a date cell that is not ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]]) nor an
                             Excel date serial
 match_end_before_start      participants: ``match_end`` earlier than ``match_start``
@@ -56,6 +59,8 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mentor_eval._params import check_in_interval, check_positive_int
+from mentor_eval.errors import DataValidationError
+from mentor_eval.fidelity import RULE_FIDELITY, fidelity_cells
 from mentor_eval.io import RawFrame, map_participants, read_file, to_long
 from mentor_eval.io.layout import spec_get
 from mentor_eval.io.raw import closest, unusable
@@ -507,12 +512,29 @@ def validate_study(
     # instead of 9); wide files name them per wave and are read as plain text.
     layout = spec_get(study.files.responses, "layout")
     items = [c for si in study.instruments for c in si.item_columns().values()] if layout == "long" else []
+    for part in ("participants", "responses"):
+        _check_declared_file(study, part)
     # no local names for the files read: validate_frames can let go of the item texts it has
     # converted
     return validate_frames(study, read_file(study.files.participants),
                            read_file(study.files.responses, compact=items),
                            missing_threshold=missing_threshold, seconds_per_item=seconds_per_item,
                            straightline_items=straightline_items, key=key)
+
+
+def _check_declared_file(study: Any, part: str) -> None:
+    """A missing data file is named with the ``files.*`` key that points to it."""
+    path = Path(getattr(study.files, part).path)
+    if path.is_file():
+        return
+    try:
+        shown = path.relative_to(study.root).as_posix()
+    except ValueError:
+        shown = path.as_posix()
+    what = "is a folder, not a file" if path.is_dir() else "does not exist"
+    raise DataValidationError(
+        f"{path.name}: {what} (key 'files.{part}' of {Path(study.path).name} names {shown!r}, relative to the "
+        f"study folder). Correct files.{part} or put the file there.")
 
 
 def validate_frames(
@@ -549,7 +571,8 @@ def validate_frames(
     for si in study.instruments:
         for item_id, col in si.item_columns().items():
             item_info[col] = (si, item_id)
-    p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage)
+    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}  # fidelity indicator columns
+    p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage) | set(fid_types)
     r_known = set(RESPONSE_FIXED) | set(item_info)
 
     # ---------------------------------------------------------------- privacy
@@ -558,7 +581,7 @@ def validate_frames(
     frames = {"participants": p_raw, "responses": r_raw}
     for table, raw in list(frames.items()):
         exclude = {"participant_id", "wave", "arm", "completed_at", "duration_seconds", *item_info,
-                   *_DATE_COLUMNS_P, *study.dosage, *pseudo_cols}
+                   *_DATE_COLUMNS_P, *study.dosage, *fid_types, *pseudo_cols}
         flagged = detect_identifying_columns(raw.data, exclude=exclude)
         drop = []
         for rec in flagged.to_dict("records"):
@@ -591,7 +614,7 @@ def validate_frames(
                                          f"{', '.join(cols[:30])}.",
                            "Add the arm of every participant (one of: "
                            f"{', '.join(a.key for a in study.arms)}).")
-    for col in (*study.clusters, *study.covariates, *study.dosage):
+    for col in dict.fromkeys((*study.clusters, *study.covariates, *study.dosage, *fid_types)):
         if col not in pdata.columns:
             hint = ""
             if col in set(identifying["column"]):
@@ -608,6 +631,10 @@ def validate_frames(
         findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
                      f"dosage column {col!r} must hold numbers")
         p_conv[col] = v
+        p_typed[col] = v
+    for col, type_ in fid_types.items():  # type and range per indicator (count, proportion, boolean)
+        v, bad, rule = fidelity_cells(pd.Series(p_typed[col]) if col in p_typed else pdata[col], type_)
+        findings.add("participants", np.flatnonzero(bad), col, RULE_FIDELITY, f"fidelity indicator {col!r} {rule}")
         p_typed[col] = v
     for col in (*study.covariates, *study.clusters):
         if col in p_typed or col in ("site_id", "mentor_id", "group_id"):
