@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
                                            "or repeated. Default: every arm except control."),
         icc_group: float | None = typer.Option(None, "--icc-group", help="Latent ICC of group and community "
                                                                          "formats (default: --icc-mentor)."),
+        mechanism: bool = typer.Option(False, "--mechanism/--no-mechanism",
+                                       help="Generate each model's mechanism (belonging <-> hope through the middle "
+                                            "wave) and its fidelity indicators; truth in truth.json 'mechanism'."),
+        noncompliance: float = typer.Option(0.0, "--noncompliance",
+                                            help="Share of each mentored arm who never take part."),
     ) -> None:
         """Simulate a multi-site mentoring study and write it as a loadable study."""
         from mentor_eval.simulate import simulate_study
@@ -55,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 icc_mentor=icc_mentor, dosage=dosage, seed=seed, cluster_onset=cluster_onset,
                 clustered_arms=([a.strip() for spec in clustered_arms for a in spec.split(",") if a.strip()]
                                 if clustered_arms else None),
-                icc_group=icc_group,
+                icc_group=icc_group, mechanism=mechanism, noncompliance=noncompliance,
             )
             path = sim.write(out, name=name)
         n_rows = len(sim.responses)
