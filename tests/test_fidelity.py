@@ -115,3 +115,32 @@ def test_summary_counts_reached_doses_per_arm_by_hand():
     assert s.loc["sessions_held", "median"] == 17.5
     assert s.loc["letters_written", ["n_recorded", "n_reached"]].tolist() == [4, 3]
     assert s.loc["letters_written", "mean"] == 0.75 and s.loc["letters_written", "type"] == "boolean"
+
+
+def test_dose_response_uses_each_arms_own_indicator():
+    from mentor_eval.outcomes import dose_response
+
+    rng = np.random.default_rng(8)
+    n = 60
+    arm = np.repeat(["ctrl", "nw", "sc"], n // 3)
+    sessions = np.where(arm == "nw", rng.integers(0, 25, n), np.nan)
+    circles = np.where(arm == "sc", rng.integers(0, 13, n), np.nan)
+    pre = rng.normal(size=n)
+    post = pre + 0.1 * np.nan_to_num(sessions) + 0.3 * np.nan_to_num(circles) + rng.normal(0, 0.5, n)
+    people = pd.DataFrame({"participant_id": range(n), "arm": arm, "sessions": sessions, "circles": circles})
+    long = pd.concat([people.assign(wave="baseline", score=pre), people.assign(wave="post", score=post)])
+    res = dose_response(long, dose={"nw": "sessions", "sc": "circles"})
+    assert res["arm"].tolist() == ["nw", "sc"] and res["term"].tolist() == ["sessions", "circles"]
+    for a, col in (("nw", "sessions"), ("sc", "circles")):
+        keep = arm == a
+        x = np.column_stack([np.ones(keep.sum()), pre[keep], people.loc[keep, col]])
+        beta = np.linalg.lstsq(x, post[keep], rcond=None)[0]
+        assert res.loc[res["arm"] == a, "estimate"].iloc[0] == pytest.approx(beta[2], abs=1e-10)
+    # one shared column: the same as the plain call, pooled row included
+    long["d"] = long["sessions"].fillna(0) + long["circles"].fillna(0)
+    shared = dose_response(long, dose={"nw": "d", "sc": "d"})
+    plain = dose_response(long, dose="d", arms=["nw", "sc"])
+    pd.testing.assert_frame_equal(shared, plain)
+    assert "pooled" in set(shared["arm"])
+    with pytest.raises(Exception, match="no column for arm"):
+        dose_response(long, dose={"nw": "sessions"}, arms=["nw", "sc"])
