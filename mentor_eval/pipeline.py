@@ -31,6 +31,7 @@ __all__ = [
     "run_study",
     "run_psychometrics",
     "run_outcomes",
+    "run_mechanisms",
     "write_tables",
     "input_fingerprints",
     "package_versions",
@@ -64,6 +65,10 @@ class StudyResults:
     item_distributions : share of each response level per instrument item at the final wave
     notes : analyses that could not run, with the reason
     provenance : versions, parameters and SHA-256 of every input
+    mediation : indirect / direct / total / proportion per arm x mediator x outcome (belonging <-> hope)
+    mediation_paths : the a, b and direct paths behind ``mediation`` (for path diagrams)
+    fidelity : per arm x indicator, the share of participants reaching the model's expected dose
+    cace : ITT, compliance share and complier average causal effect per outcome x arm
     """
 
     study: Study
@@ -87,6 +92,10 @@ class StudyResults:
     item_distributions: pd.DataFrame
     notes: pd.DataFrame
     provenance: dict[str, Any] = field(default_factory=dict)
+    mediation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mediation_paths: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fidelity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cace: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Name -> result table (the DataFrame fields)."""
@@ -352,6 +361,77 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     return res
 
 
+MECHANISM_SEED = 14  # fixed, so a report's bootstrap intervals are reproducible
+MECHANISM_BOOT = 2000
+
+
+def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, str]]:
+    """Belonging -> hope for every hope outcome (and subscale), hope totals -> belonging."""
+    constructs, totals = {}, set()
+    for o in outcomes:
+        si, sc = study.resolve_outcome(o)
+        constructs[o] = si.instrument.construct
+        if sc.subscales or len([s for s in si.instrument.scales if not s.subscales]) <= 1:
+            totals.add(o)
+    bel = [o for o in outcomes if constructs[o] == "belonging"]
+    hope = [o for o in outcomes if constructs[o] == "hope"]
+    return [(b, h) for b in bel for h in hope] + [(h, b) for h in hope if h in totals for b in bel]
+
+
+def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None, notes: StepNotes | None = None,
+                   n_boot: int = MECHANISM_BOOT, seed: int = MECHANISM_SEED) -> dict[str, pd.DataFrame]:
+    """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects."""
+    from mentor_eval.fidelity import fidelity_summary, primary_columns
+    from mentor_eval.outcomes import cace, mediation
+
+    notes = notes or StepNotes()
+    st = data.study
+    frame = data.analysis
+    outs = list(outcomes) if outcomes else list(st.outcomes.all)
+    covs = [c for c in st.covariates if c in frame.columns]
+    clusters = _cluster_columns(data)
+    cluster = clusters[-1] if clusters else None  # the innermost level the program creates (mentor, group)
+    control = st.control_arm
+    res: dict[str, pd.DataFrame] = {}
+
+    med, paths = [], []
+    pairs = _mediation_pairs(st, outs)
+    if control is None:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "no control arm to compare with"})
+    elif not pairs:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "needs a belonging and a hope outcome"})
+    else:
+        for m, o in pairs:
+            r = notes.run("mediation", lambda m=m, o=o: mediation(
+                frame, m, o, pre=st.baseline, post=st.final, waves=list(st.wave_keys), control=control,
+                covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed), target=f"{m} -> {o}")
+            if isinstance(r, pd.DataFrame):
+                continue
+            med.append(r.effects)
+            paths.append(r.paths)
+    res["mediation"], res["mediation_paths"] = _concat(med), _concat(paths)
+
+    if st.fidelity:
+        res["fidelity"] = notes.run("fidelity", lambda: fidelity_summary(data))
+    else:
+        res["fidelity"] = pd.DataFrame()
+        notes.rows.append({"step": "fidelity", "target": "", "reason": "study.yaml maps no fidelity indicators "
+                                                                        "(key 'fidelity')"})
+    ca = []
+    prim = primary_columns(st.fidelity)
+    primary = [o for o in outs if o in st.outcomes.primary] or outs
+    for a, fc in prim.items() if control is not None else ():
+        r = notes.run("complier effect", lambda a=a, fc=fc: cace(
+            frame, primary, dose=fc.column, threshold=fc.indicator.expected, pre=st.baseline, post=st.final,
+            control=control, arms=[a], covariates=covs, cluster=cluster, missing_dose="drop"), target=a)
+        ca.append(_with(r, model=fc.model, indicator=fc.indicator.key))
+    res["cace"] = _concat(ca)
+    if not prim:
+        notes.rows.append({"step": "complier effect", "target": "", "reason": "no arm maps its model's primary "
+                                                                               "fidelity indicator"})
+    return res
+
+
 def _moderation(frame: pd.DataFrame, outcome: str, moderator: str, pre: str, post: str,
                     control: str | None) -> pd.DataFrame:
     from mentor_eval.outcomes import moderation
@@ -450,6 +530,7 @@ def run_study(
     psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else {
         "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()}
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
+    mech = run_mechanisms(data, outcomes=outcomes, notes=notes)
     dist = _item_distributions(data)
     st = data.study
     provenance = {
@@ -458,11 +539,12 @@ def run_study(
         "parameters": {"outcomes": list(outcomes or st.outcomes.all), "reliability_threshold": threshold,
                        "control": st.control_arm, "pre": st.baseline, "post": st.final,
                        "covariates": list(st.covariates), "clusters": list(st.clusters),
-                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family"},
+                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family",
+                       "mechanism_bootstrap": {"replicates": MECHANISM_BOOT, "seed": MECHANISM_SEED}},
         "inputs": input_fingerprints(st).to_dict(orient="records"),
     }
     return StudyResults(study=st, data=data, **psy, **res, item_distributions=dist, notes=notes.frame(),
-                        provenance=provenance)
+                        provenance=provenance, **mech)
 
 
 def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[str] | None = None) -> list[Path]:

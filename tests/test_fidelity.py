@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from test_validation_support import participants_csv, write_study
 
-from mentor_eval.errors import StudyConfigError
+from mentor_eval.errors import ParameterError, StudyConfigError
 from mentor_eval.fidelity import RULE_FIDELITY, FidelityColumn, fidelity_cells, fidelity_summary
 from mentor_eval.models import get_model
 from mentor_eval.study import load_study
@@ -142,5 +142,5 @@ def test_dose_response_uses_each_arms_own_indicator():
     plain = dose_response(long, dose="d", arms=["nw", "sc"])
     pd.testing.assert_frame_equal(shared, plain)
     assert "pooled" in set(shared["arm"])
-    with pytest.raises(Exception, match="no column for arm"):
+    with pytest.raises(ParameterError, match="no column for arm"):
         dose_response(long, dose={"nw": "sessions"}, arms=["nw", "sc"])
