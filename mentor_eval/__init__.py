@@ -64,6 +64,8 @@ _API: dict[str, str] = {
     "mdes_ancova": "mentor_eval.outcomes",
     "simulated_power": "mentor_eval.outcomes",
     "study_power": "mentor_eval.outcomes",
+    "meta_analysis": "mentor_eval.outcomes",
+    "meta_regression": "mentor_eval.outcomes",
     "mediation": "mentor_eval.outcomes",
     "MediationResult": "mentor_eval.outcomes",
     "cace": "mentor_eval.outcomes",
@@ -76,9 +78,9 @@ _API: dict[str, str] = {
     "render": "mentor_eval.report",
     "ensure_kernel": "mentor_eval.report",
     "RenderResult": "mentor_eval.report",
-    "suppress_small_cells": "mentor_eval.disclosure",
-    "protect": "mentor_eval.report_content",
-    "executive_summary": "mentor_eval.narrative",
+    "suppress_small_cells": "mentor_eval.report.disclosure",
+    "protect": "mentor_eval.report.protect",
+    "executive_summary": "mentor_eval.report.narrative",
 }
 
 __all__ = ["__version__", *sorted(_API)]

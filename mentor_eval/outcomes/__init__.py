@@ -23,6 +23,7 @@ _API: dict[str, str] = {
     "adjust_family": "mentor_eval.outcomes.multiplicity",
     "signed_rank_test": "mentor_eval.outcomes.prepost",
     "clinical_cutoff": "mentor_eval.outcomes.change",
+    "retest_reliability": "mentor_eval.outcomes.change",
     "mixed_model": "mentor_eval.outcomes.longitudinal",
     "cluster_robust": "mentor_eval.outcomes.longitudinal",
     "participant_flow": "mentor_eval.outcomes.design",
@@ -35,6 +36,8 @@ _API: dict[str, str] = {
     "simulated_power": "mentor_eval.outcomes.power",
     "study_power": "mentor_eval.outcomes.study_power",
     "simulated_frame": "mentor_eval.outcomes.study_power",
+    "meta_analysis": "mentor_eval.outcomes.meta",
+    "meta_regression": "mentor_eval.outcomes.meta",
     "MediationResult": "mentor_eval.outcomes.mediation",
 }
 
