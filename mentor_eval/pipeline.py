@@ -88,7 +88,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "fidelity": ("arm", "model", "indicator", "label", "type", "column", "expected", "primary", "n", "n_recorded",
                  "n_reached", "share_reached", "share_reached_all", "mean", "median"),
     "cace": ("model", "indicator", "outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n",
-             "n_compliers", "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"),
+             "n_arm", "n_compliers", "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"),
 }
 
 
