@@ -260,7 +260,7 @@ def path_diagram_figure(results: StudyResults, arm: str, pair: tuple[str, str] |
 
     words = {"a": f"points of {med_name}", "b": f"{out_name} points per {med_name} point",
              "direct": f"{out_name} points not via {med_name}"}
-    arrows = [("arm", "m", a_row, (0.22, 0.58), "a"), ("m", "y", b_row, (0.78, 0.58), "b"),
+    arrows = [("arm", "m", a_row, (0.17, 0.62), "a"), ("m", "y", b_row, (0.83, 0.62), "b"),
               ("arm", "y", c_row, (0.5, 0.12), "direct")]
     for src, dst, row, (lx, ly), key in arrows:
         (x0, y0, _), (x1, y1, _) = nodes[src], nodes[dst]
