@@ -507,7 +507,11 @@ def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, s
 
 def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None, notes: StepNotes | None = None,
                    n_boot: int = MECHANISM_BOOT, seed: int = MECHANISM_SEED) -> dict[str, pd.DataFrame]:
-    """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects."""
+    """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects.
+
+    Also returns ``dose_response``: the slope on each arm's own fidelity indicators that are
+    not already study ``dosage`` columns (``run_study`` appends it to the dose-response table).
+    """
     from mentor_eval.fidelity import fidelity_summary, primary_columns
     from mentor_eval.outcomes import cace, mediation
 
@@ -525,7 +529,8 @@ def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None,
     pairs = _mediation_pairs(st, outs)
     if not len(frame):
         notes.rows.append({"step": "mechanisms", "target": "", "reason": "no clean scores to analyse"})
-        return _shaped({k: pd.DataFrame() for k in ("mediation", "mediation_paths", "fidelity", "cace")})
+        return _shaped({k: pd.DataFrame() for k in ("mediation", "mediation_paths", "fidelity", "cace",
+                                                    "dose_response")})
     if control is None:
         notes.rows.append({"step": "mediation", "target": "", "reason": "no control arm to compare with"})
     elif not pairs:
@@ -556,6 +561,18 @@ def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None,
             control=control, arms=[a], covariates=covs, cluster=cluster, missing_dose="drop"), target=a)
         ca.append(_with(r, model=fc.model, indicator=fc.indicator.key))
     res["cace"] = _concat(ca)
+    # dose-response on each arm's own indicators (those not already analysed as study dosage)
+    from mentor_eval.outcomes import dose_response
+
+    doses = []
+    for fc in st.fidelity:
+        if fc.column in st.dosage or fc.indicator.type == "boolean" or fc.column not in frame.columns:
+            continue
+        for o in primary:
+            doses.append(_with(notes.run("dose-response", lambda fc=fc, o=o: dose_response(
+                frame, o, dose=fc.column, pre=st.baseline, post=st.final, arms=[fc.arm]),
+                target=f"{o} on {fc.column}"), indicator=fc.indicator.key))
+    res["dose_response"] = _concat(doses)
     if not prim:
         notes.rows.append({"step": "complier effect", "target": "", "reason": "no arm maps its model's primary "
                                                                                "fidelity indicator"})
@@ -661,6 +678,9 @@ def run_study(
         "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()})
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
     mech = run_mechanisms(data, outcomes=outcomes, notes=notes)
+    extra_doses = mech.pop("dose_response")
+    if len(extra_doses):
+        res["dose_response"] = _concat([res["dose_response"], extra_doses])
     dist = _shaped({"item_distributions": _item_distributions(data)})["item_distributions"]
     st = data.study
     provenance = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_validation_support import participants_csv, write_study
+from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
 
 from mentor_eval.errors import ParameterError, StudyConfigError
 from mentor_eval.fidelity import RULE_FIDELITY, FidelityColumn, fidelity_cells, fidelity_summary
@@ -144,3 +144,24 @@ def test_dose_response_uses_each_arms_own_indicator():
     assert "pooled" in set(shared["arm"])
     with pytest.raises(ParameterError, match="no column for arm"):
         dose_response(long, dose={"nw": "sessions"}, arms=["nw", "sc"])
+
+
+def test_pipeline_reports_fidelity_and_dose_response_on_indicators_outside_dosage(tmp_path):
+    from mentor_eval.data import load_analysis_data
+    from mentor_eval.pipeline import StepNotes, run_mechanisms
+
+    n = 12
+    extra = {"sessions": [("" if i % 2 == 0 else str(10 + i)) for i in range(n)],
+             "stories": [("" if i % 2 == 0 else str(i % 5)) for i in range(n)]}
+    st = load_study(write_study(tmp_path, participants=participants_csv(n, extra=extra),
+                                responses=rows_to_csv(response_rows(n)), fidelity=FID))
+    notes = StepNotes()
+    tabs = run_mechanisms(load_analysis_data(st), notes=notes, n_boot=20)
+    assert tabs["fidelity"]["indicator"].tolist() == ["sessions_held", "stories_shared"]
+    # nw are the odd participants: sessions 11..21 (19 and 21 reach 18), stories 1, 3, 0, 2, 4, 1 (one reaches 4)
+    assert tabs["fidelity"]["n_reached"].tolist() == [2, 1]
+    dr = tabs["dose_response"]
+    assert set(dr["indicator"]) == {"sessions_held", "stories_shared"} and set(dr["term"]) == {"sessions", "stories"}
+    assert set(dr["arm"]) == {"nw"}
+    reasons = " ".join(notes.frame()["reason"])
+    assert "needs a belonging and a hope outcome" in reasons
