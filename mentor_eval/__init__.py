@@ -70,6 +70,8 @@ _API: dict[str, str] = {
     "mediation": "mentor_eval.outcomes",
     "MediationResult": "mentor_eval.outcomes",
     "cace": "mentor_eval.outcomes",
+    "fidelity_summary": "mentor_eval.fidelity",
+    "FidelityIndicator": "mentor_eval.models",
     "run_bootstrap": "mentor_eval.parallel",
     "resampling_plan": "mentor_eval.parallel",
     "scale_reliability": "mentor_eval.psychometrics",
