@@ -68,6 +68,8 @@ __all__ = [
 GROUPINGS = ("model", "format")
 MODERATORS = ("format", "targeted", "population", "model")
 SCHEDULERS = ("auto", "serial", "local")
+#: How long to wait for an existing Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT = "20s"
 _KEYS = {"name", "studies", "outcomes", "group_by", "method", "test", "prediction", "moderators", "privacy",
          "max_quarantined", "level", "description"}
 _STUDY_KEYS = {"path", "population", "label"}
@@ -392,6 +394,8 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     rows = []
     for o in measured:
         fam = _family(o, study)
+        si, sc = study.resolve_outcome(o)
+        o_label = f"{si.instrument.name}: {sc.label or sc.id}"
         for a in study.arms:
             if a.key == study.control_arm:
                 continue
@@ -403,7 +407,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
 
             row = {"program": program, "arm": a.key, "arm_label": a.label, "model": a.model.key,
                    "model_name": a.model.name, "format": a.model.format, "population": spec.population,
-                   "outcome": o, "family": fam, "targeted": _targeted(fam, a.model.targets),
+                   "outcome": o, "outcome_label": o_label, "family": fam, "targeted": _targeted(fam, a.model.targets),
                    "g": val("g"), "g_se": val("g_se"), "g_ci_low": val("g_ci_low"), "g_ci_high": val("g_ci_high"),
                    "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"), "p": val("p"),
                    "n_arm": val("n_arm"), "n_reference": val("n_reference")}
@@ -502,7 +506,7 @@ class PortfolioResult:
         for r in self.programs[self.programs["status"] != "included"].itertuples():
             lines.append(f"  left out: {r.program} ({r.path}): {r.reason}")
         for r in self.random().itertuples():
-            lines.append(f"  {r.group_label} / {r.outcome}: g = {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
+            lines.append(f"  {r.group_label} / {r.outcome_label}: g = {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
                          f"k = {r.k}, tau = {r.tau:.2f}, I^2 = {r.i2:.0f}%, PI [{r.pi_low:.2f}, {r.pi_high:.2f}]")
         return "\n".join(lines)
 
@@ -563,8 +567,8 @@ def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: 
         client = Client(cluster)
     else:
         try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ParameterError(f"Cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     try:
         futures = [client.submit(analyse_program, s, pure=False, **kwargs) for s in specs]
@@ -679,9 +683,11 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
                 pooled.insert(1, "group_label", pooled["group"].map(labels))
             else:
                 pooled.insert(1, "group_label", pooled["group"].astype(str).str.capitalize())
+            olabels = use.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
+            pooled.insert(3, "outcome_label", pooled["outcome"].map(olabels))
             for _, gr in pooled[pooled["pooling"] == "random"].iterrows():
                 if gr["k"] < 3:
-                    notes.append({"step": "meta-analysis", "target": f"{gr['group_label']} / {gr['outcome']}",
+                    notes.append({"step": "meta-analysis", "target": f"{gr['group_label']} / {gr['outcome_label']}",
                                   "reason": f"only {gr['k']} program(s): heterogeneity and the prediction interval "
                                             "are not estimable or very uncertain."})
             if cfg.moderators:
@@ -762,7 +768,8 @@ def standout_sentences(result: PortfolioResult) -> list[str]:
         label = pooled.loc[(r.group, r.outcome), "group_label"]
         full = pooled.loc[(r.group, r.outcome), "estimate"]
         direction = "larger" if r.rstudent > 0 else "smaller"
-        out.append(f"{r.study} ({label}, {r.outcome}) had a clearly {direction} effect than the other programs of "
+        olab = pooled.loc[(r.group, r.outcome), "outcome_label"]
+        out.append(f"{r.study} ({label}, {olab}) had a clearly {direction} effect than the other programs of "
                    f"its model (studentized residual {r.rstudent:.1f}); without it the pooled effect would be "
                    f"{r.estimate:.2f} instead of {full:.2f}.")
     if not out:
@@ -780,7 +787,7 @@ def portfolio_summary(result: PortfolioResult) -> list[str]:
         out.append(f"{len(left)} program(s) were left out because their data could not be used: "
                    + "; ".join(f"{r.program} ({r.reason})" for r in left.itertuples()))
     ran = result.random()
-    for o, sub in ran.groupby("outcome", sort=False):
+    for o, sub in ran.groupby("outcome_label", sort=False):
         sub = sub.sort_values("estimate", ascending=False)
         parts = []
         for r in sub.itertuples():
@@ -861,10 +868,10 @@ def forest_figure(result: PortfolioResult, group: Any, outcome: str) -> Any:
     fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(y_order)), type="category")
     fig.update_xaxes(title_text="Effect (Hedges g) with 95% CI")
-    title = f"{p['group_label']}: {outcome}"
+    title = f"{p['group_label']}: {p['outcome_label']}"
     pi_text = (f" A new program would be expected between {p['pi_low']:.2f} and {p['pi_high']:.2f}."
                if np.isfinite(p["pi_low"]) else "")
-    alt = (f"Forest plot of {len(rows)} programs of {p['group_label']} on {outcome}; pooled g {est:.2f} "
+    alt = (f"Forest plot of {len(rows)} programs of {p['group_label']} on {p['outcome_label']}; pooled g {est:.2f} "
            f"(95% CI {lo:.2f} to {hi:.2f}).{pi_text}")
     caption = ("Each row is one program: the square is its effect (larger squares weigh more), the line its 95% "
                "confidence interval. The diamond is the pooled effect and its confidence interval; the dotted line "
@@ -882,8 +889,9 @@ def models_figure(result: PortfolioResult) -> Any:
     ran = result.random()
     outcomes = list(dict.fromkeys(ran["outcome"]))
     colors = _colors(result)
+    olabels = ran.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
     fig = make_subplots(rows=len(outcomes), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=[escape(o) for o in outcomes])
+                        subplot_titles=[escape(olabels[o]) for o in outcomes])
     for i, o in enumerate(outcomes, start=1):
         sub = ran[ran["outcome"] == o].sort_values("estimate")
         for r in sub.itertuples():
@@ -1004,3 +1012,125 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
     header = "# A portfolio of simulated programs (mentor-eval simulate-portfolio); no real people.\n"
     path.write_text(header + yaml.safe_dump(cfg, sort_keys=False, width=110), encoding="utf-8")
     return path
+
+
+# =============================================================================== report tables
+def _ci_text(est: float, lo: float, hi: float) -> str:
+    if not np.isfinite(est):
+        return ""
+    return f"{est:.2f} ({lo:.2f} to {hi:.2f})" if np.isfinite(lo) else f"{est:.2f}"
+
+
+def title_html(result: PortfolioResult, title: str | None = None) -> str:
+    """The report's heading: the portfolio's name and what it covers (escaped)."""
+    from mentor_eval.disclosure import escape
+
+    progs = result.programs
+    n_in = int((progs["status"] == "included").sum())
+    head = title or f"{result.name}: portfolio report"
+    sub = (f"{len(progs)} programs, {n_in} analysed; effects pooled by "
+           f"{'mentorship model' if result.provenance.get('settings', {}).get('group_by') == 'model' else 'format'}.")
+    return f'<h1 class="me-title">{escape(head)}</h1><p class="me-subtitle">{escape(sub)}</p>'
+
+
+def models_table(result: PortfolioResult) -> pd.DataFrame:
+    """One row per model x outcome: programs, pooled g with CI, prediction interval, tau, I^2."""
+    ran = result.random()
+    if not len(ran):
+        return pd.DataFrame(columns=["Model", "Outcome", "Programs", "Pooled g (95% CI)", "Prediction interval",
+                                     "I\u00b2 (%)"])
+    return pd.DataFrame({
+        "Model": ran["group_label"], "Outcome": ran["outcome_label"], "Programs": ran["k"].astype(int),
+        "Pooled g (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(ran["estimate"], ran["ci_low"], ran["ci_high"], strict=True)],
+        "Prediction interval": [f"{lo:.2f} to {hi:.2f}" if np.isfinite(lo) else "one program only"
+                                for lo, hi in zip(ran["pi_low"], ran["pi_high"], strict=True)],
+        "\u03c4": ran["tau"].round(2), "I\u00b2 (%)": ran["i2"].round(0),
+    })
+
+
+def program_table(result: PortfolioResult) -> pd.DataFrame:
+    """Every program's result per arm x outcome (aggregate only; left-out effects with the reason)."""
+    e = result.effects
+    if not len(e):
+        return pd.DataFrame(columns=["Program", "Model", "Outcome", "g (95% CI)", "n (mentored / comparison)", "Note"])
+
+    def n_text(a: float, b: float) -> str:
+        return f"{int(a)} / {int(b)}" if np.isfinite(a) and np.isfinite(b) else "withheld"
+
+    return pd.DataFrame({
+        "Program": e["row_label"], "Model": e["model_name"], "Outcome": e["outcome_label"],
+        "g (95% CI)": [_ci_text(g, lo, hi) for g, lo, hi in zip(e["g"], e["g_ci_low"], e["g_ci_high"], strict=True)],
+        "n (mentored / comparison)": [n_text(a, b) for a, b in zip(e["n_arm"], e["n_reference"], strict=True)],
+        "Note": np.where(e["status"] == "included", "", "left out: " + e["reason"].astype(str)),
+    })
+
+
+def design_table(result: PortfolioResult) -> pd.DataFrame:
+    """Design quality per program x mentored arm: attrition (WWC) and baseline equivalence."""
+    d = result.design
+    if not len(d):
+        return pd.DataFrame(columns=["Program", "Arm", "Overall attrition (%)", "Differential (%)", "Attrition",
+                                     "Largest baseline |g|", "Baseline equivalence"])
+    return pd.DataFrame({
+        "Program": d["program"], "Arm": d["arm"],
+        "Overall attrition (%)": pd.to_numeric(d["overall_attrition_pct"], errors="coerce").round(0),
+        "Differential (%)": pd.to_numeric(d["differential_pct"], errors="coerce").round(0),
+        "Attrition": d["attrition_verdict"].fillna("withheld"),
+        "Largest baseline |g|": pd.to_numeric(d["baseline_g_max"], errors="coerce").round(2),
+        "Baseline equivalence": d["baseline_category"].replace("", "withheld"),
+    })
+
+
+def status_table(result: PortfolioResult) -> pd.DataFrame:
+    """Every study of the portfolio: analysed or left out, and why."""
+    p = result.programs
+    return pd.DataFrame({"Program": p["program"], "Status": np.where(p["status"] == "included", "analysed",
+                                                                     "left out"),
+                         "Reason": p["reason"].fillna("")})
+
+
+def standouts_table(result: PortfolioResult) -> pd.DataFrame:
+    """Leave-one-out: the pooled effect without each program and its studentized residual."""
+    loo = result.leave_one_out
+    if not len(loo):
+        return pd.DataFrame(columns=["Program", "Model", "Outcome", "Pooled g without it", "Residual", "Stands out"])
+    ran = result.random().set_index(["group", "outcome"])
+    keys = list(zip(loo["group"], loo["outcome"], strict=True))
+    return pd.DataFrame({
+        "Program": loo["study"], "Model": [ran["group_label"].get(k, k[0]) for k in keys],
+        "Outcome": [ran["outcome_label"].get(k, k[1]) for k in keys], "Pooled g without it": loo["estimate"].round(2),
+        "Residual": loo["rstudent"].round(2), "Stands out": np.where(loo["outlier"].astype(bool), "yes", ""),
+    })
+
+
+def methods_paragraphs(result: PortfolioResult) -> list[str]:
+    """How the pooling was done, in words (for the methods section)."""
+    s = result.provenance.get("settings", {})
+    method = {"REML": "restricted maximum likelihood (REML)", "DL": "the DerSimonian-Laird estimator"}.get(
+        s.get("method"), str(s.get("method")))
+    test = ("Knapp-Hartung t intervals (wider, honest with few programs)" if s.get("test") == "knha"
+            else "normal-theory (z) intervals")
+    pi = ("t with k - 2 degrees of freedom (Higgins, Thompson & Spiegelhalter 2009)" if s.get("prediction") == "higgins"
+          else "the critical value of the confidence interval (metafor's default)")
+    return [
+        "Each program's data went through the same pipeline as a single-study report: validation (bad rows "
+        "quarantined), scoring, and an ANCOVA of the final survey adjusted for the baseline score, giving Hedges g "
+        "and its standard error for each mentored arm against its comparison group.",
+        f"Programs were pooled per model and outcome with a random-effects meta-analysis: the spread of true "
+        f"effects between programs (\u03c4\u00b2) was estimated by {method}, with {test}. The prediction interval "
+        f"uses {pi}. Programs stand out when their studentized deleted residual is beyond \u00b11.96.",
+        f"Privacy: each study's own disclosure control was applied before pooling (at least {s.get('min_cell')} "
+        "people per reported cell); this report holds only aggregate effects, never a participant's answers.",
+    ]
+
+
+def regression_table(result: PortfolioResult) -> pd.DataFrame:
+    """Meta-regression coefficients per outcome as text (empty without moderators)."""
+    r = result.regression
+    if not len(r):
+        return pd.DataFrame(columns=["Outcome", "Term", "Coefficient (95% CI)", "p"])
+    return pd.DataFrame({
+        "Outcome": r["outcome"], "Term": r["term"],
+        "Coefficient (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(r["estimate"], r["ci_low"], r["ci_high"], strict=True)],
+        "p": r["p"].round(3),
+    })

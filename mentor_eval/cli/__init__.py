@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "psychometrics",
     "analyze",
     "report",
+    "portfolio",
 )
 
 app = typer.Typer(

@@ -1,0 +1,150 @@
+"""Portfolio runs: portfolio.yaml, every study through the pipeline, pooling by model, exclusions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mentor_eval import meta_analysis
+from mentor_eval.cli import main
+from mentor_eval.errors import ParameterError, StudyConfigError
+from mentor_eval.portfolio import (
+    analyse_program,
+    load_portfolio,
+    load_portfolio_result,
+    models_table,
+    program_table,
+    run_portfolio,
+    simulate_portfolio,
+)
+
+# Three programs of one model (enough for leave-one-out), one of another, and a broken one.
+TINY_MODELS = ["narrative_weaving", "narrative_weaving", "narrative_weaving", "storytelling_circles"]
+
+
+@pytest.fixture(scope="session")
+def tiny_portfolio(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("portfolio")
+    return simulate_portfolio(out, n_programs=5, min_participants=80, max_participants=120, models=TINY_MODELS,
+                              heterogeneity=0.15, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_result(tiny_portfolio):
+    return run_portfolio(tiny_portfolio, scheduler="serial")
+
+
+def test_sample_portfolio_files(tiny_portfolio):
+    cfg = load_portfolio(tiny_portfolio)
+    assert len(cfg.programs) == 5 and cfg.group_by == "model" and cfg.test == "knha"
+    assert all(p.path.name == "study.yaml" for p in cfg.programs)
+    # same seed, same portfolio
+    again = simulate_portfolio(tiny_portfolio.parent / "again", n_programs=5, min_participants=80,
+                               max_participants=120, models=TINY_MODELS, heterogeneity=0.15, seed=3)
+    for a, b in zip(sorted(tiny_portfolio.parent.glob("programs/*/responses.csv")),
+                    sorted(again.parent.glob("programs/*/responses.csv")), strict=True):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_broken_study_is_listed_with_its_reason(tiny_result):
+    progs = tiny_result.programs
+    assert list(progs["status"]) == ["included"] * 4 + ["excluded"]
+    reason = progs["reason"].iloc[-1]
+    assert "failed validation" in reason and "item_in_range" in reason and "quarantined" in reason
+    assert not (tiny_result.effects["program"] == progs["program"].iloc[-1]).any()
+    assert "left out" in tiny_result.summary()
+
+
+def test_pooling_equals_meta_analysis_of_the_programs_effects(tiny_result):
+    eff = tiny_result.effects
+    assert set(eff["status"]) == {"included"}
+    np.testing.assert_allclose(eff["variance"], eff["g_se"] ** 2)
+    direct = meta_analysis(eff, effect="g", variance="variance", by=["model", "outcome"], study="row_label",
+                           method="REML", test="knha")
+    ran = tiny_result.random().sort_values(["group", "outcome"]).reset_index(drop=True)
+    exp = direct.random().sort_values(["model", "outcome"]).reset_index(drop=True)
+    np.testing.assert_allclose(ran["estimate"], exp["estimate"], atol=1e-12)
+    np.testing.assert_allclose(ran["tau2"], exp["tau2"], atol=1e-12)
+    assert list(ran["k"]) == [3, 3, 1, 1]  # narrative weaving x 2 outcomes, storytelling circles x 2
+    assert set(tiny_result.leave_one_out["group"]) == {"narrative_weaving"}
+    assert len(tiny_result.leave_one_out) == 6
+
+
+def test_effects_carry_model_attributes_and_design_quality(tiny_result):
+    eff = tiny_result.effects
+    assert set(eff["format"]) == {"dyad", "group"}
+    assert eff.loc[eff["family"] == "belonging", "targeted"].all()
+    d = tiny_result.design
+    assert len(d) == 4 and d["attrition_verdict"].notna().all()
+    assert d["baseline_category"].str.len().gt(0).all()
+    # the programs' tables hold only aggregates: no participant identifiers anywhere
+    for t in tiny_result.tables().values():
+        assert "participant_id" not in t.columns
+    table = program_table(tiny_result)
+    assert len(table) == len(eff) and table["g (95% CI)"].str.contains(" to ").all()
+    assert len(models_table(tiny_result)) == 4
+
+
+def test_disclosure_control_holds_effects_from_small_arms_back(tiny_portfolio):
+    cfg = load_portfolio(tiny_portfolio)
+    res = analyse_program(cfg.programs[0], root=cfg.root, outcomes=cfg.outcomes, min_cell=1000)
+    assert res.status == "included"
+    assert (res.effects["status"] == "left out").all()
+    assert res.effects["reason"].str.contains("disclosure control").all()
+    assert res.effects["g"].isna().all() and res.info["min_cell"] == 1000
+
+
+def test_write_and_load_round_trip(tiny_result, tmp_path):
+    tiny_result.write(tmp_path)
+    back = load_portfolio_result(tmp_path)
+    for name, t in tiny_result.tables().items():
+        got = back.tables()[name]
+        assert len(got) == len(t), name
+    pd.testing.assert_frame_equal(back.pooled, tiny_result.pooled, check_dtype=False)
+    assert back.provenance["name"] == tiny_result.name
+
+
+def _write(tmp_path: Path, cfg: dict) -> Path:
+    p = tmp_path / "portfolio.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+@pytest.mark.parametrize("cfg,match", [
+    ({"studies": []}, "'studies' must list"),
+    ({"studies": ["nowhere/*"]}, "matches no study"),
+    ({"studies": ["missing"]}, "neither a study.yaml"),
+    ({"studies": ["programs/*"], "method": "ML"}, "'method' must be one of REML, DL"),
+    ({"studies": ["programs/*"], "colour": 1}, "'colour' is not a portfolio key"),
+    ({"studies": ["programs/*"], "moderators": ["age"]}, "'moderators' must list"),
+    ({"studies": ["programs/*"], "privacy": {"min_cell": 0}}, "privacy.min_cell"),
+])
+def test_config_errors_name_the_key(tiny_portfolio, cfg, match):
+    (tiny_portfolio.parent / "bad").mkdir(exist_ok=True)
+    # globs and folders are relative to the portfolio file's folder: point the bad files at the sample
+    cfg = {**cfg, "studies": [f"../{s}" for s in cfg["studies"]]} if cfg["studies"] else cfg
+    path = _write(tiny_portfolio.parent / "bad", cfg)
+    with pytest.raises(StudyConfigError, match=match):
+        load_portfolio(path)
+
+
+def test_run_portfolio_argument_errors(tiny_portfolio):
+    with pytest.raises(ParameterError, match="'workers' parameter"):
+        run_portfolio(tiny_portfolio, scheduler="serial", workers=0)
+
+
+def test_cli_runs_without_report_and_lists_exclusions(tiny_portfolio, tmp_path, capsys):
+    cfg = yaml.safe_load(tiny_portfolio.read_text())
+    cfg["studies"] = [str(tiny_portfolio.parent / "programs" / "04-storytelling-circles"),
+                      str(tiny_portfolio.parent / "programs" / "05-narrative-weaving")]
+    path = _write(tmp_path, cfg)
+    rc = main(["portfolio", str(path), "--out", str(tmp_path / "out"), "--scheduler", "serial", "--no-report"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "1 of 2 programs analysed" in out.out and "left out: Program 05" in out.out
+    assert (tmp_path / "out" / "tables" / "pooled.csv").is_file()
+    assert main(["portfolio", str(tmp_path / "nope.yaml")]) == 2

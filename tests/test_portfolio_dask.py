@@ -1,0 +1,38 @@
+"""Studies as Dask tasks: the pooled results equal the serial run, whatever the workers."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from test_portfolio import tiny_portfolio, tiny_result  # noqa: F401  (session fixtures)
+
+distributed = pytest.importorskip("distributed", reason="the distributed extra is not installed")
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_worker_local_cluster_equals_serial(tiny_portfolio, tiny_result):  # noqa: F811
+    from distributed import LocalCluster
+
+    from mentor_eval.portfolio import run_portfolio
+
+    # threads (processes=False) keep the test fast; the tasks and their gathering are Dask's either way
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        res = run_portfolio(tiny_portfolio, scheduler=cluster.scheduler_address)
+    assert res.provenance["run"]["scheduler"] == "address"
+    assert tiny_result.provenance["run"]["scheduler"] == "serial"
+    for name, table in tiny_result.tables().items():
+        pd.testing.assert_frame_equal(res.tables()[name], table, check_exact=True, obj=name)
+    assert {k: v for k, v in res.provenance.items() if k != "run"} == \
+        {k: v for k, v in tiny_result.provenance.items() if k != "run"}
+
+
+def test_unreachable_scheduler_is_a_clear_error(tiny_portfolio, monkeypatch):  # noqa: F811
+    from mentor_eval import portfolio
+    from mentor_eval.errors import ParameterError
+
+    monkeypatch.setattr(portfolio, "DASK_CONNECT_TIMEOUT", "1s")
+    for address in ("tcp://127.0.0.1:1", "no-port-given"):
+        with pytest.raises(ParameterError, match="Cannot reach the Dask scheduler"):
+            portfolio.run_portfolio(tiny_portfolio, scheduler=address)
