@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_browser import ARTIFACTS, CHROMIUM_ARGS, browser, chromium_path  # noqa: F401  (fixtures)
 from test_portfolio import tiny_portfolio, tiny_result  # noqa: F401  (session fixtures)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from test_portfolio import tiny_portfolio, tiny_result  # noqa: F401  (session fixtures)
 
 distributed = pytest.importorskip("distributed", reason="the distributed extra is not installed")
