@@ -66,6 +66,11 @@ _API: dict[str, str] = {
     "study_power": "mentor_eval.outcomes",
     "meta_analysis": "mentor_eval.outcomes",
     "meta_regression": "mentor_eval.outcomes",
+    "mediation": "mentor_eval.outcomes",
+    "MediationResult": "mentor_eval.outcomes",
+    "cace": "mentor_eval.outcomes",
+    "run_bootstrap": "mentor_eval.parallel",
+    "resampling_plan": "mentor_eval.parallel",
     "scale_reliability": "mentor_eval.psychometrics",
     "load_analysis_data": "mentor_eval.data",
     "run_study": "mentor_eval.pipeline",
@@ -73,9 +78,9 @@ _API: dict[str, str] = {
     "render": "mentor_eval.report",
     "ensure_kernel": "mentor_eval.report",
     "RenderResult": "mentor_eval.report",
-    "suppress_small_cells": "mentor_eval.disclosure",
-    "protect": "mentor_eval.report_content",
-    "executive_summary": "mentor_eval.narrative",
+    "suppress_small_cells": "mentor_eval.report.disclosure",
+    "protect": "mentor_eval.report.protect",
+    "executive_summary": "mentor_eval.report.narrative",
 }
 
 __all__ = ["__version__", *sorted(_API)]

@@ -302,10 +302,11 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     mm_means, mm_con, iccs = [], [], []
     clusters = _cluster_columns(data)
     if mixed and len(st.waves) >= 2:
-        filled = _fill_clusters(frame, clusters)
+        # Participants without a cluster value (control: no mentor) carry no random effect of
+        # that level, and a level created by matching acts after baseline (cluster_waves="auto").
         for o in outs:
             r = notes.run("mixed model", lambda o=o: mixed_model(
-                filled, o, covariates=covs, clusters=clusters, control=control), target=o)
+                frame, o, covariates=covs, clusters=clusters, control=control), target=o)
             if isinstance(r, pd.DataFrame):
                 continue
             mm_means.append(_with(r.emmeans, outcome=o))

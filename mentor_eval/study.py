@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from mentor_eval.errors import InstrumentDefinitionError, StudyConfigError
+from mentor_eval.fidelity import FidelityColumn, parse_fidelity
 from mentor_eval.instruments import Instrument, Scale, list_instruments, load_instrument
 from mentor_eval.models import MentorshipModel, get_model, list_models, parse_model
 
@@ -45,7 +46,7 @@ DIRECTIONS = ("increase", "decrease")
 _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".sav": "sav"}
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
-    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models",
+    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
@@ -193,6 +194,7 @@ class Study:
     files: Files
     custom_models: tuple[MentorshipModel, ...] = ()
     description: str | None = None
+    fidelity: tuple[FidelityColumn, ...] = ()  # arm x indicator -> participants column
 
     # ------------------------------------------------------------------ views
     @property
@@ -749,6 +751,9 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         if col in covariates:
             raise c.fail(f"clusters[{i}]", f"{col!r} is also listed as a covariate; a clustering column "
                                            "identifies groups and cannot be both.")
+    forbidden = {**{col: "is a reserved column" for col in _RESERVED},
+                 **{col: "is an item column; fidelity indicators are participant columns" for col in item_cols}}
+    fidelity = parse_fidelity(m.get("fidelity"), arms, source=c.source, forbidden=forbidden)
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
@@ -756,7 +761,7 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
-        description=description,
+        description=description, fidelity=fidelity,
     )
 
 

@@ -11,15 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from mentor_eval.disclosure import (
-    SUPPRESSED,
-    display_frame,
-    escape,
-    escape_frame,
-    suppress_small_cells,
-    table_html,
-)
 from mentor_eval.errors import ParameterError
+from mentor_eval.report.disclosure import SUPPRESSED, suppress_small_cells
+from mentor_eval.report.html import display_frame, escape, escape_frame, table_html
 
 XSS = "<script>alert(1)</script>"
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# ``prepost`` is both a submodule and the function it defines: import the function
-# eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+# ``prepost``, ``mediation`` and ``cace`` are both a submodule and the function it defines: import
+# the function eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+from mentor_eval.outcomes.cace import cace as cace
+from mentor_eval.outcomes.mediation import mediation as mediation
 from mentor_eval.outcomes.prepost import prepost as prepost
 
 _API: dict[str, str] = {
@@ -35,9 +37,10 @@ _API: dict[str, str] = {
     "simulated_frame": "mentor_eval.outcomes.study_power",
     "meta_analysis": "mentor_eval.outcomes.meta",
     "meta_regression": "mentor_eval.outcomes.meta",
+    "MediationResult": "mentor_eval.outcomes.mediation",
 }
 
-__all__ = sorted([*_API, "prepost"])
+__all__ = sorted([*_API, "prepost", "mediation", "cace"])
 
 
 def __getattr__(name: str) -> Any:

@@ -90,6 +90,36 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def _check_z(z: Sequence[np.ndarray | None] | None, n_levels: int, n: int
+             ) -> list[np.ndarray | None]:
+    """Validate the random-effect covariates: one per level (``None`` = all ones)."""
+    if z is None:
+        return [None] * n_levels
+    zs = list(z)
+    if len(zs) != n_levels:
+        raise AnalysisError(
+            f"The random-effect covariates z must have one entry per grouping level "
+            f"({n_levels}); got {len(zs)}.")
+    out: list[np.ndarray | None] = []
+    for k, v in enumerate(zs):
+        if v is None:
+            out.append(None)
+            continue
+        arr = np.asarray(v, dtype=float).ravel()
+        if arr.shape[0] != n:
+            raise AnalysisError(
+                f"The random-effect covariate z of level {k} has {arr.shape[0]} values for "
+                f"{n} observations.")
+        if not np.all(np.isfinite(arr)):
+            raise AnalysisError(f"The random-effect covariate z of level {k} must be finite.")
+        if not np.any(arr != 0.0):
+            raise AnalysisError(
+                f"The random-effect covariate z of level {k} is zero for every observation; "
+                "that level has no random effect to estimate (drop it).")
+        out.append(None if np.all(arr == 1.0) else arr)
+    return out
+
+
 class LmmModel:
     """A linear mixed model with nested random intercepts and an optional random slope.
 
@@ -105,6 +135,14 @@ class LmmModel:
     slope : array of shape (n,), optional
         Covariate with a random slope at the innermost level (correlated with its
         random intercept, unstructured 2x2 covariance).
+    z : sequence of (array of shape (n,) or None), optional
+        Random-effect covariate of each level, aligned with ``levels`` (outermost first):
+        the model is ``y = X b + sum_k diag(z_k) E_k u_k + e``. ``1`` = the observation
+        carries that level's random effect, ``0`` = it does not (control participants in a
+        partially nested design, baseline rows when a mentor's effect starts after
+        matching); any real values are allowed. ``None`` (an entry, or the whole argument)
+        means all ones. At the innermost level with a slope the design is
+        ``diag(z) [1 | slope]``. lme4: ``(0 + z | g)``.
 
     Notes
     -----
@@ -112,6 +150,9 @@ class LmmModel:
     intercept, or ``(T11, T21, T22)`` of the lower-triangular 2x2 factor ``T`` for an
     intercept and slope, column-wise as lme4), then one element per outer level from the
     inside out. This is lme4's order for ``(1 | site/participant)``.
+
+    A group whose covariate is zero on every observation (e.g. the placeholder "no mentor"
+    level lme4 needs for the control arm) contributes nothing to the likelihood.
     """
 
     def __init__(
@@ -120,6 +161,7 @@ class LmmModel:
         X: np.ndarray,
         levels: Sequence[np.ndarray],
         slope: np.ndarray | None = None,
+        z: Sequence[np.ndarray | None] | None = None,
     ) -> None:
         y = np.asarray(y, dtype=float).ravel()
         X = np.asarray(X, dtype=float)
@@ -129,6 +171,7 @@ class LmmModel:
             raise AnalysisError("A mixed model needs at least one grouping factor.")
         if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
             raise AnalysisError("The response and the fixed-effects design must be finite.")
+        zs = _check_z(z, len(levels), y.shape[0])
         self.n, self.p = X.shape
         # Centre y and the non-intercept columns when X has an intercept: the deviance is
         # unchanged (unit-triangular reparametrisation) and the cross-products below no longer
@@ -148,6 +191,7 @@ class LmmModel:
         self.q = 1 if slope is None else 2
         codes = _group_codes(levels)
         self.n_groups = tuple(int(c.max()) + 1 for c in codes)
+        self.has_z = any(v is not None for v in zs)
 
         inner = codes[-1]
         order = np.argsort(inner, kind="stable")
@@ -155,15 +199,49 @@ class LmmModel:
         starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
         W = np.column_stack([X, y])[order]
         self.WtW = W.T @ W
-        self.counts = np.diff(np.r_[starts, self.n]).astype(float)
-        self.S0 = np.add.reduceat(W, starts, axis=0)
+
+        def seg(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(values, starts, axis=0)
+
+        # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
+        z_in = None if zs[-1] is None else zs[-1][order]
+        Wz = W if z_in is None else W * z_in[:, None]
+        zz = np.ones(self.n) if z_in is None else z_in * z_in
+        self.counts = np.diff(np.r_[starts, self.n]).astype(float) if z_in is None else seg(zz)
+        self.S0 = seg(Wz)
+        t = None
         if slope is not None:
             t = np.asarray(slope, dtype=float).ravel()[order]
             if not np.all(np.isfinite(t)):
                 raise AnalysisError("The random-slope covariate must be finite.")
-            self.S1 = np.add.reduceat(W * t[:, None], starts, axis=0)
-            self.st = np.add.reduceat(t, starts)
-            self.stt = np.add.reduceat(t * t, starts)
+            self.S1 = seg(Wz * t[:, None])
+            self.st = seg(zz * t)
+            self.stt = seg(zz * t * t)
+        # Outer levels: the distinct random-effect covariates a_r among them (one, the ones
+        # vector, when no z is given). For each inner group carry a_r' V^-1 W and
+        # a_r' V^-1 a_s upwards; these need a_r' W, a_r' a_s and a_r' Z_g per inner group.
+        outer_z = [None if v is None else v[order] for v in zs[:-1]]
+        uniq: list[np.ndarray | None] = []
+        self._widx: list[int] = []
+        for v in outer_z:
+            for r, u in enumerate(uniq):
+                if (u is None and v is None) or (
+                        u is not None and v is not None and np.array_equal(u, v)):
+                    self._widx.append(r)
+                    break
+            else:
+                uniq.append(v)
+                self._widx.append(len(uniq) - 1)
+        self._simple = not self.has_z  # the classic recursion (all covariates one)
+        if not self._simple:
+            av = [np.ones(self.n) if v is None else v for v in uniq]
+            self._aW = [seg(W * v[:, None]) if v is not None
+                        else (self.S0 if z_in is None else seg(W)) for v in uniq]
+            zin_full = np.ones(self.n) if z_in is None else z_in
+            self._az = [seg(a * zin_full) for a in av]
+            self._azt = [seg(a * zin_full * t) for a in av] if t is not None else None
+            m = len(av)
+            self._aa = [[seg(av[r] * av[s]) for s in range(m)] for r in range(m)]
         # For each outer level (from the inside out): where the children of each parent start.
         self._parent_starts: list[np.ndarray] = []
         for k in range(self.n_levels - 1, 0, -1):
@@ -181,6 +259,8 @@ class LmmModel:
     def _cross(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
         """Return ``W' V^-1 W`` and ``log det V`` (both in units of sigma^2)."""
         theta = np.asarray(theta, dtype=float)
+        if not self._simple:
+            return self._cross_z(theta)
         S0 = self.S0
         n = self.counts
         if self.q == 1:
@@ -224,6 +304,68 @@ class LmmModel:
             wvw = wvw - (u * (t2 / m)[:, None]).T @ u
             u = u / m[:, None]
             c = c / m
+        return 0.5 * (wvw + wvw.T), logdet
+
+    def _cross_z(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
+        """``_cross`` with random-effect covariates ``z`` (general real values).
+
+        Innermost group ``g``: ``Z_g = diag(z) [1 | t]``, ``P = T M^-1 T'``; for each distinct
+        outer covariate ``a_r`` carry ``u_r = a_r' V^-1 W`` and ``c_rs = a_r' V^-1 a_s``.
+        Outer level ``k`` (covariate ``a_k``) adds ``theta_k^2 a_k a_k'`` within each of its
+        groups; Woodbury with ``m = 1 + theta_k^2 c_kk`` gives
+        ``W' V^-1 W -= theta_k^2 u_k' u_k / m``, ``log det V += log m``,
+        ``u_r -= theta_k^2 c_rk u_k / m`` and ``c_rs -= theta_k^2 c_rk c_sk / m``.
+        With every covariate equal to one this is the recursion of :meth:`_cross`.
+        """
+        S0 = self.S0
+        n = self.counts
+        n_w = len(self._aW)
+        if self.q == 1:
+            t2 = theta[0] ** 2
+            m = 1.0 + t2 * n
+            logdet = float(np.sum(np.log(m)))
+            wvw = self.WtW - (S0 * (t2 / m)[:, None]).T @ S0
+            f = t2 / m
+            u = [self._aW[r] - S0 * (f * self._az[r])[:, None] for r in range(n_w)]
+            c = [[self._aa[r][s] - f * self._az[r] * self._az[s] for s in range(n_w)]
+                 for r in range(n_w)]
+            pos = 1
+        else:
+            a, b, d = theta[0], theta[1], theta[2]
+            st, stt, S1 = self.st, self.stt, self.S1
+            m11 = 1.0 + a * a * n + 2.0 * a * b * st + b * b * stt
+            m12 = a * d * st + b * d * stt
+            m22 = 1.0 + d * d * stt
+            det = m11 * m22 - m12 * m12
+            logdet = float(np.sum(np.log(det)))
+            i11, i12, i22 = m22 / det, -m12 / det, m11 / det
+            p11 = a * a * i11
+            p12 = a * (b * i11 + d * i12)
+            p22 = b * b * i11 + 2.0 * b * d * i12 + d * d * i22
+            A0 = S0 * p11[:, None] + S1 * p12[:, None]
+            A1 = S0 * p12[:, None] + S1 * p22[:, None]
+            wvw = self.WtW - (A0.T @ S0 + A1.T @ S1)
+            assert self._azt is not None
+            w0 = [self._az[r] * p11 + self._azt[r] * p12 for r in range(n_w)]
+            w1 = [self._az[r] * p12 + self._azt[r] * p22 for r in range(n_w)]
+            u = [self._aW[r] - (S0 * w0[r][:, None] + S1 * w1[r][:, None]) for r in range(n_w)]
+            c = [[self._aa[r][s] - (w0[r] * self._az[s] + w1[r] * self._azt[s])
+                  for s in range(n_w)] for r in range(n_w)]
+            pos = 3
+        for level, starts in enumerate(self._parent_starts):
+            u = [np.add.reduceat(ur, starts, axis=0) for ur in u]
+            c = [[np.add.reduceat(crs, starts) for crs in cr] for cr in c]
+            k = self._widx[self.n_levels - 2 - level]
+            t2 = theta[pos] ** 2
+            pos += 1
+            m = 1.0 + t2 * c[k][k]
+            logdet += float(np.sum(np.log(m)))
+            uk = u[k]
+            wvw = wvw - (uk * (t2 / m)[:, None]).T @ uk
+            ck = [c[r][k] * (t2 / m) for r in range(n_w)]
+            ckk = [c[r][k] for r in range(n_w)]
+            u = [u[r] - uk * ck[r][:, None] for r in range(n_w)]
+            c = [[c[r][s] - ck[r] * ckk[s] for s in range(n_w)] for r in range(n_w)]
         return 0.5 * (wvw + wvw.T), logdet
 
     def _state(self, theta: np.ndarray) -> dict[str, Any]:
@@ -581,6 +723,7 @@ def fit_lmm(
     levels: Sequence[np.ndarray],
     *,
     slope: np.ndarray | None = None,
+    z: Sequence[np.ndarray | None] | None = None,
     reml: bool = True,
     start: np.ndarray | None = None,
     maxiter: int = 1000,
@@ -598,6 +741,11 @@ def fit_lmm(
     slope : array of shape (n,), optional
         Covariate with a correlated random slope at the innermost level
         (lme4: ``(1 + slope | c)``, with ``a/b`` intercepts above it).
+    z : sequence of (array of shape (n,) or None), optional
+        Random-effect covariate per level, aligned with ``levels`` (see :class:`LmmModel`);
+        e.g. ``z=[treated, None]`` with ``levels=[mentor, participant]`` is lme4's
+        ``(0 + treated | mentor) + (1 | participant)`` (control participants given one
+        placeholder mentor).
     reml : bool
         REML (default) or ML.
     start : array, optional
@@ -619,4 +767,4 @@ def fit_lmm(
     >>> fit.n_groups
     (50,)
     """
-    return LmmModel(y, X, levels, slope).fit(reml=reml, start=start, maxiter=maxiter)
+    return LmmModel(y, X, levels, slope, z).fit(reml=reml, start=start, maxiter=maxiter)
