@@ -341,8 +341,8 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     study's disclosure control hides (an arm with fewer than ``min_cell`` people) are kept as
     rows "left out" with the reason, and never pooled.
     """
-    from mentor_eval import protect
     from mentor_eval.pipeline import input_fingerprints, run_study
+    from mentor_eval.report.protect import protect
     from mentor_eval.study import load_study
 
     base = Path(root) if root is not None else spec.path.parent
@@ -803,14 +803,14 @@ def portfolio_summary(result: PortfolioResult) -> list[str]:
 # =============================================================================== figures
 def _colors(result: PortfolioResult) -> dict[Any, str]:
     """One colour per group (model), the same in every figure."""
-    from mentor_eval.figures import ARM_COLORS
+    from mentor_eval.report.palette import arm_colors
 
     groups = sorted(result.random()["group"].astype(str).unique()) if len(result.pooled) else []
-    return {g: ARM_COLORS[i % len(ARM_COLORS)] for i, g in enumerate(groups)}
+    return arm_colors(groups)
 
 
 def _layout(fig: Any, title: str, alt: str, caption: str, height: int) -> Any:
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     fig.update_layout(
         title={"text": escape(title), "xref": "container", "x": 0.02, "xanchor": "left", "yref": "container",
@@ -831,7 +831,7 @@ def forest_figure(result: PortfolioResult, group: Any, outcome: str) -> Any:
     """
     import plotly.graph_objects as go
 
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     w = result.weights
     rows = w[(w["group"] == group) & (w["outcome"] == outcome)]
@@ -884,7 +884,7 @@ def models_figure(result: PortfolioResult) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     ran = result.random()
     outcomes = list(dict.fromkeys(ran["outcome"]))
@@ -1023,7 +1023,7 @@ def _ci_text(est: float, lo: float, hi: float) -> str:
 
 def title_html(result: PortfolioResult, title: str | None = None) -> str:
     """The report's heading: the portfolio's name and what it covers (escaped)."""
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     progs = result.programs
     n_in = int((progs["status"] == "included").sum())
