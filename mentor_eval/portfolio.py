@@ -33,7 +33,8 @@ import glob as _glob
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ __all__ = [
     "consistency_sentence",
     "standout_sentences",
     "SCHEDULERS",
+    "dask_client",
     "SAMPLE_MODELS",
     "simulate_portfolio",
 ]
@@ -550,18 +552,40 @@ def load_portfolio_result(folder: str | Path) -> PortfolioResult:
     return PortfolioResult(**tables, provenance=json.loads(prov.read_text()))
 
 
-def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: str, workers: int | None,
-               progress: bool) -> list[ProgramResult]:
-    if scheduler == "serial":
-        return [analyse_program(s, **kwargs) for s in specs]
+@contextmanager
+def dask_client(scheduler: str = "local", workers: int | None = None) -> Iterator[Any]:
+    """A Dask client on which studies and joblib work run, closed on exit.
+
+    Parameters
+    ----------
+    scheduler : str, default "local"
+        ``"local"`` starts a ``LocalCluster`` of worker processes on this machine (one thread
+        each); anything else is the address of an existing scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Worker processes of the local cluster (default 2).
+
+    Yields
+    ------
+    distributed.Client
+        While the block runs, joblib's default backend is Dask, so the bootstrap
+        (:func:`mentor_eval.parallel.run_bootstrap`) and simulation-based power
+        (:func:`mentor_eval.outcomes.simulated_power`) spread over the same cluster.
+
+    Example
+    -------
+    >>> with dask_client("local", workers=4):  # doctest: +SKIP
+    ...     res = simulated_power(simulate, analyse, n_sims=5000, n_jobs=-1)
+    """
     try:
         from distributed import Client, LocalCluster
     except ModuleNotFoundError:
-        raise ParameterError("Running studies on Dask needs the optional extra: pip install 'mentor-eval[distributed]' "
+        raise ParameterError("Running on Dask needs the optional extra: pip install 'mentor-eval[distributed]' "
                              "(or use scheduler='serial').") from None
+    import joblib
+
     cluster = None
     if scheduler == "local":
-        # one thread per worker: the studies' numpy work is not shared-memory parallel anyway
+        # one thread per worker: each study's numpy work is small, processes give the parallelism
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
@@ -571,16 +595,25 @@ def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: 
         except (OSError, TimeoutError, ValueError) as exc:
             raise ParameterError(f"Cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     try:
+        with joblib.parallel_config(backend="dask"):
+            yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: str, workers: int | None,
+               progress: bool) -> list[ProgramResult]:
+    if scheduler == "serial":
+        return [analyse_program(s, **kwargs) for s in specs]
+    with dask_client(scheduler, workers) as client:
         futures = [client.submit(analyse_program, s, pure=False, **kwargs) for s in specs]
         if progress:
             from distributed import progress as dask_progress
 
             dask_progress(futures)
         return client.gather(futures)  # in the portfolio's order, whatever finished first
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, scheduler: str = "auto",

@@ -35,3 +35,27 @@ def test_unreachable_scheduler_is_a_clear_error(tiny_portfolio, monkeypatch):  #
     for address in ("tcp://127.0.0.1:1", "no-port-given"):
         with pytest.raises(ParameterError, match="Cannot reach the Dask scheduler"):
             portfolio.run_portfolio(tiny_portfolio, scheduler=address)
+
+
+def _mean_stat(w):
+    import numpy as np
+
+    x = np.linspace(0.0, 1.0, w.shape[1]) ** 2
+    return (w @ x) / w.sum(axis=1)
+
+
+def test_bootstrap_runs_on_the_same_cluster_through_joblib():
+    import numpy as np
+    from distributed import LocalCluster
+
+    from mentor_eval.parallel import resampling_plan, run_bootstrap
+    from mentor_eval.portfolio import dask_client
+
+    plan = resampling_plan(60, clusters=[i // 3 for i in range(60)])
+    serial = run_bootstrap(_mean_stat, plan, 400, seed=5, n_jobs=1, chunk_size=100)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with dask_client(cluster.scheduler_address) as client:
+            on_dask = run_bootstrap(_mean_stat, plan, 400, seed=5, n_jobs=2, chunk_size=100)
+            groups = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_groups))
+    assert any("_run_chunk" in g for g in groups), groups  # the replicates ran as Dask tasks
+    np.testing.assert_array_equal(on_dask, serial)
