@@ -978,7 +978,8 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
         Range of each program's enrolment (drawn uniformly).
     heterogeneity : float, default 0.10
         SD (latent SD units) of the programs' true effects around their model's mean: real
-        differences between programs of one model.
+        differences between programs of one model. Attrition (8-25%) and differential
+        attrition (0-6 points) also vary between programs.
     broken : bool, default True
         Give the last program a data problem (a site exported a 0-10 scale: out-of-range answers
         in about 40% of its response rows), which validation catches and the portfolio reports.
@@ -1013,8 +1014,11 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
         hope, bel = SAMPLE_MODELS.get(model, (0.25, 0.25))
         d_h, d_b = rng.normal(0, heterogeneity, 2)
         n = int(rng.integers(lo, hi + 1))
+        # programs differ in how well they kept participants, so design quality varies too
+        drop, diff = float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.0, 0.06))
         sim = simulate_study(n, arms=["control", model], sites=2, seed=int(seed) * 1000 + i,
-                             effects={model: {"hope": hope + d_h, "belonging": bel + d_b}})
+                             effects={model: {"hope": hope + d_h, "belonging": bel + d_b}}, attrition=drop,
+                             differential_attrition=diff)
         folder = out / "programs" / f"{i + 1:02d}-{model.replace('_', '-')}"
         sim.write(folder, name=f"Program {i + 1:02d} ({model.replace('_', ' ')})")
         folders.append(folder)
