@@ -32,6 +32,7 @@ from __future__ import annotations
 import glob as _glob
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -331,7 +332,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
         outcome's family among its targets), ``g``, ``g_se``, ``variance`` (``g_se``^2),
         ``g_ci_low``, ``g_ci_high``, ``estimate`` (raw-score difference), ``ci_low``, ``ci_high``,
         ``p``, ``n_arm``, ``n_reference``, ``status`` ("included", or "left out"), ``reason``.
-        ``design`` columns: ``program``, ``arm``, ``model``, ``n_enrolled``, ``n_analysed``,
+        ``design`` columns: ``program``, ``arm``, ``arm_label``, ``model``, ``n_enrolled``, ``n_analysed``,
         ``attrition_pct``, ``overall_attrition_pct``, ``differential_pct``, ``attrition_verdict``,
         ``baseline_g_max`` (largest |g| over the outcomes at baseline), ``baseline_category``
         (the worst WWC category among them).
@@ -447,7 +448,8 @@ def _design_rows(safe: Any, program: str, arms: dict[str, Any], outcomes: Sequen
         gmax = float(np.nanmax(np.abs(b["g"].to_numpy(dtype=float)))) if len(b) and b["g"].notna().any() else np.nan
         cats = [c for c in b["category"].dropna().astype(str)] if len(b) and "category" in b else []
         worst = min(cats, key=lambda c: order.index(c) if c in order else -1) if cats else ""
-        rows.append({"program": program, "arm": key, "model": arm.model.key, "n_enrolled": get("n_enrolled"),
+        rows.append({"program": program, "arm": key, "arm_label": arm.label, "model": arm.model.key,
+                     "n_enrolled": get("n_enrolled"),
                      "n_analysed": get("n_analysed"), "attrition_pct": get("attrition_pct"),
                      "overall_attrition_pct": get("overall_attrition_pct"),
                      "differential_pct": get("differential_pct"), "attrition_verdict": get("verdict"),
@@ -600,7 +602,14 @@ def dask_client(scheduler: str = "local", workers: int | None = None) -> Iterato
     finally:
         client.close()
         if cluster is not None:
-            cluster.close()
+            # our own workers: a slow shutdown on a busy machine is not worth a warning to the user
+            quiet = logging.getLogger("distributed.nanny")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                cluster.close()
+            finally:
+                quiet.setLevel(level)
 
 
 def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: str, workers: int | None,
@@ -1081,7 +1090,7 @@ def models_table(result: PortfolioResult) -> pd.DataFrame:
         "Pooled g (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(ran["estimate"], ran["ci_low"], ran["ci_high"], strict=True)],
         "Prediction interval": [f"{lo:.2f} to {hi:.2f}" if np.isfinite(lo) else "one program only"
                                 for lo, hi in zip(ran["pi_low"], ran["pi_high"], strict=True)],
-        "\u03c4": ran["tau"].round(2), "I\u00b2 (%)": ran["i2"].round(0),
+        "\u03c4": ran["tau"].round(2), "I\u00b2 (%)": ran["i2"].round(0).astype("Int64"),
     })
 
 
@@ -1108,10 +1117,12 @@ def design_table(result: PortfolioResult) -> pd.DataFrame:
     if not len(d):
         return pd.DataFrame(columns=["Program", "Arm", "Overall attrition (%)", "Differential (%)", "Attrition",
                                      "Largest baseline |g|", "Baseline equivalence"])
+    def pct(col: str) -> pd.Series:
+        return pd.to_numeric(d[col], errors="coerce").round(0).astype("Int64")
+
     return pd.DataFrame({
-        "Program": d["program"], "Arm": d["arm"],
-        "Overall attrition (%)": pd.to_numeric(d["overall_attrition_pct"], errors="coerce").round(0),
-        "Differential (%)": pd.to_numeric(d["differential_pct"], errors="coerce").round(0),
+        "Program": d["program"], "Arm": d["arm_label"],
+        "Overall attrition (%)": pct("overall_attrition_pct"), "Differential (%)": pct("differential_pct"),
         "Attrition": d["attrition_verdict"].fillna("withheld"),
         "Largest baseline |g|": pd.to_numeric(d["baseline_g_max"], errors="coerce").round(2),
         "Baseline equivalence": d["baseline_category"].replace("", "withheld"),
