@@ -87,6 +87,9 @@ def test_effects_carry_model_attributes_and_design_quality(tiny_result):
     table = program_table(tiny_result)
     assert len(table) == len(eff) and table["g (95% CI)"].str.contains(" to ").all()
     assert len(models_table(tiny_result)) == 4
+    # format (dyad vs group) varies, whether the model targets the outcome does not
+    assert set(tiny_result.regression["term"]) == {"intercept", "format[group]"}
+    assert "targeted" not in tiny_result.regression_fit["moderators"].iloc[0]
 
 
 def test_disclosure_control_holds_effects_from_small_arms_back(tiny_portfolio):
@@ -148,3 +151,51 @@ def test_cli_runs_without_report_and_lists_exclusions(tiny_portfolio, tmp_path, 
     assert "1 of 2 programs analysed" in out.out and "left out: Program 05" in out.out
     assert (tmp_path / "out" / "tables" / "pooled.csv").is_file()
     assert main(["portfolio", str(tmp_path / "nope.yaml")]) == 2
+
+
+def _program(name: str, model: str, fmt: str, g: float, se: float, *, status: str = "included"):
+    from mentor_eval.portfolio import ProgramResult
+
+    eff = pd.DataFrame([{"program": name, "arm": model, "arm_label": model.title(), "model": model,
+                         "model_name": model.title(), "format": fmt, "population": None, "outcome": "o.total",
+                         "outcome_label": "O: total", "family": "hope", "targeted": True, "g": g, "g_se": se,
+                         "variance": se**2, "g_ci_low": g - 2 * se, "g_ci_high": g + 2 * se, "estimate": g,
+                         "ci_low": g - 2 * se, "ci_high": g + 2 * se, "p": 0.01, "n_arm": 50.0,
+                         "n_reference": 50.0, "status": status, "reason": "" if status == "included" else "hidden"}])
+    return ProgramResult(name, f"{name}/study.yaml", "included", "", eff, pd.DataFrame(), {"design": "randomized"})
+
+
+def test_pool_programs_by_format_with_meta_regression_by_hand():
+    from mentor_eval.portfolio import PortfolioConfig, pool_programs
+
+    progs = [_program("A", "m1", "dyad", 0.2, 0.1), _program("B", "m2", "dyad", 0.4, 0.12),
+             _program("C", "m3", "group", 0.1, 0.1), _program("D", "m3", "group", 0.3, 0.15),
+             _program("E", "m3", "group", 9.9, 0.1, status="left out")]
+    cfg = PortfolioConfig(name="p", path=None, programs=(), group_by="format", method="DL", test="z",
+                          moderators=("format",))
+    res = pool_programs(progs, cfg)
+    ran = res.random().set_index("group")
+    assert set(ran.index) == {"dyad", "group"} and list(ran.loc[:, "k"]) == [2, 2]
+    # DerSimonian-Laird by hand for the dyad pair
+    y, v = np.array([0.2, 0.4]), np.array([0.01, 0.0144])
+    w = 1 / v
+    mu_fe = (w * y).sum() / w.sum()
+    q = (w * (y - mu_fe) ** 2).sum()
+    tau2 = max(0.0, (q - 1) / (w.sum() - (w**2).sum() / w.sum()))
+    wr = 1 / (v + tau2)
+    assert ran.loc["dyad", "tau2"] == pytest.approx(tau2, abs=1e-12)
+    assert ran.loc["dyad", "estimate"] == pytest.approx((wr * y).sum() / wr.sum(), abs=1e-12)
+    assert ran.loc["dyad", "group_label"] == "Dyad"
+    # the left-out effect is not pooled; the regression compares group with dyad
+    assert list(res.regression["term"]) == ["intercept", "format[group]"]
+    assert res.notes["reason"].str.contains("only 2 program").sum() == 2
+
+
+def test_duplicate_program_names_are_told_apart_by_path():
+    from mentor_eval.portfolio import PortfolioConfig, pool_programs
+
+    progs = [_program("Same", "m1", "dyad", 0.2, 0.1), _program("Same", "m1", "dyad", 0.3, 0.1)]
+    progs[1] = progs[1].__class__("Same", "other/study.yaml", "included", "", progs[1].effects, pd.DataFrame(), {})
+    res = pool_programs(progs, PortfolioConfig(name="p", path=None, programs=()))
+    assert res.programs["program"].is_unique
+    assert res.weights["study"].is_unique
