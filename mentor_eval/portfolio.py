@@ -379,13 +379,16 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
     share = quarantined / read if read else 0.0
     m = max(int(min_cell), int(study.privacy.min_cell))
-    info = {"design": study.design, "rows_read": read, "rows_quarantined": quarantined,
+    # a count of quarantined rows is a count of people too: below min_cell it is withheld
+    shown = quarantined if quarantined == 0 or quarantined >= m else None
+    info = {"design": study.design, "rows_read": read, "rows_quarantined": shown,
             "quarantined_share": share, "min_cell": m, "missing_outcomes": missing,
             "population": spec.population}
     inputs = input_fingerprints(study).to_dict(orient="records")
     if share > max_quarantined:
         rules = results.data.validation.rule_counts()
-        top = ", ".join(f"{r.rule} ({r.n})" for r in rules[rules["severity"] == "failure"].head(3).itertuples())
+        top = ", ".join(f"{r.rule} ({r.n if r.n >= m else f'fewer than {m}'})"
+                        for r in rules[rules["severity"] == "failure"].head(3).itertuples())
         return ProgramResult(program, rel, "excluded",
                              f"the data failed validation: {100 * share:.0f}% of rows were quarantined "
                              f"(limit {100 * max_quarantined:.0f}%); rules broken: {top}.",
@@ -465,7 +468,8 @@ class PortfolioResult:
     Attributes
     ----------
     programs : one row per study: ``program``, ``path``, ``status`` (included / excluded),
-        ``reason``, ``design``, ``n_enrolled``, ``rows_read``, ``rows_quarantined``,
+        ``reason``, ``design``, ``n_enrolled``, ``rows_read``, ``rows_quarantined`` (None when below
+        ``min_cell``),
         ``quarantined_share``, ``min_cell``, ``population``, ``missing_outcomes``
     effects : every program's effect per arm x outcome (see :func:`analyse_program`), with
         ``group`` (the pooling key: the model or its format) and ``row_label``
@@ -650,6 +654,20 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
     -----
     Results are identical whatever the scheduler and the number of workers: each study is
     deterministic, runs alone, and results are gathered in the order of the portfolio file.
+    Only the protected aggregates of :func:`analyse_program` travel back from a worker.
+    Pooling is :func:`pool_programs`.
+
+    References
+    ----------
+    Rocklin M (2015). Dask: parallel computation with blocked algorithms and task scheduling.
+    Proceedings of the 14th Python in Science Conference, 130-136.
+
+    Example
+    -------
+    >>> from mentor_eval import run_portfolio, simulate_portfolio
+    >>> path = simulate_portfolio("my_portfolio", n_programs=8)   # doctest: +SKIP
+    >>> res = run_portfolio(path, scheduler="serial")              # doctest: +SKIP
+    >>> print(res.summary())                                       # doctest: +SKIP
     """
     cfg = source if isinstance(source, PortfolioConfig) else load_portfolio(source)
     if not isinstance(scheduler, str) or not scheduler:
@@ -676,8 +694,33 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
 
 
 def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> PortfolioResult:
-    """Pool programs' effects per group x outcome (meta-analysis, leave-one-out, meta-regression)."""
-    from mentor_eval.models import get_model
+    """Pool programs' effects per group x outcome (meta-analysis, leave-one-out, meta-regression).
+
+    Parameters
+    ----------
+    results : list of ProgramResult
+        From :func:`analyse_program`, in the portfolio's order.
+    cfg : PortfolioConfig
+        Grouping (``group_by``), pooling settings and moderators.
+
+    Returns
+    -------
+    PortfolioResult
+        See its attributes; ``pooled`` holds :func:`~mentor_eval.meta_analysis`'s columns plus
+        ``group``, ``group_label``, ``outcome_label`` and ``outliers``.
+
+    Notes
+    -----
+    Only effects with status "included" are pooled (left-out effects stay in ``effects`` with
+    their reason). Two programs with one name are told apart by their path. Arms of one program
+    that fall in one group share a control group, so their effects are correlated; they are
+    pooled as independent and ``notes`` says so. Meta-regression runs per outcome across every
+    included effect on the configured moderators that vary.
+
+    Example
+    -------
+    >>> res = pool_programs(results, load_portfolio("portfolio.yaml"))  # doctest: +SKIP
+    """
     from mentor_eval.outcomes.meta import meta_analysis, meta_regression
     from mentor_eval.pipeline import package_versions
 
@@ -751,7 +794,6 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
                 if co:
                     regression = pd.concat(co, ignore_index=True)
                     regression_fit = pd.concat(fi, ignore_index=True)
-    _ = get_model  # model names come from the studies (custom models included)
     prov: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "settings": cfg.settings(),
                             "versions": package_versions(), "mentor_eval": __version__}
     if cfg.path is not None:
@@ -869,7 +911,19 @@ def _layout(fig: Any, title: str, alt: str, caption: str, height: int) -> Any:
 def forest_figure(result: PortfolioResult, group: Any, outcome: str) -> Any:
     """Forest plot of one model and outcome: each program a row, the pooled diamond, the prediction interval.
 
-    Returns a plotly Figure; markers' size follows the program's random-effects weight.
+    Parameters
+    ----------
+    result : PortfolioResult
+    group : the pooling group (a model key, or a format)
+    outcome : str
+        Outcome id (``instrument.scale``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Squares sized by the program's random-effects weight with their 95% CI, the pooled
+        diamond (its width the CI) and the dotted prediction interval; the group's colour is the
+        same in every figure of the report. ``layout.meta`` holds the alt text and caption.
     """
     import plotly.graph_objects as go
 
