@@ -38,6 +38,49 @@ __all__ = [
 
 RELIABILITY_THRESHOLD = 0.70
 
+# Columns of each result table, so that a table that could not be computed is still well-formed
+# (empty, with its columns) for the notebooks and writers that read it.
+RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "flow": ("arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"),
+    "attrition": ("arm", "reference", "n_enrolled", "n_analysed", "attrition_pct", "overall_attrition_pct",
+                  "differential_pct", "boundary", "max_differential_pct", "verdict", "n_enrolled_ref",
+                  "n_analysed_ref", "reference_attrition_pct", "boundary_note"),
+    "baseline": ("variable", "arm", "reference", "n_arm", "n_ref", "mean_arm", "mean_ref", "sd_arm", "sd_ref", "g",
+                 "kind", "category", "note"),
+    "reliability": ("wave", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std", "alpha_ci_low",
+                    "alpha_ci_high", "ci_method", "omega_total", "average_r", "missing", "note", "below_threshold"),
+    "reliability_by_arm": ("wave", "arm", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std",
+                           "alpha_ci_low", "alpha_ci_high", "ci_method", "omega_total", "average_r", "missing",
+                           "note", "below_threshold"),
+    "invariance": ("instrument", "wave", "group", "level", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+                   "rmsea_ci_low", "rmsea_ci_high", "srmr", "npar", "n", "chisq_diff", "df_diff", "p_diff",
+                   "delta_cfi", "delta_rmsea", "delta_srmr", "chen_noninvariant", "chisq_diff_significant",
+                   "verdict"),
+    "prepost": ("outcome", "arm", "n", "n_excluded", "n_pre_only", "n_post_only", "mean_pre", "sd_pre", "mean_post",
+                "sd_post", "r_pre_post", "estimate", "se", "ci_low", "ci_high", "t", "df", "p", "wilcoxon_v",
+                "wilcoxon_p", "wilcoxon_method", "n_zero_change", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av",
+                "g_av_ci_low", "g_av_ci_high", "g_av_ci_method", "ci_level", "note"),
+    "ancova_means": ("outcome", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n", "mean_post", "sd_post"),
+    "contrasts": ("outcome", "contrast", "arm", "reference", "estimate", "se", "df", "t", "p", "family", "ci_low",
+                  "ci_high", "ci_low_adj", "ci_high_adj", "g", "g_se", "g_ci_low", "g_ci_high", "standardizer",
+                  "n_arm", "n_reference", "p_adj", "adjust"),
+    "mixed_means": ("outcome", "wave", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n"),
+    "mixed_contrasts": ("outcome", "type", "contrast", "arm", "wave", "estimate", "se", "df", "t", "p", "ci_low",
+                        "ci_high"),
+    "icc": ("outcome", "level", "icc"),
+    "reliable_change": ("outcome", "reliability", "arm", "n", "n_excluded", "n_improved", "n_unchanged",
+                        "n_deteriorated", "n_reliably_improved", "share_improved", "share_unchanged",
+                        "share_deteriorated", "share_reliably_improved"),
+    "hypotheses": ("hypothesis", "arm", "outcome", "direction", "estimate", "ci_low", "ci_high", "g", "p", "p_adj",
+                   "adjust", "family", "verdict"),
+    "moderators": ("outcome", "test", "term", "arm", "reference", "moderator", "level", "estimate", "se",
+                   "statistic", "df_num", "df_den", "ci_low", "ci_high", "p", "n", "n_excluded", "status"),
+    "dose_response": ("outcome", "arm", "term", "model", "estimate", "se", "statistic", "df", "ci_low", "ci_high",
+                      "p", "n", "n_excluded", "note", "status"),
+    "item_distributions": ("instrument", "wave", "item", "item_id", "gist", "reverse", "level", "label", "n",
+                           "n_item", "share", "midpoint"),
+}
+
 
 @dataclass(frozen=True)
 class StudyResults:
@@ -101,18 +144,33 @@ class StepNotes:
     def __init__(self) -> None:
         self.rows: list[dict[str, str]] = []
 
-    def run(self, step: str, func: Callable[[], pd.DataFrame], *, target: str = "") -> pd.DataFrame:
-        # Only user-data problems (MentorEvalError) become notes; bugs still raise.
+    def run(self, step: str, func: Callable[[], pd.DataFrame], *, target: str = "",
+            columns: Sequence[str] = ()) -> pd.DataFrame:
+        # Only user-data problems (MentorEvalError) become notes; bugs still raise. A failed step
+        # returns an empty frame with the step's documented ``columns`` so later cells can read them.
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return func()
         except MentorEvalError as exc:
             self.rows.append({"step": step, "target": target, "reason": str(exc)})
-            return pd.DataFrame()
+            return pd.DataFrame(columns=list(columns))
+
+    def skip(self, step: str, target: str, reason: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+        """Record that a step cannot run (in plain words) and return its empty result."""
+        self.rows.append({"step": step, "target": target, "reason": reason})
+        return pd.DataFrame(columns=list(columns))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["step", "target", "reason"])
+
+
+def _shaped(tables: dict[str, Any]) -> dict[str, Any]:
+    """Give every empty result table its documented columns (see RESULT_COLUMNS)."""
+    for name, table in tables.items():
+        if isinstance(table, pd.DataFrame) and not len(table) and name in RESULT_COLUMNS:
+            tables[name] = table.reindex(columns=list(dict.fromkeys([*RESULT_COLUMNS[name], *table.columns])))
+    return tables
 
 
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -180,6 +238,21 @@ def _fill_clusters(frame: pd.DataFrame, clusters: Sequence[str], participant: st
     return frame
 
 
+def _has_answers(rows: pd.DataFrame, si: Any) -> bool:
+    cols = [c for c in si.item_columns().values() if c in rows.columns]
+    return bool(len(rows)) and bool(cols) and bool(rows[cols].notna().to_numpy().any())
+
+
+def _no_answers_reason(data: AnalysisData, si: Any) -> str:
+    """Why an instrument has nothing to analyse, in plain words."""
+    waves = ", ".join(si.waves)
+    if not len(data.responses):
+        return ("cannot be computed: no clean response rows at all (every row was quarantined or the "
+                "responses file has none); see the validation quarantine")
+    return (f"cannot be computed: no answers to {si.id} at its wave(s) {waves} yet (no rows, or every "
+            "row there was quarantined)")
+
+
 # ------------------------------------------------------------------ steps
 def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRESHOLD,
                       notes: StepNotes | None = None) -> dict[str, pd.DataFrame]:
@@ -192,6 +265,9 @@ def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRE
     participants = data.participants[["participant_id", "arm"]]
     for si in st.instruments:
         rows = data.responses[data.responses["wave"].isin(si.waves)]
+        if not _has_answers(rows, si):
+            notes.skip("reliability", si.id, _no_answers_reason(data, si))
+            continue
         overall.append(notes.run("reliability", lambda si=si, rows=rows: scale_reliability(
             rows, si.instrument, si.columns, by=("wave",), threshold=threshold), target=si.id))
         with_arm = rows.merge(participants, on="participant_id", how="left")
@@ -217,7 +293,8 @@ def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRE
         res = notes.run("invariance", lambda items=items, model=model: invariance(items, model, "arm"),
                         target=si.id)
         inv.append(_with(res, instrument=si.id, wave=first, group="arm"))
-    return {"reliability": _concat(overall), "reliability_by_arm": _concat(by_arm), "invariance": _concat(inv)}
+    return _shaped({"reliability": _concat(overall), "reliability_by_arm": _concat(by_arm),
+                    "invariance": _concat(inv)})
 
 
 def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.DataFrame) -> float | None:
@@ -227,6 +304,19 @@ def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.D
         if len(hit) and np.isfinite(hit["alpha"].iloc[0]) and 0 < hit["alpha"].iloc[0] < 1:
             return float(hit["alpha"].iloc[0])
     return si.instrument.published_alpha
+
+
+def _no_reliability_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str:
+    si, sc = data.study.resolve_outcome(outcome)
+    base = ("cannot be computed: reliable change needs the scale's reliability, and the instrument gives no "
+            "published_reliability")
+    if rel is not None and len(rel) and {"instrument", "scale", "wave", "alpha"} <= set(rel.columns):
+        hit = rel[(rel["instrument"] == si.id) & (rel["scale"] == sc.id) & (rel["wave"] == data.study.baseline)]
+        if len(hit) and np.isfinite(hit["alpha"].iloc[0]):
+            return (f"{base} while this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the "
+                    "items do not hang together here; check reverse keys). Add published_reliability to the "
+                    "instrument definition to use the published value.")
+    return f"{base} and this sample has no baseline alpha for it. Add published_reliability to the definition."
 
 
 def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
@@ -253,6 +343,17 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     frame = data.analysis
     covs = [c for c in st.covariates if c in frame.columns]
     res: dict[str, Any] = {}
+    scored = set(frame["outcome"].dropna().unique()) if "outcome" in frame.columns and len(frame) else set()
+    for o in [o for o in outs if o not in scored]:
+        notes.skip("outcome analyses", o, "cannot be computed: no clean scores for this outcome (no response "
+                   "rows, every row quarantined, or too few items answered to score); see the validation "
+                   "quarantine")
+    outs = [o for o in outs if o in scored]
+    primary = [o for o in primary if o in scored]
+    if not outs:
+        return _shaped({name: pd.DataFrame() for name in (
+            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "mixed_means",
+            "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
     primary_scores = frame[frame["outcome"].isin(primary or outs)]
@@ -264,9 +365,17 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     base = base[[o for o in outs if o in base.columns]].reset_index()
     base = data.participants.merge(base, on="participant_id", how="left")
     binary = [c for c in covs if base[c].dropna().nunique() == 2 and not pd.api.types.is_float_dtype(base[c])]
-    res["baseline"] = notes.run("baseline equivalence", lambda: baseline_equivalence(
-        base, variables=[o for o in outs if o in base.columns] + covs, control=control, binary=binary,
-        adjusted=[*covs, *outs]))
+    from mentor_eval.outcomes.design import BASELINE_COLUMNS
+
+    n_arms = base["arm"].dropna().nunique() if "arm" in base.columns else 0
+    if n_arms < 2:
+        res["baseline"] = notes.skip(
+            "baseline equivalence", "", "cannot be computed: it compares arms at baseline and the data hold "
+            f"{n_arms} arm(s)" + (" (a single-arm design)" if st.design == "single-arm" else ""), BASELINE_COLUMNS)
+    else:
+        res["baseline"] = notes.run("baseline equivalence", lambda: baseline_equivalence(
+            base, variables=[o for o in outs if o in base.columns] + covs, control=control, binary=binary,
+            adjusted=[*covs, *outs]), columns=BASELINE_COLUMNS)
 
     # within-arm change
     res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
@@ -316,19 +425,27 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     res["mixed_contrasts"] = _concat(mm_con)
     res["icc"] = _concat(iccs)
 
-    # reliable change with this sample's baseline reliability (published value as fallback)
+    # reliable change with a test-retest reliability: published retest over a comparable interval,
+    # else the control arm's baseline-post correlation, else alpha (noted: it overstates reliability)
     rc = []
+    weeks = {w.key: w.week for w in st.waves}
     for o in outs:
-        rel = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
-        if rel is None:
-            notes.rows.append({"step": "reliable change", "target": o,
-                               "reason": "no reliability estimate available for this scale"})
-            continue
-        r = notes.run("reliable change", lambda o=o, rel=rel: reliable_change(
-            frame, o, reliability=rel, pre=pre, post=post), target=o)
+        alpha = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        si, sc = st.resolve_outcome(o)
+        retest = [e for e in getattr(si.instrument, "retest", ()) if e.scale == sc.id]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            r = notes.run("reliable change", lambda o=o, alpha=alpha, retest=retest: reliable_change(
+                frame, o, reliability="auto", retest={o: retest}, interval_weeks=weeks[post] - weeks[pre],
+                control=control, alpha=alpha, pre=pre, post=post), target=o)
+        for w in caught:
+            if issubclass(w.category, UserWarning) and "retest" in str(w.message):
+                notes.rows.append({"step": "reliable change", "target": o, "reason": str(w.message)})
         if isinstance(r, pd.DataFrame):
             continue
-        rc.append(_with(r.summary, outcome=o, reliability=rel))
+        par = r.parameters.iloc[0]
+        rc.append(_with(r.summary, outcome=o, reliability=float(par["reliability"]),
+                        reliability_source=par["reliability_source"]))
     res["reliable_change"] = _concat(rc)
 
     # pre-registered hypotheses: the arm-vs-control ANCOVA contrast, Holm across the hypotheses
@@ -350,7 +467,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             doses.append(notes.run("dose-response", lambda d=d, o=o: dose_response(
                 frame, o, dose=d, pre=pre, post=post, arms=mentored), target=f"{o} on {d}"))
     res["dose_response"] = _concat(doses)
-    return res
+    return _shaped(res)
 
 
 def _moderation(frame: pd.DataFrame, outcome: str, moderator: str, pre: str, post: str,
@@ -448,10 +565,10 @@ def run_study(
     """
     data = load_analysis_data(study)
     notes = StepNotes()
-    psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else {
-        "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()}
+    psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else _shaped({
+        "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()})
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
-    dist = _item_distributions(data)
+    dist = _shaped({"item_distributions": _item_distributions(data)})["item_distributions"]
     st = data.study
     provenance = {
         "study": st.name,

@@ -8,6 +8,7 @@ The format is documented in ``docs/study-config.md``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,8 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
+from mentor_eval.config import ConfigChecker, kind, read_yaml
 from mentor_eval.errors import InstrumentDefinitionError, StudyConfigError
 from mentor_eval.fidelity import FidelityColumn, parse_fidelity
 from mentor_eval.instruments import Instrument, Scale, list_instruments, load_instrument
@@ -53,6 +53,8 @@ _FILESPEC_KEYS = (
     "path", "format", "layout", "sheet", "encoding", "delimiter", "id_column", "wave_column", "wave_map",
     "wide_pattern",
 )
+#: Environment variable that allows data paths outside the study folder (set by --allow-outside-paths).
+OUTSIDE_PATHS_ENV = "MENTOR_EVAL_ALLOW_OUTSIDE_PATHS"
 # columns with a fixed meaning in the participant and response tables
 _RESERVED = ("participant_id", "arm", "wave", "completed_at")
 _KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -276,43 +278,12 @@ class Study:
 
 
 # ---------------------------------------------------------------------- checking
-class _Checker:
-    """Builds error messages carrying the file name and the key path."""
+class _Checker(ConfigChecker):
+    """Study-file messages: the file name and the key path (rules shared with instrument files)."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> StudyConfigError:
-        where = f" key '{path}':" if path else ""
-        return StudyConfigError(f"{self.source}:{where} {problem}")
-
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"must be a mapping (key: value pairs); got {_kind(value)}.")
-        return value
-
-    def seq(self, value: Any, path: str, *, allow_scalar: bool = False) -> list[Any]:
-        if value is None:
-            return []
-        if allow_scalar and isinstance(value, str):
-            return [value]
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list; got {_kind(value)}.")
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True) -> str | None:
-        if value is None:
-            if required:
-                raise self.fail(path, "is required.")
-            return None
-        if not isinstance(value, str):
-            raise self.fail(path, f"must be text; got {_kind(value)} {value!r}.")
-        s = value.strip()
-        if not s:
-            if required:
-                raise self.fail(path, "must not be empty.")
-            return None
-        return s
+        super().__init__(source, StudyConfigError, "key")
+        self.allow_outside = False
 
     def key(self, value: Any, path: str) -> str:
         """An identifier used as a value in the data (arm or wave key)."""
@@ -341,23 +312,20 @@ class _Checker:
             out.append(c)
         return tuple(out)
 
-    def number(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise self.fail(path, f"must be a number; got {_kind(value)} {value!r}.")
-        return float(value)
 
-    def unknown_keys(self, m: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
-        extra = [str(k) for k in m if str(k) not in allowed]
-        if extra:
-            where = f"{path}.{extra[0]}" if path else extra[0]
-            raise self.fail(where, f"is not a known key; allowed keys: {', '.join(allowed)}.")
+_kind = kind
 
 
-def _kind(value: Any) -> str:
-    return {
-        "str": "text", "int": "a whole number", "float": "a number", "bool": "true/false",
-        "list": "a list", "dict": "a mapping", "NoneType": "nothing",
-    }.get(type(value).__name__, type(value).__name__)
+def _check_inside(c: _Checker, resolved: Path, root: Path, key: str, what: str) -> None:
+    """A path named in the study must stay inside the study folder unless explicitly allowed."""
+    if c.allow_outside or resolved == root or root in resolved.parents:
+        return
+    # The path is not echoed beyond what the user wrote, and the file is never opened.
+    raise c.fail(key, f"the {what} lies outside the study folder (after following '..' and links); "
+                      "mentor-eval reads only files inside the folder of the study file, so that a study "
+                      "folder from someone else cannot read other files on this machine. Move the file into "
+                      f"the study folder, or run with --allow-outside-paths (or set {OUTSIDE_PATHS_ENV}=1) "
+                      "if you trust this study file.")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -611,6 +579,7 @@ def _parse_filespec(c: _Checker, raw: Any, path: str, root: Path, study_path: Pa
     assert rel is not None
     p = Path(rel).expanduser()
     resolved = (p if p.is_absolute() else root / p).resolve()
+    _check_inside(c, resolved, root, path if was_text else f"{path}.path", "data file")
     if check_files and not resolved.is_file():
         shown = _rel(resolved, root)
         raise c.fail(path if was_text else f"{path}.path",
@@ -685,7 +654,8 @@ def _parse_files(c: _Checker, raw: Any, root: Path, study_path: Path, waves: tup
     return Files(**specs)
 
 
-def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Study:
+def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
+                allow_outside_paths: bool | None = None) -> Study:
     """Check a parsed ``study.yaml`` (a mapping) and build the :class:`Study`.
 
     Parameters
@@ -696,6 +666,8 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         Where the study file is (relative data paths resolve against its directory).
     check_files : bool, default True
         Check that the data files exist.
+    allow_outside_paths : bool, optional
+        See :func:`load_study`.
 
     Returns
     -------
@@ -709,6 +681,9 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
     study_path = Path(path).resolve()
     root = study_path.parent
     c = _Checker(study_path.name)
+    if allow_outside_paths is None:
+        allow_outside_paths = os.environ.get(OUTSIDE_PATHS_ENV, "") == "1"
+    c.allow_outside = bool(allow_outside_paths)
     if raw is None:
         raise c.fail("", "the file is empty; see docs/study-config.md for the format.")
     m = c.mapping(raw, "")
@@ -726,6 +701,7 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
     if m.get("instrument_dir") is not None:
         d = Path(c.text(m["instrument_dir"], "instrument_dir")).expanduser()  # type: ignore[arg-type]
         inst_dir = (d if d.is_absolute() else root / d).resolve()
+        _check_inside(c, inst_dir, root, "instrument_dir", "instrument directory")
         if not inst_dir.is_dir():
             raise c.fail("instrument_dir", f"directory {_rel(inst_dir, root)!r} (relative to {study_path.name}) "
                                            "does not exist.")
@@ -765,7 +741,8 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
     )
 
 
-def load_study(path: str | Path | None = None, *, check_files: bool = True) -> Study:
+def load_study(path: str | Path | None = None, *, check_files: bool = True,
+               allow_outside_paths: bool | None = None) -> Study:
     """Read and check a study configuration.
 
     Parameters
@@ -774,6 +751,11 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
         A ``study.yaml`` file, or a directory holding one. None: the bundled sample study.
     check_files : bool, default True
         Check that the data files named under ``files`` exist.
+    allow_outside_paths : bool, optional
+        Allow data files and ``instrument_dir`` outside the study file's folder. Default: no,
+        unless the environment variable ``MENTOR_EVAL_ALLOW_OUTSIDE_PATHS`` is ``1`` (which the
+        CLI option ``--allow-outside-paths`` sets). A study folder received from someone else
+        then cannot make mentor-eval read (and quote) files elsewhere on the machine.
 
     Returns
     -------
@@ -783,8 +765,10 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
     Raises
     ------
     StudyConfigError
-        If the file is missing, not valid YAML, or breaks any rule in ``docs/study-config.md``.
-        The message names the file, the key path (e.g. ``arms[2].model``) and what is allowed.
+        If the file is missing, not UTF-8, not valid YAML, repeats a key, expands aliases
+        without bound, names a data path outside the study folder, or breaks any rule in
+        ``docs/study-config.md``. The message names the file, the key path (e.g.
+        ``arms[2].model``) or line, and what is allowed.
 
     Examples
     --------
@@ -802,14 +786,5 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
             p = p / "study.yaml"
     if not p.is_file():
         raise StudyConfigError(f"Study file {p.as_posix()} does not exist.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyConfigError(f"{p.name}: cannot be read ({exc}).") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise StudyConfigError(f"{p.name}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-    return parse_study(raw, p, check_files=check_files)
+    raw = read_yaml(p, error=StudyConfigError, what="study file")
+    return parse_study(raw, p, check_files=check_files, allow_outside_paths=allow_outside_paths)

@@ -59,6 +59,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from mentor_eval._params import check_in_interval, check_positive_int
+from mentor_eval.errors import DataValidationError
 from mentor_eval.fidelity import RULE_FIDELITY, fidelity_cells
 from mentor_eval.io import RawFrame, map_participants, read_file, to_long
 from mentor_eval.io.layout import spec_get
@@ -511,12 +512,29 @@ def validate_study(
     # instead of 9); wide files name them per wave and are read as plain text.
     layout = spec_get(study.files.responses, "layout")
     items = [c for si in study.instruments for c in si.item_columns().values()] if layout == "long" else []
+    for part in ("participants", "responses"):
+        _check_declared_file(study, part)
     # no local names for the files read: validate_frames can let go of the item texts it has
     # converted
     return validate_frames(study, read_file(study.files.participants),
                            read_file(study.files.responses, compact=items),
                            missing_threshold=missing_threshold, seconds_per_item=seconds_per_item,
                            straightline_items=straightline_items, key=key)
+
+
+def _check_declared_file(study: Any, part: str) -> None:
+    """A missing data file is named with the ``files.*`` key that points to it."""
+    path = Path(getattr(study.files, part).path)
+    if path.is_file():
+        return
+    try:
+        shown = path.relative_to(study.root).as_posix()
+    except ValueError:
+        shown = path.as_posix()
+    what = "is a folder, not a file" if path.is_dir() else "does not exist"
+    raise DataValidationError(
+        f"{path.name}: {what} (key 'files.{part}' of {Path(study.path).name} names {shown!r}, relative to the "
+        f"study folder). Correct files.{part} or put the file there.")
 
 
 def validate_frames(

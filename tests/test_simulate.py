@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -354,3 +355,189 @@ def test_cli_simulate_writes_a_study_that_loads(tmp_path, capsys):
     assert len(pd.read_csv(study.files.participants.path)) == 240
     assert main(["simulate", "--participants", "240", "--out", str(out), "--arms", "control,bogus"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- cluster onset, clustered arms, formats
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_ARMS = ["control", "narrative_weaving", "storytelling_circles", "strength_spotlight", "cultural_navigator",
+               "community_of_practice"]
+
+
+def _latent_icc(sim: SimulatedStudy, arm: str, wave: str, level: str, family: str = "agency") -> float:
+    """One-way ANOVA (method of moments) ICC of a latent trait within one arm, site means removed."""
+    lat = sim.latent[sim.latent["wave"] == wave].set_index("participant_id")
+    p = sim.participants.set_index("participant_id")
+    p = p[p["arm"] == arm]
+    y = lat.loc[p.index, family]
+    y = y - y.groupby(p["site_id"]).transform("mean")
+    g = p[level]
+    sizes = g.value_counts()
+    k, n = len(sizes), len(g)
+    means = y.groupby(g).mean()
+    ssb = (sizes * (means.reindex(sizes.index) - y.mean()) ** 2).sum()
+    ssw = ((y - y.groupby(g).transform("mean")) ** 2).sum()
+    msb, msw = ssb / (k - 1), ssw / (n - k)
+    n0 = (n - (sizes**2).sum() / n) / (k - 1)
+    return float((msb - msw) / (msb + (n0 - 1) * msw))
+
+
+@pytest.fixture(scope="module")
+def clustered() -> SimulatedStudy:
+    """Realistic default onset with distinct mentor (dyad) and group ICCs (about 1 s)."""
+    return simulate_study(24000, arms=ARMS, seed=21, icc_mentor=0.20, icc_group=0.10, attrition=0.0,
+                          differential_attrition=0.0)
+
+
+def test_default_cluster_effects_begin_after_matching(clustered):
+    # no mentor/group clustering at baseline; the stated ICC at midpoint and post
+    for arm, level, icc in (("strength_spotlight", "mentor_id", 0.20), ("storytelling_circles", "group_id", 0.10)):
+        assert abs(_latent_icc(clustered, arm, "baseline", level)) < 0.03, arm
+        for wave in ("midpoint", "post"):
+            est = _latent_icc(clustered, arm, wave, level)
+            assert abs(est - icc) < 0.05, (arm, wave, est)
+    # the cluster effect adds variance after baseline: var = 1 / (1 - icc) in a clustered arm
+    lat = clustered.latent.set_index("participant_id")
+    arm = clustered.participants.set_index("participant_id")["arm"]
+    post = lat[lat["wave"] == "post"]
+    base = lat[lat["wave"] == "baseline"]
+    ss = arm[arm == "strength_spotlight"].index
+    ratio = post.loc[ss, "agency"].var() / base.loc[ss, "agency"].var()
+    assert 1.15 < ratio < 1.35, ratio  # 1 / (1 - .2) = 1.25 plus a little dose heterogeneity
+    ctrl = arm[arm == "control"].index
+    assert 0.9 < post.loc[ctrl, "agency"].var() / base.loc[ctrl, "agency"].var() < 1.1
+
+
+def test_truth_records_onset_clustered_arms_and_icc_by_wave(clustered):
+    c = clustered.truth["clustering"]
+    assert c["onset"] == "after_matching" and c["partially_nested"] is True
+    assert c["clustered_arms"] == ["strength_spotlight", "storytelling_circles"]
+    assert c["level_by_arm"] == {"control": None, "strength_spotlight": "mentor_id",
+                                 "storytelling_circles": "group_id"}
+    rows = pd.DataFrame(c["icc_by_wave"]).set_index(["arm", "level", "wave"])
+    assert rows.loc[("strength_spotlight", "mentor_id", "baseline"), "icc"] == 0
+    assert rows.loc[("strength_spotlight", "mentor_id", "post"), "icc"] == pytest.approx(0.20)
+    assert rows.loc[("strength_spotlight", "mentor_id", "post"), "variance"] == pytest.approx(0.25)
+    assert rows.loc[("storytelling_circles", "group_id", "midpoint"), "icc"] == pytest.approx(0.10)
+    assert rows.loc[("control", "site_id", "post"), "icc"] == pytest.approx(0.05)
+    assert rows.loc[("strength_spotlight", "site_id", "post"), "icc"] == pytest.approx(0.05 * 0.8)
+    assert ("control", "mentor_id", "post") not in rows.index
+    assert clustered.truth["icc"]["latent"] == {"site_id": 0.05, "mentor_id": 0.20, "group_id": 0.10}
+    assert clustered.truth["parameters"]["cluster_onset"] == "after_matching"
+
+
+def test_baseline_onset_keeps_the_cluster_effect_constant():
+    sim = simulate_study(24000, arms=ARMS, seed=22, icc_mentor=0.20, cluster_onset="baseline", attrition=0.0)
+    for wave in ("baseline", "post"):
+        est = _latent_icc(sim, "strength_spotlight", wave, "mentor_id")
+        assert abs(est - 0.20) < 0.05, (wave, est)
+    rows = pd.DataFrame(sim.truth["clustering"]["icc_by_wave"]).set_index(["arm", "level", "wave"])
+    assert rows.loc[("strength_spotlight", "mentor_id", "baseline"), "icc"] == pytest.approx(0.20)
+
+
+def test_unlisted_arms_carry_no_cluster_effect():
+    sim = simulate_study(24000, arms=ARMS, seed=23, icc_mentor=0.25, clustered_arms=["storytelling_circles"],
+                         attrition=0.0)
+    assert abs(_latent_icc(sim, "strength_spotlight", "post", "mentor_id")) < 0.04
+    assert abs(_latent_icc(sim, "storytelling_circles", "post", "group_id") - 0.25) < 0.06
+    assert sim.truth["clustering"]["level_by_arm"]["strength_spotlight"] is None
+    # the unclustered arm still has its mentors
+    p = sim.participants
+    assert p.loc[p["arm"] == "strength_spotlight", "mentor_id"].notna().all()
+
+
+def test_old_knobs_reproduce_the_committed_sample_exactly(tmp_path):
+    """cluster_onset="baseline" is the earlier generating model: the bundled sample is still its output."""
+    sim = simulate_study(1200, seed=2026, sites=3, arms=SAMPLE_ARMS, attrition=0.20, differential_attrition=0.05,
+                         item_missing=0.02, icc_site=0.05, icc_mentor=0.10, cluster_onset="baseline")
+    sim.write(tmp_path, name="Riverside Mentoring Evaluation (synthetic sample)")
+    for f in ("participants.csv", "responses.csv", "study.yaml"):
+        assert (tmp_path / f).read_bytes() == (SAMPLE_DIR / f).read_bytes(), f
+
+
+def test_onsets_share_the_random_stream():
+    # without dropout (whose draws depend on baseline hope, hence on the onset) the streams stay aligned
+    a = simulate_study(400, seed=5, cluster_onset="baseline", attrition=0.0, differential_attrition=0.0)
+    b = simulate_study(400, seed=5, attrition=0.0, differential_attrition=0.0)
+    pd.testing.assert_frame_equal(a.participants, b.participants)
+    la, lb = a.latent.set_index(["participant_id", "wave"]), b.latent.set_index(["participant_id", "wave"])
+    ctrl = a.participants.loc[a.participants["arm"] == "control", "participant_id"]
+    # control participants have no mentor: identical latent traits under both onsets
+    pd.testing.assert_frame_equal(la.loc[ctrl.tolist()], lb.loc[ctrl.tolist()])
+    assert not la.equals(lb)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"cluster_onset": "midpoint"}, "'cluster_onset' parameter of simulate_study"),
+        ({"clustered_arms": ["nobody"]}, "'clustered_arms' parameter of simulate_study names unknown arm"),
+        ({"clustered_arms": ["control"]}, "names the control arm 'control'"),
+        ({"icc_group": 0.6}, "'icc_group' parameter of simulate_study"),
+        ({"icc_site": 0.2, "icc_group": 0.35}, "'icc_site' and 'icc_group' parameters"),
+        ({"scores_only": "yes"}, "'scores_only' parameter"),
+    ],
+)
+def test_bad_cluster_parameters_raise_parameter_error(kwargs, text):
+    with pytest.raises(ParameterError) as err:
+        simulate_study(120, **kwargs)
+    assert text in str(err.value)
+
+
+# ---------------------------------------------------------------------- score-level path
+def test_score_level_path_has_the_analysis_frame_layout():
+    from mentor_eval.outcomes.study_power import simulated_frame
+
+    items = simulate_study(300, seed=4)
+    fast = simulate_study(300, seed=4, scores_only=True)
+    ref = simulated_frame(items)
+    assert list(fast.scores.columns) == list(ref.columns)
+    assert set(fast.scores["outcome"]) == set(ref["outcome"])
+    # same design, people and dropout: the same participant x wave rows for a scale given to everyone
+    key = ["participant_id", "wave"]
+    o = "adult_hope_scale.total"
+    got = fast.scores[fast.scores["outcome"] == o][key].sort_values(key).reset_index(drop=True)
+    exp = ref[ref["outcome"] == o][key].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.astype(str), exp.astype(str))
+    pd.testing.assert_frame_equal(fast.participants, items.participants)
+    assert fast.responses.columns.tolist() == ["participant_id", "wave", "completed_at"]
+    assert fast.truth["parameters"]["scores_only"] is True
+    # a subscale total is the sum of its subscales
+    w = fast.scores.pivot_table(index=key, columns="outcome", values="score")
+    assert np.allclose(w[o], w["adult_hope_scale.agency"] + w["adult_hope_scale.pathways"])
+    with pytest.raises(ParameterError, match="score-level study"):
+        fast.write("unused")
+
+
+def test_score_level_path_recovers_its_truth():
+    sim = simulate_study(30000, arms=ARMS, seed=31, scores_only=True, attrition=0.0, icc_mentor=0.0,
+                         icc_site=0.0)
+    s = sim.scores
+    rel = sim.truth["reliability"]
+    base = s[s["wave"] == "baseline"]
+    w = s.pivot_table(index="participant_id", columns=["outcome", "wave"], values="score")
+    arm = sim.participants.set_index("participant_id")["arm"].reindex(w.index)
+    truth = sim.effects.query("wave == 'post'").set_index(["arm", "outcome"])
+    for o in ("adult_hope_scale.agency", "general_belongingness_scale.total"):
+        b = base[base["outcome"] == o]
+        # population SD of the truth and baseline split-half free check: the score SD matches
+        assert abs(b["score"].std() - truth.loc[("strength_spotlight", o), "score"]
+                   / truth.loc[("strength_spotlight", o), "g"]) < 0.03 * b["score"].std()
+        diff = w[(o, "post")] - w[(o, "baseline")]
+        for a in ("strength_spotlight", "storytelling_circles"):
+            est = diff[arm == a].mean() - diff[arm == "control"].mean()
+            se = np.sqrt(diff[arm == a].var() / (arm == a).sum() + diff[arm == "control"].var() / (arm == "control").sum())
+            assert abs(est - truth.loc[(a, o), "score"]) < 3 * se, (o, a, est, truth.loc[(a, o), "score"])
+        assert 0.75 < rel[o] < 0.95
+
+
+def test_cli_simulate_passes_the_cluster_options(tmp_path):
+    out = tmp_path / "cli_clusters"
+    code = main(["simulate", "--participants", "240", "--seed", "9", "--out", str(out),
+                 "--arms", "control,strength_spotlight,storytelling_circles", "--cluster-onset", "baseline",
+                 "--clustered-arms", "storytelling_circles", "--icc-group", "0.2"])
+    assert code == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["clustering"]["onset"] == "baseline"
+    assert truth["clustering"]["clustered_arms"] == ["storytelling_circles"]
+    assert truth["icc"]["latent"]["group_id"] == 0.2
+    assert main(["simulate", "--participants", "240", "--out", str(out), "--cluster-onset", "later"]) == 2

@@ -23,6 +23,7 @@ _API: dict[str, str] = {
     "adjust_family": "mentor_eval.outcomes.multiplicity",
     "signed_rank_test": "mentor_eval.outcomes.prepost",
     "clinical_cutoff": "mentor_eval.outcomes.change",
+    "retest_reliability": "mentor_eval.outcomes.change",
     "mixed_model": "mentor_eval.outcomes.longitudinal",
     "cluster_robust": "mentor_eval.outcomes.longitudinal",
     "participant_flow": "mentor_eval.outcomes.design",
