@@ -347,6 +347,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     from mentor_eval.pipeline import input_fingerprints, run_study
     from mentor_eval.report.protect import protect
     from mentor_eval.study import load_study
+    from mentor_eval.validation import validate_study
 
     base = Path(root) if root is not None else spec.path.parent
     try:
@@ -372,10 +373,10 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     if not measured:
         return _excluded(program, rel, f"the study measures none of the portfolio's outcomes ({', '.join(wanted)}).")
     try:
-        results = run_study(study, outcomes=measured, psychometrics=False, mixed=False)
+        validation = validate_study(study)
     except MentorEvalError as exc:
         return _excluded(program, rel, f"the data failed validation: {exc}")
-    counts = results.data.validation.counts
+    counts = validation.counts
     read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
     share = quarantined / read if read else 0.0
     m = max(int(min_cell), int(study.privacy.min_cell))
@@ -386,13 +387,18 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
             "population": spec.population}
     inputs = input_fingerprints(study).to_dict(orient="records")
     if share > max_quarantined:
-        rules = results.data.validation.rule_counts()
+        # decided before any analysis: a study left out costs only its validation
+        rules = validation.rule_counts()
         top = ", ".join(f"{r.rule} ({r.n if r.n >= m else f'fewer than {m}'})"
                         for r in rules[rules["severity"] == "failure"].head(3).itertuples())
         return ProgramResult(program, rel, "excluded",
                              f"the data failed validation: {100 * share:.0f}% of rows were quarantined "
                              f"(limit {100 * max_quarantined:.0f}%); rules broken: {top}.",
                              pd.DataFrame(), pd.DataFrame(), info, inputs)
+    try:
+        results = run_study(study, outcomes=measured, psychometrics=False, mixed=False, validation=validation)
+    except MentorEvalError as exc:
+        return _excluded(program, rel, f"the study could not be analysed: {exc}", info)
     safe = protect(results, m)
     info["n_enrolled"] = safe.provenance.get("report", {}).get("n_enrolled")
     arms = {a.key: a for a in study.arms}
@@ -871,6 +877,9 @@ def portfolio_summary(result: PortfolioResult) -> list[str]:
         out.append(f"{len(left)} program(s) were left out because their data could not be used: "
                    + "; ".join(f"{r.program} ({r.reason})" for r in left.itertuples()))
     ran = result.random()
+    if not len(ran):
+        out.append("No program gave an effect that could be pooled, so nothing can be said yet about the models.")
+        return out
     for o, sub in ran.groupby("outcome_label", sort=False):
         sub = sub.sort_values("estimate", ascending=False)
         parts = []
