@@ -669,6 +669,7 @@ def run_study(
     psychometrics: bool = True,
     mixed: bool = True,
     threshold: float = RELIABILITY_THRESHOLD,
+    validation: Any = None,
 ) -> StudyResults:
     """Validate, score and analyse a study; return every result table.
 
@@ -682,12 +683,14 @@ def run_study(
         Run the psychometric checks / the mixed models (both on by default).
     threshold : float
         Reliability below which a scale is flagged.
+    validation : ValidationResult, optional
+        A validation already run on this study (e.g. to decide first whether to analyse it).
 
     Returns
     -------
     StudyResults
     """
-    data = load_analysis_data(study)
+    data = load_analysis_data(study, validation=validation)
     notes = StepNotes()
     psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else _shaped({
         "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()})
