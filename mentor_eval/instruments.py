@@ -15,8 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mentor_eval.config import ConfigChecker, read_yaml
 from mentor_eval.errors import InstrumentDefinitionError
 from mentor_eval.resources import instruments_dir
 
@@ -28,6 +27,7 @@ __all__ = [
     "Citation",
     "Form",
     "Instrument",
+    "Retest",
     "load_instrument",
     "list_instruments",
     "parse_instrument",
@@ -39,8 +39,9 @@ METHODS = ("sum", "mean")
 _TOP_KEYS = {
     "id", "name", "short_name", "construct", "citation", "licence", "age_range", "forms",
     "default_form", "response_scale", "items", "scales", "notes", "published_reliability",
-    "administration",
+    "administration", "retest",
 }
+_RETEST_KEYS = {"scale", "value", "interval_weeks", "sample", "citation"}
 _ITEM_KEYS = {"id", "gist", "reverse", "subscale", "filler"}
 _SCALE_KEYS = {"id", "label", "items", "subscales", "method", "min_answered"}
 _CITATION_KEYS = {"authors", "year", "title", "journal", "volume", "issue", "pages", "doi", "url"}
@@ -48,11 +49,24 @@ _CITATION_KEYS = {"authors", "year", "title", "journal", "volume", "issue", "pag
 
 @dataclass(frozen=True)
 class ResponseScale:
-    """The answer options of an instrument: integer codes ``min``..``max`` with labels."""
+    """The answer options of an instrument: integer codes ``min``..``max`` with labels.
+
+    ``labels`` holds one label per code (the wording shown to respondents); ``aliases`` other
+    wordings of the same answer that exports use (``Neutral`` for ``Neither agree nor
+    disagree``), so a fully labelled export maps whichever wording the survey used.
+    """
 
     min: int
     max: int
     labels: Mapping[int, str] = field(default_factory=dict)
+    aliases: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def all_labels(self) -> dict[str, int]:
+        """Every known wording (labels and aliases, as written) -> code."""
+        out = {v: k for k, v in self.labels.items()}
+        for k, words in self.aliases.items():
+            out.update(dict.fromkeys(words, k))
+        return out
 
     @property
     def n_points(self) -> int:
@@ -116,6 +130,21 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Retest:
+    """A published test-retest reliability of one scale (used by reliable change).
+
+    ``interval_weeks`` is the retest interval as (shortest, longest) weeks; both equal for one
+    interval.
+    """
+
+    scale: str
+    value: float
+    interval_weeks: tuple[float, float]
+    sample: str
+    citation: str
+
+
+@dataclass(frozen=True)
 class Form:
     """A variant of an instrument (e.g. the Adult Hope Scale's 8-point and 4-point forms)."""
 
@@ -147,6 +176,7 @@ class Instrument:
     notes: tuple[str, ...] = ()
     administration: str | None = None
     source: str | None = None
+    retest: tuple[Retest, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -232,86 +262,64 @@ class Instrument:
 
 
 # ---------------------------------------------------------------------- parsing
-class _Checker:
-    """Collects the context (file, field path) for error messages."""
+class _Checker(ConfigChecker):
+    """Instrument-file messages: the file name and the field path (rules shared with study files)."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
+        super().__init__(source, InstrumentDefinitionError, "field")
 
-    def fail(self, path: str, problem: str) -> InstrumentDefinitionError:
-        head = f"{self.source}: field '{path}'" if path else self.source
-        return InstrumentDefinitionError(f"{head}: {problem}")
+    def seq(self, value: Any, path: str, **kw: Any) -> list[Any]:
+        return super().seq(value, path, allow_none=False, **kw)
 
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"must be a mapping (key: value pairs); got {type(value).__name__}.")
-        return value
-
-    def seq(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list; got {type(value).__name__}.")
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True) -> str | None:
-        if value is None:
-            if required:
-                raise self.fail(path, "is required.")
-            return None
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise self.fail(path, f"must be text; got {type(value).__name__}.")
-        s = str(value).strip()
-        if required and not s:
-            raise self.fail(path, "must not be empty.")
-        return s
-
-    def integer(self, value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"must be a whole number; got {value!r}.")
-        return value
-
-    def flag(self, value: Any, path: str) -> bool:
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise self.fail(path, f"must be true or false; got {value!r}.")
-        return value
-
-    def unknown_keys(self, m: Mapping[str, Any], allowed: set[str], path: str) -> None:
-        extra = sorted(set(map(str, m)) - allowed)
-        if extra:
-            where = f"{path}." if path else ""
-            raise self.fail(
-                f"{where}{extra[0]}",
-                f"is not a known field; allowed: {', '.join(sorted(allowed))}.",
-            )
+    def text(self, value: Any, path: str, *, required: bool = True, numbers_as_text: bool = True) -> str | None:
+        # Item ids and labels such as 1 or 2.5 are written unquoted in YAML: read them as text.
+        return super().text(value, path, required=required, numbers_as_text=numbers_as_text)
 
 
 def _parse_response_scale(c: _Checker, raw: Any, path: str) -> ResponseScale:
     m = c.mapping(raw, path)
-    c.unknown_keys(m, {"min", "max", "labels"}, path)
+    c.unknown_keys(m, {"min", "max", "labels", "aliases"}, path)
     if "min" not in m or "max" not in m:
         raise c.fail(path, "needs both 'min' and 'max'.")
     lo = c.integer(m["min"], f"{path}.min")
     hi = c.integer(m["max"], f"{path}.max")
     if lo >= hi:
         raise c.fail(f"{path}.min", f"min ({lo}) must be smaller than max ({hi}).")
+    seen: dict[str, int] = {}
+
+    def code(k: Any, kp: str) -> int:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise c.fail(kp, f"label keys must be whole-number codes; got {k!r}.")
+        if not lo <= k <= hi:
+            raise c.fail(kp, f"code {k} is outside the response scale {lo}-{hi}.")
+        return k
+
+    def unique(word: str, k: int, kp: str) -> None:
+        key = " ".join(word.lower().split())
+        if key in seen and seen[key] != k:
+            raise c.fail(kp, f"label {word!r} is also used for code {seen[key]}.")
+        if key in seen:
+            raise c.fail(kp, f"label {word!r} is given twice for code {k}.")
+        seen[key] = k
+
     labels: dict[int, str] = {}
     if m.get("labels") is not None:
-        lab = c.mapping(m["labels"], f"{path}.labels")
-        for k, v in lab.items():
+        for k, v in c.mapping(m["labels"], f"{path}.labels").items():
             kp = f"{path}.labels.{k}"
-            if isinstance(k, bool) or not isinstance(k, int):
-                raise c.fail(kp, f"label keys must be whole-number codes; got {k!r}.")
-            if not lo <= k <= hi:
-                raise c.fail(kp, f"code {k} is outside the response scale {lo}-{hi}.")
-            labels[k] = c.text(v, kp)  # type: ignore[assignment]
-        seen: dict[str, int] = {}
-        for k, v in labels.items():
-            key = " ".join(v.lower().split())
-            if key in seen:
-                raise c.fail(f"{path}.labels.{k}", f"label {v!r} is also used for code {seen[key]}.")
-            seen[key] = k
-    return ResponseScale(lo, hi, labels)
+            labels[code(k, kp)] = c.text(v, kp)  # type: ignore[assignment]
+            unique(labels[k], k, kp)
+    aliases: dict[int, tuple[str, ...]] = {}
+    if m.get("aliases") is not None:
+        for k, v in c.mapping(m["aliases"], f"{path}.aliases").items():
+            kp = f"{path}.aliases.{k}"
+            k = code(k, kp)
+            if k not in labels:
+                raise c.fail(kp, f"code {k} has aliases but no label; give its label under 'labels' first.")
+            words = tuple(c.text(w, f"{kp}[{i}]") for i, w in enumerate(c.seq(v, kp, allow_scalar=True)))
+            for i, w in enumerate(words):
+                unique(w, k, f"{kp}[{i}]")  # type: ignore[arg-type]
+            aliases[k] = words  # type: ignore[assignment]
+    return ResponseScale(lo, hi, labels, aliases)
 
 
 def _parse_alpha(c: _Checker, raw: Any, path: str) -> float | None:
@@ -538,14 +546,43 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
                                "or add them to a scale.")
 
     notes = _notes(c, m.get("notes"), "notes")
+    retest = _parse_retest(c, m.get("retest"), scale_ids)
     return Instrument(
         id=iid, name=name, construct=construct, citation=citation, licence=licence,  # type: ignore[arg-type]
         items=tuple(items), scales=scales, forms=forms, form=default_form,
         short_name=c.text(m.get("short_name"), "short_name", required=False),
         age_range=age_range, notes=notes,
         administration=c.text(m.get("administration"), "administration", required=False),
-        source=source,
+        source=source, retest=retest,
     )
+
+
+def _parse_retest(c: _Checker, raw: Any, scale_ids: set[str]) -> tuple[Retest, ...]:
+    """Optional ``retest`` list: published test-retest reliabilities, one entry per scale and interval."""
+    if raw is None:
+        return ()
+    out = []
+    for i, entry in enumerate(c.seq(raw, "retest")):
+        p = f"retest[{i}]"
+        e = c.mapping(entry, p)
+        c.unknown_keys(e, _RETEST_KEYS, p)
+        for k in sorted(_RETEST_KEYS - set(map(str, e))):
+            raise c.fail(f"{p}.{k}", "is required (scale, value, interval_weeks, sample, citation).")
+        scale = c.text(e["scale"], f"{p}.scale")
+        if scale not in scale_ids:
+            raise c.fail(f"{p}.scale", f"names no scale; scales are: {', '.join(sorted(scale_ids))}.")
+        value = e["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise c.fail(f"{p}.value", f"must be a reliability between 0 and 1; got {value!r}.")
+        iv = e["interval_weeks"]
+        iv = list(iv) if isinstance(iv, (list, tuple)) else [iv]
+        if not 1 <= len(iv) <= 2 or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0
+                                        for w in iv) or iv[0] > iv[-1]:
+            raise c.fail(f"{p}.interval_weeks", "must be a number of weeks > 0 or [shortest, longest]; "
+                                                f"got {e['interval_weeks']!r}.")
+        out.append(Retest(scale, float(value), (float(iv[0]), float(iv[-1])),  # type: ignore[arg-type]
+                          c.text(e["sample"], f"{p}.sample"), c.text(e["citation"], f"{p}.citation")))
+    return tuple(out)
 
 
 def _notes(c: _Checker, raw: Any, path: str) -> tuple[str, ...]:
@@ -563,33 +600,8 @@ def scale_by_id(scales: Iterable[Scale], sid: str) -> Scale:
     raise KeyError(sid)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that rejects a key given twice (plain YAML keeps the last one silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"found the key {key!r} twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
 def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InstrumentDefinitionError(f"{path}: cannot be read ({exc.strerror}).") from None
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InstrumentDefinitionError(f"{path.name}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") \
-            from None
+    return read_yaml(path, error=InstrumentDefinitionError, what="instrument definition")
 
 
 def _stamp(p: Path) -> tuple[int, int]:

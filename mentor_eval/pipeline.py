@@ -31,12 +31,69 @@ __all__ = [
     "run_study",
     "run_psychometrics",
     "run_outcomes",
+    "run_mechanisms",
     "write_tables",
+    "write_table_files",
     "input_fingerprints",
     "package_versions",
 ]
 
 RELIABILITY_THRESHOLD = 0.70
+
+# Columns of each result table, so that a table that could not be computed is still well-formed
+# (empty, with its columns) for the notebooks and writers that read it.
+RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "flow": ("arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"),
+    "attrition": ("arm", "reference", "n_enrolled", "n_analysed", "attrition_pct", "overall_attrition_pct",
+                  "differential_pct", "boundary", "max_differential_pct", "verdict", "n_enrolled_ref",
+                  "n_analysed_ref", "reference_attrition_pct", "boundary_note"),
+    "baseline": ("variable", "arm", "reference", "n_arm", "n_ref", "mean_arm", "mean_ref", "sd_arm", "sd_ref", "g",
+                 "kind", "category", "note"),
+    "reliability": ("wave", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std", "alpha_ci_low",
+                    "alpha_ci_high", "ci_method", "omega_total", "average_r", "missing", "note", "below_threshold"),
+    "reliability_by_arm": ("wave", "arm", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std",
+                           "alpha_ci_low", "alpha_ci_high", "ci_method", "omega_total", "average_r", "missing",
+                           "note", "below_threshold"),
+    "invariance": ("instrument", "wave", "group", "level", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+                   "rmsea_ci_low", "rmsea_ci_high", "srmr", "npar", "n", "chisq_diff", "df_diff", "p_diff",
+                   "delta_cfi", "delta_rmsea", "delta_srmr", "chen_noninvariant", "chisq_diff_significant",
+                   "verdict"),
+    "prepost": ("outcome", "arm", "n", "n_excluded", "n_pre_only", "n_post_only", "mean_pre", "sd_pre", "mean_post",
+                "sd_post", "r_pre_post", "estimate", "se", "ci_low", "ci_high", "t", "df", "p", "wilcoxon_v",
+                "wilcoxon_p", "wilcoxon_method", "n_zero_change", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av",
+                "g_av_ci_low", "g_av_ci_high", "g_av_ci_method", "ci_level", "note"),
+    "ancova_means": ("outcome", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n", "mean_post", "sd_post",
+                     "cluster_method", "se_unclustered"),
+    "contrasts": ("outcome", "contrast", "arm", "reference", "estimate", "se", "df", "t", "p", "family", "ci_low",
+                  "ci_high", "ci_low_adj", "ci_high_adj", "g", "g_se", "g_ci_low", "g_ci_high", "standardizer",
+                  "n_arm", "n_reference", "p_adj", "adjust", "cluster_method", "se_unclustered"),
+    "ancova_icc": ("outcome", "level", "icc", "variance", "n_clusters", "n_singletons", "mean_cluster_size",
+                   "method"),
+    "mixed_means": ("outcome", "wave", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n"),
+    "mixed_contrasts": ("outcome", "type", "contrast", "arm", "wave", "estimate", "se", "df", "t", "p", "ci_low",
+                        "ci_high"),
+    "icc": ("outcome", "level", "icc"),
+    "reliable_change": ("outcome", "reliability", "arm", "n", "n_excluded", "n_improved", "n_unchanged",
+                        "n_deteriorated", "n_reliably_improved", "share_improved", "share_unchanged",
+                        "share_deteriorated", "share_reliably_improved"),
+    "hypotheses": ("hypothesis", "arm", "outcome", "direction", "estimate", "ci_low", "ci_high", "g", "p", "p_adj",
+                   "adjust", "family", "verdict"),
+    "moderators": ("outcome", "test", "term", "arm", "reference", "moderator", "level", "estimate", "se",
+                   "statistic", "df_num", "df_den", "ci_low", "ci_high", "p", "n", "n_excluded", "status"),
+    "dose_response": ("outcome", "arm", "term", "model", "estimate", "se", "statistic", "df", "ci_low", "ci_high",
+                      "p", "n", "n_excluded", "note", "status"),
+    "item_distributions": ("instrument", "wave", "item", "item_id", "gist", "reverse", "level", "label", "n",
+                           "n_item", "share", "midpoint"),
+    "mediation": ("arm", "mediator", "outcome", "effect", "estimate", "se", "ci_low", "ci_high", "p", "n", "method",
+                  "design", "ci_method", "n_excluded", "mediator_wave", "outcome_wave", "n_boot", "n_clusters",
+                  "rho_at_zero"),
+    "mediation_paths": ("arm", "mediator", "outcome", "path", "estimate", "se", "ci_low", "ci_high", "p", "n",
+                        "method", "design", "ci_method", "n_boot", "n_clusters"),
+    "fidelity": ("arm", "model", "indicator", "label", "type", "column", "expected", "primary", "n", "n_recorded",
+                 "n_reached", "share_reached", "share_reached_all", "mean", "median"),
+    "cace": ("model", "indicator", "outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n",
+             "n_arm", "n_compliers", "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"),
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +110,10 @@ class StudyResults:
     invariance : measurement invariance across arms at baseline per instrument with subscales
     prepost : within-arm change per outcome x arm
     ancova_means : adjusted (estimated marginal) post means per outcome x arm
-    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family
+    contrasts : ANCOVA contrasts of each arm vs control per outcome, Holm within family; cluster-aware
+        when the study declares clusters (columns ``cluster_method``, ``se_unclustered``)
+    ancova_icc : per outcome x declared cluster level, the ICC behind the ANCOVA (see ``ancova``'s
+        ``icc`` table); empty when the study declares no clusters
     mixed_means : mixed-model marginal means per outcome x wave x arm
     mixed_contrasts : mixed-model arm-vs-control contrasts per outcome x wave
     icc : intraclass correlations per outcome x level
@@ -64,6 +124,10 @@ class StudyResults:
     item_distributions : share of each response level per instrument item at the final wave
     notes : analyses that could not run, with the reason
     provenance : versions, parameters and SHA-256 of every input
+    mediation : indirect / direct / total / proportion per arm x mediator x outcome (belonging <-> hope)
+    mediation_paths : the a, b and direct paths behind ``mediation`` (for path diagrams)
+    fidelity : per arm x indicator, the share of participants reaching the model's expected dose
+    cace : ITT, compliance share and complier average causal effect per outcome x arm
     """
 
     study: Study
@@ -77,6 +141,7 @@ class StudyResults:
     prepost: pd.DataFrame
     ancova_means: pd.DataFrame
     contrasts: pd.DataFrame
+    ancova_icc: pd.DataFrame
     mixed_means: pd.DataFrame
     mixed_contrasts: pd.DataFrame
     icc: pd.DataFrame
@@ -87,6 +152,10 @@ class StudyResults:
     item_distributions: pd.DataFrame
     notes: pd.DataFrame
     provenance: dict[str, Any] = field(default_factory=dict)
+    mediation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mediation_paths: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fidelity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cace: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Name -> result table (the DataFrame fields)."""
@@ -101,18 +170,33 @@ class StepNotes:
     def __init__(self) -> None:
         self.rows: list[dict[str, str]] = []
 
-    def run(self, step: str, func: Callable[[], pd.DataFrame], *, target: str = "") -> pd.DataFrame:
-        # Only user-data problems (MentorEvalError) become notes; bugs still raise.
+    def run(self, step: str, func: Callable[[], pd.DataFrame], *, target: str = "",
+            columns: Sequence[str] = ()) -> pd.DataFrame:
+        # Only user-data problems (MentorEvalError) become notes; bugs still raise. A failed step
+        # returns an empty frame with the step's documented ``columns`` so later cells can read them.
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return func()
         except MentorEvalError as exc:
             self.rows.append({"step": step, "target": target, "reason": str(exc)})
-            return pd.DataFrame()
+            return pd.DataFrame(columns=list(columns))
+
+    def skip(self, step: str, target: str, reason: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+        """Record that a step cannot run (in plain words) and return its empty result."""
+        self.rows.append({"step": step, "target": target, "reason": reason})
+        return pd.DataFrame(columns=list(columns))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=["step", "target", "reason"])
+
+
+def _shaped(tables: dict[str, Any]) -> dict[str, Any]:
+    """Give every empty result table its documented columns (see RESULT_COLUMNS)."""
+    for name, table in tables.items():
+        if isinstance(table, pd.DataFrame) and not len(table) and name in RESULT_COLUMNS:
+            tables[name] = table.reindex(columns=list(dict.fromkeys([*RESULT_COLUMNS[name], *table.columns])))
+    return tables
 
 
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -180,6 +264,21 @@ def _fill_clusters(frame: pd.DataFrame, clusters: Sequence[str], participant: st
     return frame
 
 
+def _has_answers(rows: pd.DataFrame, si: Any) -> bool:
+    cols = [c for c in si.item_columns().values() if c in rows.columns]
+    return bool(len(rows)) and bool(cols) and bool(rows[cols].notna().to_numpy().any())
+
+
+def _no_answers_reason(data: AnalysisData, si: Any) -> str:
+    """Why an instrument has nothing to analyse, in plain words."""
+    waves = ", ".join(si.waves)
+    if not len(data.responses):
+        return ("cannot be computed: no clean response rows at all (every row was quarantined or the "
+                "responses file has none); see the validation quarantine")
+    return (f"cannot be computed: no answers to {si.id} at its wave(s) {waves} yet (no rows, or every "
+            "row there was quarantined)")
+
+
 # ------------------------------------------------------------------ steps
 def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRESHOLD,
                       notes: StepNotes | None = None) -> dict[str, pd.DataFrame]:
@@ -192,6 +291,9 @@ def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRE
     participants = data.participants[["participant_id", "arm"]]
     for si in st.instruments:
         rows = data.responses[data.responses["wave"].isin(si.waves)]
+        if not _has_answers(rows, si):
+            notes.skip("reliability", si.id, _no_answers_reason(data, si))
+            continue
         overall.append(notes.run("reliability", lambda si=si, rows=rows: scale_reliability(
             rows, si.instrument, si.columns, by=("wave",), threshold=threshold), target=si.id))
         with_arm = rows.merge(participants, on="participant_id", how="left")
@@ -217,7 +319,8 @@ def run_psychometrics(data: AnalysisData, *, threshold: float = RELIABILITY_THRE
         res = notes.run("invariance", lambda items=items, model=model: invariance(items, model, "arm"),
                         target=si.id)
         inv.append(_with(res, instrument=si.id, wave=first, group="arm"))
-    return {"reliability": _concat(overall), "reliability_by_arm": _concat(by_arm), "invariance": _concat(inv)}
+    return _shaped({"reliability": _concat(overall), "reliability_by_arm": _concat(by_arm),
+                    "invariance": _concat(inv)})
 
 
 def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.DataFrame) -> float | None:
@@ -227,6 +330,19 @@ def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.D
         if len(hit) and np.isfinite(hit["alpha"].iloc[0]) and 0 < hit["alpha"].iloc[0] < 1:
             return float(hit["alpha"].iloc[0])
     return si.instrument.published_alpha
+
+
+def _no_reliability_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str:
+    si, sc = data.study.resolve_outcome(outcome)
+    base = ("cannot be computed: reliable change needs the scale's reliability, and the instrument gives no "
+            "published_reliability")
+    if rel is not None and len(rel) and {"instrument", "scale", "wave", "alpha"} <= set(rel.columns):
+        hit = rel[(rel["instrument"] == si.id) & (rel["scale"] == sc.id) & (rel["wave"] == data.study.baseline)]
+        if len(hit) and np.isfinite(hit["alpha"].iloc[0]):
+            return (f"{base} while this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the "
+                    "items do not hang together here; check reverse keys). Add published_reliability to the "
+                    "instrument definition to use the published value.")
+    return f"{base} and this sample has no baseline alpha for it. Add published_reliability to the definition."
 
 
 def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
@@ -253,6 +369,17 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     frame = data.analysis
     covs = [c for c in st.covariates if c in frame.columns]
     res: dict[str, Any] = {}
+    scored = set(frame["outcome"].dropna().unique()) if "outcome" in frame.columns and len(frame) else set()
+    for o in [o for o in outs if o not in scored]:
+        notes.skip("outcome analyses", o, "cannot be computed: no clean scores for this outcome (no response "
+                   "rows, every row quarantined, or too few items answered to score); see the validation "
+                   "quarantine")
+    outs = [o for o in outs if o in scored]
+    primary = [o for o in primary if o in scored]
+    if not outs:
+        return _shaped({name: pd.DataFrame() for name in (
+            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "mixed_means",
+            "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
     primary_scores = frame[frame["outcome"].isin(primary or outs)]
@@ -264,26 +391,41 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     base = base[[o for o in outs if o in base.columns]].reset_index()
     base = data.participants.merge(base, on="participant_id", how="left")
     binary = [c for c in covs if base[c].dropna().nunique() == 2 and not pd.api.types.is_float_dtype(base[c])]
-    res["baseline"] = notes.run("baseline equivalence", lambda: baseline_equivalence(
-        base, variables=[o for o in outs if o in base.columns] + covs, control=control, binary=binary,
-        adjusted=[*covs, *outs]))
+    from mentor_eval.outcomes.design import BASELINE_COLUMNS
+
+    n_arms = base["arm"].dropna().nunique() if "arm" in base.columns else 0
+    if n_arms < 2:
+        res["baseline"] = notes.skip(
+            "baseline equivalence", "", "cannot be computed: it compares arms at baseline and the data hold "
+            f"{n_arms} arm(s)" + (" (a single-arm design)" if st.design == "single-arm" else ""), BASELINE_COLUMNS)
+    else:
+        res["baseline"] = notes.run("baseline equivalence", lambda: baseline_equivalence(
+            base, variables=[o for o in outs if o in base.columns] + covs, control=control, binary=binary,
+            adjusted=[*covs, *outs]), columns=BASELINE_COLUMNS)
 
     # within-arm change
     res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
 
-    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families
-    means, contrasts = [], []
+    # ANCOVA per outcome; contrasts adjusted within the primary and secondary families. The study's
+    # declared clusters (mentors, groups, sites) enter the analysis (ancova's default cluster method).
+    means, contrasts, ancova_icc = [], [], []
+    ancova_clusters = list(_cluster_columns(data))
     if control is not None:
         for o in outs:
             r = notes.run("ANCOVA", lambda o=o: ancova(frame, o, pre=pre, post=post, covariates=covs,
                                                        control=control, contrasts=("control",),
-                                                       adjust="none"), target=o)
+                                                       adjust="none", clusters=ancova_clusters), target=o)
             if isinstance(r, pd.DataFrame):  # failed: note recorded
                 continue
             means.append(_with(r.emmeans, outcome=o))
             fam = "primary" if o in st.outcomes.primary else "secondary"
             contrasts.append(_with(r.contrasts, outcome=o, family=fam))
+            ancova_icc.append(_with(r.icc, outcome=o))
+    elif len(frame["arm"].dropna().unique()) < 2:
+        notes.rows.append({"step": "ANCOVA", "target": "",
+                           "reason": "the study has a single arm, so there are no arms to compare; see pre/post"})
     res["ancova_means"] = _concat(means)
+    res["ancova_icc"] = _concat(ancova_icc)
     con = _concat(contrasts)
     if len(con):
         con = con.drop(columns=[c for c in ("p_adj", "adjust") if c in con.columns])
@@ -302,10 +444,11 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     mm_means, mm_con, iccs = [], [], []
     clusters = _cluster_columns(data)
     if mixed and len(st.waves) >= 2:
-        filled = _fill_clusters(frame, clusters)
+        # Participants without a cluster value (control: no mentor) carry no random effect of
+        # that level, and a level created by matching acts after baseline (cluster_waves="auto").
         for o in outs:
             r = notes.run("mixed model", lambda o=o: mixed_model(
-                filled, o, covariates=covs, clusters=clusters, control=control), target=o)
+                frame, o, covariates=covs, clusters=clusters, control=control), target=o)
             if isinstance(r, pd.DataFrame):
                 continue
             mm_means.append(_with(r.emmeans, outcome=o))
@@ -315,19 +458,27 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     res["mixed_contrasts"] = _concat(mm_con)
     res["icc"] = _concat(iccs)
 
-    # reliable change with this sample's baseline reliability (published value as fallback)
+    # reliable change with a test-retest reliability: published retest over a comparable interval,
+    # else the control arm's baseline-post correlation, else alpha (noted: it overstates reliability)
     rc = []
+    weeks = {w.key: w.week for w in st.waves}
     for o in outs:
-        rel = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
-        if rel is None:
-            notes.rows.append({"step": "reliable change", "target": o,
-                               "reason": "no reliability estimate available for this scale"})
-            continue
-        r = notes.run("reliable change", lambda o=o, rel=rel: reliable_change(
-            frame, o, reliability=rel, pre=pre, post=post), target=o)
+        alpha = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        si, sc = st.resolve_outcome(o)
+        retest = [e for e in getattr(si.instrument, "retest", ()) if e.scale == sc.id]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            r = notes.run("reliable change", lambda o=o, alpha=alpha, retest=retest: reliable_change(
+                frame, o, reliability="auto", retest={o: retest}, interval_weeks=weeks[post] - weeks[pre],
+                control=control, alpha=alpha, pre=pre, post=post), target=o)
+        for w in caught:
+            if issubclass(w.category, UserWarning) and "retest" in str(w.message):
+                notes.rows.append({"step": "reliable change", "target": o, "reason": str(w.message)})
         if isinstance(r, pd.DataFrame):
             continue
-        rc.append(_with(r.summary, outcome=o, reliability=rel))
+        par = r.parameters.iloc[0]
+        rc.append(_with(r.summary, outcome=o, reliability=float(par["reliability"]),
+                        reliability_source=par["reliability_source"]))
     res["reliable_change"] = _concat(rc)
 
     # pre-registered hypotheses: the arm-vs-control ANCOVA contrast, Holm across the hypotheses
@@ -349,7 +500,98 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             doses.append(notes.run("dose-response", lambda d=d, o=o: dose_response(
                 frame, o, dose=d, pre=pre, post=post, arms=mentored), target=f"{o} on {d}"))
     res["dose_response"] = _concat(doses)
-    return res
+    return _shaped(res)
+
+
+MECHANISM_SEED = 14  # fixed, so a report's bootstrap intervals are reproducible
+MECHANISM_BOOT = 2000
+
+
+def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, str]]:
+    """Belonging -> hope for every hope outcome (and subscale), hope totals -> belonging."""
+    constructs, totals = {}, set()
+    for o in outcomes:
+        si, sc = study.resolve_outcome(o)
+        constructs[o] = si.instrument.construct
+        if sc.subscales or len([s for s in si.instrument.scales if not s.subscales]) <= 1:
+            totals.add(o)
+    bel = [o for o in outcomes if constructs[o] == "belonging"]
+    hope = [o for o in outcomes if constructs[o] == "hope"]
+    return [(b, h) for b in bel for h in hope] + [(h, b) for h in hope if h in totals for b in bel]
+
+
+def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None, notes: StepNotes | None = None,
+                   n_boot: int = MECHANISM_BOOT, seed: int = MECHANISM_SEED) -> dict[str, pd.DataFrame]:
+    """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects.
+
+    Also returns ``dose_response``: the slope on each arm's own fidelity indicators that are
+    not already study ``dosage`` columns (``run_study`` appends it to the dose-response table).
+    """
+    from mentor_eval.fidelity import fidelity_summary, primary_columns
+    from mentor_eval.outcomes import cace, mediation
+
+    notes = notes or StepNotes()
+    st = data.study
+    frame = data.analysis
+    outs = list(outcomes) if outcomes else list(st.outcomes.all)
+    covs = [c for c in st.covariates if c in frame.columns]
+    clusters = _cluster_columns(data)
+    cluster = clusters[-1] if clusters else None  # the innermost level the program creates (mentor, group)
+    control = st.control_arm
+    res: dict[str, pd.DataFrame] = {}
+
+    med, paths = [], []
+    pairs = _mediation_pairs(st, outs)
+    if not len(frame):
+        notes.rows.append({"step": "mechanisms", "target": "", "reason": "no clean scores to analyse"})
+        return _shaped({k: pd.DataFrame() for k in ("mediation", "mediation_paths", "fidelity", "cace",
+                                                    "dose_response")})
+    if control is None:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "no control arm to compare with"})
+    elif not pairs:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "needs a belonging and a hope outcome"})
+    else:
+        for m, o in pairs:
+            r = notes.run("mediation", lambda m=m, o=o: mediation(
+                frame, m, o, pre=st.baseline, post=st.final, waves=list(st.wave_keys), control=control,
+                covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed), target=f"{m} -> {o}")
+            if isinstance(r, pd.DataFrame):
+                continue
+            med.append(r.effects)
+            paths.append(r.paths)
+    res["mediation"], res["mediation_paths"] = _concat(med), _concat(paths)
+
+    if st.fidelity:
+        res["fidelity"] = notes.run("fidelity", lambda: fidelity_summary(data))
+    else:
+        res["fidelity"] = pd.DataFrame()
+        notes.rows.append({"step": "fidelity", "target": "", "reason": "study.yaml maps no fidelity indicators "
+                                                                        "(key 'fidelity')"})
+    ca = []
+    prim = primary_columns(st.fidelity)
+    primary = [o for o in outs if o in st.outcomes.primary] or outs
+    for a, fc in prim.items() if control is not None else ():
+        r = notes.run("complier effect", lambda a=a, fc=fc: cace(
+            frame, primary, dose=fc.column, threshold=fc.indicator.expected, pre=st.baseline, post=st.final,
+            control=control, arms=[a], covariates=covs, cluster=cluster, missing_dose="drop"), target=a)
+        ca.append(_with(r, model=fc.model, indicator=fc.indicator.key))
+    res["cace"] = _concat(ca)
+    # dose-response on each arm's own indicators (those not already analysed as study dosage)
+    from mentor_eval.outcomes import dose_response
+
+    doses = []
+    for fc in st.fidelity:
+        if fc.column in st.dosage or fc.indicator.type == "boolean" or fc.column not in frame.columns:
+            continue
+        for o in primary:
+            doses.append(_with(notes.run("dose-response", lambda fc=fc, o=o: dose_response(
+                frame, o, dose=fc.column, pre=st.baseline, post=st.final, arms=[fc.arm]),
+                target=f"{o} on {fc.column}"), indicator=fc.indicator.key))
+    res["dose_response"] = _concat(doses)
+    if not prim:
+        notes.rows.append({"step": "complier effect", "target": "", "reason": "no arm maps its model's primary "
+                                                                               "fidelity indicator"})
+    return _shaped(res)
 
 
 def _moderation(frame: pd.DataFrame, outcome: str, moderator: str, pre: str, post: str,
@@ -427,6 +669,7 @@ def run_study(
     psychometrics: bool = True,
     mixed: bool = True,
     threshold: float = RELIABILITY_THRESHOLD,
+    validation: Any = None,
 ) -> StudyResults:
     """Validate, score and analyse a study; return every result table.
 
@@ -440,17 +683,23 @@ def run_study(
         Run the psychometric checks / the mixed models (both on by default).
     threshold : float
         Reliability below which a scale is flagged.
+    validation : ValidationResult, optional
+        A validation already run on this study (e.g. to decide first whether to analyse it).
 
     Returns
     -------
     StudyResults
     """
-    data = load_analysis_data(study)
+    data = load_analysis_data(study, validation=validation)
     notes = StepNotes()
-    psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else {
-        "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()}
+    psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else _shaped({
+        "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()})
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
-    dist = _item_distributions(data)
+    mech = run_mechanisms(data, outcomes=outcomes, notes=notes)
+    extra_doses = mech.pop("dose_response")
+    if len(extra_doses):
+        res["dose_response"] = _concat([res["dose_response"], extra_doses])
+    dist = _shaped({"item_distributions": _item_distributions(data)})["item_distributions"]
     st = data.study
     provenance = {
         "study": st.name,
@@ -458,11 +707,12 @@ def run_study(
         "parameters": {"outcomes": list(outcomes or st.outcomes.all), "reliability_threshold": threshold,
                        "control": st.control_arm, "pre": st.baseline, "post": st.final,
                        "covariates": list(st.covariates), "clusters": list(st.clusters),
-                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family"},
+                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family",
+                       "mechanism_bootstrap": {"replicates": MECHANISM_BOOT, "seed": MECHANISM_SEED}},
         "inputs": input_fingerprints(st).to_dict(orient="records"),
     }
     return StudyResults(study=st, data=data, **psy, **res, item_distributions=dist, notes=notes.frame(),
-                        provenance=provenance)
+                        provenance=provenance, **mech)
 
 
 def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[str] | None = None) -> list[Path]:
@@ -470,10 +720,19 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
 
     Only aggregate tables are written (never row-level data).
     """
+    return write_table_files(results.tables(), results.provenance, out_dir, names=names)
+
+
+def write_table_files(tables: dict[str, pd.DataFrame], provenance: dict[str, Any], out_dir: str | Path, *,
+                      names: Sequence[str] | None = None) -> list[Path]:
+    """Write tables as CSV + JSON (records) and ``provenance.json`` into ``out_dir``; return the paths.
+
+    The one writer of every command's result tables (``analyze``, ``psychometrics``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in results.tables().items():
+    for name, table in tables.items():
         if names is not None and name not in names:
             continue
         csv = out / f"{name}.csv"
@@ -482,7 +741,7 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
         js.write_text(table.to_json(orient="records", indent=1, default_handler=str))
         written += [csv, js]
     prov = out / "provenance.json"
-    prov.write_text(json.dumps(results.provenance, indent=1, default=str))
+    prov.write_text(json.dumps(provenance, indent=1, default=str))
     written.append(prov)
     return written
 

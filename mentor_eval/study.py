@@ -8,6 +8,7 @@ The format is documented in ``docs/study-config.md``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,9 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
+from mentor_eval.config import ConfigChecker, kind, read_yaml
 from mentor_eval.errors import InstrumentDefinitionError, StudyConfigError
+from mentor_eval.fidelity import FidelityColumn, parse_fidelity
 from mentor_eval.instruments import Instrument, Scale, list_instruments, load_instrument
 from mentor_eval.models import MentorshipModel, get_model, list_models, parse_model
 
@@ -45,13 +46,17 @@ DIRECTIONS = ("increase", "decrease")
 _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".sav": "sav"}
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
-    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "labels",
+    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
+    "labels", "missing_codes",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
     "path", "format", "layout", "sheet", "encoding", "delimiter", "id_column", "wave_column", "wave_map",
-    "wide_pattern",
+    "wide_pattern", "decimal", "thousands", "unfinished",
 )
+UNFINISHED = ("exclude", "keep")
+#: Environment variable that allows data paths outside the study folder (set by --allow-outside-paths).
+OUTSIDE_PATHS_ENV = "MENTOR_EVAL_ALLOW_OUTSIDE_PATHS"
 # columns with a fixed meaning in the participant and response tables
 _RESERVED = ("participant_id", "arm", "wave", "completed_at")
 _KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -151,6 +156,14 @@ class FileSpec:
         Source wave value -> study wave key (e.g. REDCap ``baseline_arm_1`` -> ``baseline``).
     wide_pattern : str or None
         For the wide layout, how a column name combines wave and column, e.g. ``"{wave}_{column}"``.
+    decimal, thousands : str
+        Number format of the file's numeric columns (covariates, dosage, durations): ``decimal``
+        ``"."`` (default) or ``","``; ``thousands`` a grouping character such as ``"."``, ``" "``
+        or ``"'"`` (default: none). ``decimal: ","`` reads ``16,5`` as 16.5.
+    unfinished : str
+        Qualtrics responses with ``Finished`` false or ``Progress`` below 100: ``"exclude"``
+        (default; kept in the data and the participant flow as assessed, their answers not
+        analysed) or ``"keep"`` (analysed like complete ones). Flagged either way.
     """
 
     path: Path
@@ -163,6 +176,9 @@ class FileSpec:
     wave_column: str = "wave"
     wave_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     wide_pattern: str | None = None
+    decimal: str = "."
+    thousands: str | None = None
+    unfinished: str = "exclude"
 
 
 @dataclass(frozen=True)
@@ -193,9 +209,11 @@ class Study:
     files: Files
     custom_models: tuple[MentorshipModel, ...] = ()
     description: str | None = None
+    fidelity: tuple[FidelityColumn, ...] = ()  # arm x indicator -> participants column
     #: Display labels of covariates, dosage variables and their levels (``"gender"``,
     #: ``"gender=nonbinary"``), from the optional ``labels:`` key; reports fall back to the names.
     labels: Mapping[str, str] = field(default_factory=dict)
+    missing_codes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -277,43 +295,12 @@ class Study:
 
 
 # ---------------------------------------------------------------------- checking
-class _Checker:
-    """Builds error messages carrying the file name and the key path."""
+class _Checker(ConfigChecker):
+    """Study-file messages: the file name and the key path (rules shared with instrument files)."""
 
     def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, problem: str) -> StudyConfigError:
-        where = f" key '{path}':" if path else ""
-        return StudyConfigError(f"{self.source}:{where} {problem}")
-
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"must be a mapping (key: value pairs); got {_kind(value)}.")
-        return value
-
-    def seq(self, value: Any, path: str, *, allow_scalar: bool = False) -> list[Any]:
-        if value is None:
-            return []
-        if allow_scalar and isinstance(value, str):
-            return [value]
-        if not isinstance(value, list):
-            raise self.fail(path, f"must be a list; got {_kind(value)}.")
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True) -> str | None:
-        if value is None:
-            if required:
-                raise self.fail(path, "is required.")
-            return None
-        if not isinstance(value, str):
-            raise self.fail(path, f"must be text; got {_kind(value)} {value!r}.")
-        s = value.strip()
-        if not s:
-            if required:
-                raise self.fail(path, "must not be empty.")
-            return None
-        return s
+        super().__init__(source, StudyConfigError, "key")
+        self.allow_outside = False
 
     def key(self, value: Any, path: str) -> str:
         """An identifier used as a value in the data (arm or wave key)."""
@@ -342,23 +329,20 @@ class _Checker:
             out.append(c)
         return tuple(out)
 
-    def number(self, value: Any, path: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise self.fail(path, f"must be a number; got {_kind(value)} {value!r}.")
-        return float(value)
 
-    def unknown_keys(self, m: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> None:
-        extra = [str(k) for k in m if str(k) not in allowed]
-        if extra:
-            where = f"{path}.{extra[0]}" if path else extra[0]
-            raise self.fail(where, f"is not a known key; allowed keys: {', '.join(allowed)}.")
+_kind = kind
 
 
-def _kind(value: Any) -> str:
-    return {
-        "str": "text", "int": "a whole number", "float": "a number", "bool": "true/false",
-        "list": "a list", "dict": "a mapping", "NoneType": "nothing",
-    }.get(type(value).__name__, type(value).__name__)
+def _check_inside(c: _Checker, resolved: Path, root: Path, key: str, what: str) -> None:
+    """A path named in the study must stay inside the study folder unless explicitly allowed."""
+    if c.allow_outside or resolved == root or root in resolved.parents:
+        return
+    # The path is not echoed beyond what the user wrote, and the file is never opened.
+    raise c.fail(key, f"the {what} lies outside the study folder (after following '..' and links); "
+                      "mentor-eval reads only files inside the folder of the study file, so that a study "
+                      "folder from someone else cannot read other files on this machine. Move the file into "
+                      f"the study folder, or run with --allow-outside-paths (or set {OUTSIDE_PATHS_ENV}=1) "
+                      "if you trust this study file.")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -636,6 +620,7 @@ def _parse_filespec(c: _Checker, raw: Any, path: str, root: Path, study_path: Pa
     assert rel is not None
     p = Path(rel).expanduser()
     resolved = (p if p.is_absolute() else root / p).resolve()
+    _check_inside(c, resolved, root, path if was_text else f"{path}.path", "data file")
     if check_files and not resolved.is_file():
         shown = _rel(resolved, root)
         raise c.fail(path if was_text else f"{path}.path",
@@ -693,8 +678,21 @@ def _parse_filespec(c: _Checker, raw: Any, path: str, root: Path, study_path: Pa
         if "{wave}" not in wide_pattern or "{column}" not in wide_pattern:
             raise c.fail(f"{path}.wide_pattern", f"must contain both '{{wave}}' and '{{column}}', e.g. "
                                                  f"'{{wave}}_{{column}}'; got {wide_pattern!r}.")
+    decimal = c.text(m.get("decimal"), f"{path}.decimal", required=False) or "."
+    if decimal not in (".", ","):
+        raise c.fail(f"{path}.decimal", f"must be '.' or ','; got {decimal!r}.")
+    thousands = m.get("thousands")
+    if thousands is not None:
+        if not isinstance(thousands, str) or len(thousands) != 1 or thousands.isalnum() or thousands in "+-":
+            raise c.fail(f"{path}.thousands", f"must be one grouping character such as '.', ',', ' ' or \"'\"; "
+                                              f"got {thousands!r}.")
+        if thousands == decimal:
+            raise c.fail(f"{path}.thousands", f"must differ from the decimal mark {decimal!r}.")
+    unfinished = c.text(m.get("unfinished"), f"{path}.unfinished", required=False) or "exclude"
+    if unfinished not in UNFINISHED:
+        raise c.fail(f"{path}.unfinished", f"must be one of {', '.join(UNFINISHED)}; got {unfinished!r}.")
     return FileSpec(resolved, fmt, layout, sheet, encoding, delimiter, id_column, wave_column,
-                    MappingProxyType(wave_map), wide_pattern)
+                    MappingProxyType(wave_map), wide_pattern, decimal, thousands, unfinished)
 
 
 def _parse_files(c: _Checker, raw: Any, root: Path, study_path: Path, waves: tuple[Wave, ...],
@@ -710,7 +708,8 @@ def _parse_files(c: _Checker, raw: Any, root: Path, study_path: Path, waves: tup
     return Files(**specs)
 
 
-def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Study:
+def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
+                allow_outside_paths: bool | None = None) -> Study:
     """Check a parsed ``study.yaml`` (a mapping) and build the :class:`Study`.
 
     Parameters
@@ -721,6 +720,8 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         Where the study file is (relative data paths resolve against its directory).
     check_files : bool, default True
         Check that the data files exist.
+    allow_outside_paths : bool, optional
+        See :func:`load_study`.
 
     Returns
     -------
@@ -734,6 +735,9 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
     study_path = Path(path).resolve()
     root = study_path.parent
     c = _Checker(study_path.name)
+    if allow_outside_paths is None:
+        allow_outside_paths = os.environ.get(OUTSIDE_PATHS_ENV, "") == "1"
+    c.allow_outside = bool(allow_outside_paths)
     if raw is None:
         raise c.fail("", "the file is empty; see docs/study-config.md for the format.")
     m = c.mapping(raw, "")
@@ -751,6 +755,7 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
     if m.get("instrument_dir") is not None:
         d = Path(c.text(m["instrument_dir"], "instrument_dir")).expanduser()  # type: ignore[arg-type]
         inst_dir = (d if d.is_absolute() else root / d).resolve()
+        _check_inside(c, inst_dir, root, "instrument_dir", "instrument directory")
         if not inst_dir.is_dir():
             raise c.fail("instrument_dir", f"directory {_rel(inst_dir, root)!r} (relative to {study_path.name}) "
                                            "does not exist.")
@@ -776,6 +781,11 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         if col in covariates:
             raise c.fail(f"clusters[{i}]", f"{col!r} is also listed as a covariate; a clustering column "
                                            "identifies groups and cannot be both.")
+    forbidden = {**{col: "is a reserved column" for col in _RESERVED},
+                 **{col: "is an item column; fidelity indicators are participant columns" for col in item_cols}}
+    fidelity = parse_fidelity(m.get("fidelity"), arms, source=c.source, forbidden=forbidden)
+    missing_codes = tuple(c.text(v, f"missing_codes[{i}]", numbers_as_text=True)  # type: ignore[misc]
+                          for i, v in enumerate(c.seq(m.get("missing_codes"), "missing_codes", allow_scalar=True)))
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
     labels = _parse_labels(c, m.get("labels"), (*covariates, *dosage))
@@ -784,11 +794,12 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True) -> Stud
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
-        description=description, labels=labels,
+        description=description, fidelity=fidelity, labels=labels, missing_codes=missing_codes,
     )
 
 
-def load_study(path: str | Path | None = None, *, check_files: bool = True) -> Study:
+def load_study(path: str | Path | None = None, *, check_files: bool = True,
+               allow_outside_paths: bool | None = None) -> Study:
     """Read and check a study configuration.
 
     Parameters
@@ -797,6 +808,11 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
         A ``study.yaml`` file, or a directory holding one. None: the bundled sample study.
     check_files : bool, default True
         Check that the data files named under ``files`` exist.
+    allow_outside_paths : bool, optional
+        Allow data files and ``instrument_dir`` outside the study file's folder. Default: no,
+        unless the environment variable ``MENTOR_EVAL_ALLOW_OUTSIDE_PATHS`` is ``1`` (which the
+        CLI option ``--allow-outside-paths`` sets). A study folder received from someone else
+        then cannot make mentor-eval read (and quote) files elsewhere on the machine.
 
     Returns
     -------
@@ -806,8 +822,10 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
     Raises
     ------
     StudyConfigError
-        If the file is missing, not valid YAML, or breaks any rule in ``docs/study-config.md``.
-        The message names the file, the key path (e.g. ``arms[2].model``) and what is allowed.
+        If the file is missing, not UTF-8, not valid YAML, repeats a key, expands aliases
+        without bound, names a data path outside the study folder, or breaks any rule in
+        ``docs/study-config.md``. The message names the file, the key path (e.g.
+        ``arms[2].model``) or line, and what is allowed.
 
     Examples
     --------
@@ -825,14 +843,5 @@ def load_study(path: str | Path | None = None, *, check_files: bool = True) -> S
             p = p / "study.yaml"
     if not p.is_file():
         raise StudyConfigError(f"Study file {p.as_posix()} does not exist.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StudyConfigError(f"{p.name}: cannot be read ({exc}).") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise StudyConfigError(f"{p.name}:{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
-    return parse_study(raw, p, check_files=check_files)
+    raw = read_yaml(p, error=StudyConfigError, what="study file")
+    return parse_study(raw, p, check_files=check_files, allow_outside_paths=allow_outside_paths)

@@ -99,7 +99,7 @@ CASES = [
      "response_scale.min", "min (3) must be smaller than max (3)"),
     ("response scale code not a whole number",
      variant("  min: 1\n", "  min: 1.5\n"),
-     "response_scale.min", "must be a whole number; got 1.5"),
+     "response_scale.min", "must be a whole number; got a number 1.5"),
     ("response scale without max",
      variant("  max: 5\n", ""),
      "response_scale", "needs both 'min' and 'max'"),
@@ -114,10 +114,10 @@ CASES = [
      "construct", "must be one of hope, belonging, relationship_quality, other; got 'happiness'"),
     ("unknown top-level key",
      variant("licence: free for testing\n", "licence: free for testing\ncolour: blue\n"),
-     "colour", "is not a known field; allowed:"),
+     "colour", "is not a known field; allowed fields:"),
     ("unknown item key",
      variant('gist: "third",', 'gist: "third", reversed: true,'),
-     "items[2].reversed", "is not a known field; allowed: filler, gist, id, reverse, subscale"),
+     "items[2].reversed", "is not a known field; allowed fields: filler, gist, id, reverse, subscale. Did you mean 'reverse'?"),
     ("unknown scale key",
      variant("method: mean, min_answered: 1}\n  - {id: b",
              "method: mean, minimum: 1}\n  - {id: b"),
@@ -178,7 +178,7 @@ CASES = [
      "response_scale.labels.5", "label 'never' is also used for code 1"),
     ("unquoted YAML boolean as a label",
      variant("labels: {1: Never, 5: Always}", "labels: {1: No, 5: Always}"),
-     "response_scale.labels.1", "must be text; got bool"),
+     "response_scale.labels.1", "must be text; got true/false False"),
     ("default_form naming no form",
      variant(RESPONSE_SCALE, variant("default_form: long", "default_form: medium", FORMS)),
      "default_form", "names no form; forms are: long, short"),
@@ -209,7 +209,7 @@ CASES = [
      "citation.authors", "must name at least one author"),
     ("citation year not a number",
      variant("year: 2020", "year: twenty"),
-     "citation.year", "must be a whole number; got 'twenty'"),
+     "citation.year", "must be a whole number; got text 'twenty'"),
     ("missing licence",
      variant("licence: free for testing\n", ""),
      "licence", "is required"),
@@ -224,7 +224,7 @@ CASES = [
      "items[2].gist", "is required"),
     ("reverse not true or false",
      variant("reverse: true", "reverse: maybe"),
-     "items[1].reverse", "must be true or false; got 'maybe'"),
+     "items[1].reverse", "must be true or false; got text 'maybe'"),
     ("no items",
      variant(BASE[BASE.index("items:\n"):BASE.index("scales:")], "items: []\n"),
      "items", "must list at least one item"),
@@ -233,7 +233,7 @@ CASES = [
      "scales", "must define at least one scored scale"),
     ("items not a list",
      variant(BASE[BASE.index("items:\n"):BASE.index("scales:")], "items: first, second\n"),
-     "items", "must be a list; got str"),
+     "items", "must be a list; got text"),
     ("id with capitals",
      variant("id: demo", "id: Demo"),
      "id", "must be lower-case letters, digits and underscores, starting with a letter; got 'Demo'"),
@@ -272,7 +272,7 @@ def test_invalid_yaml_names_the_line(tmp_path):
     assert message.startswith("demo.yaml:")
     assert "not valid YAML" in message
     # the parser reports the line where it noticed the unclosed bracket: the broken one or the next
-    assert any(f"line {n}:" in message for n in (line, line + 1)), message
+    assert any(f"line {n}, column" in message for n in (line, line + 1)), message
 
 
 def test_a_definition_that_is_not_a_mapping(tmp_path):

@@ -3,7 +3,8 @@
 Thin by design: each command group lives in its own module under
 ``mentor_eval.cli`` and exposes ``register(app)``; the work is done by the
 library. User errors (:class:`~mentor_eval.errors.MentorEvalError`) are printed
-without a traceback and exit with status 2; ``--debug`` shows the traceback.
+without a traceback and exit with status 2; any other failure (a bug) is printed in
+one line and exits with status 3; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _COMMAND_MODULES = (
     "psychometrics",
     "analyze",
     "report",
+    "portfolio",
 )
 
 app = typer.Typer(
@@ -53,8 +55,18 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks for errors."),
+    allow_outside_paths: bool = typer.Option(
+        False, "--allow-outside-paths",
+        help="Let a study file name data files outside its own folder (only for study files you trust)."),
 ) -> None:
     _state["debug"] = debug
+    if allow_outside_paths:
+        import os
+
+        from mentor_eval.study import OUTSIDE_PATHS_ENV
+
+        # An environment variable, so that report notebooks (run in a kernel) load the study the same way.
+        os.environ[OUTSIDE_PATHS_ENV] = "1"
 
 
 for _name in _COMMAND_MODULES:
@@ -84,14 +96,30 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("Aborted.", err=True)
         return 130
-    except Exception as exc:  # click usage errors
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:
         import click
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, click.exceptions.ClickException):  # usage errors
             exc.show()
             return 2
-        raise
+        if debug:
+            raise
+        # A bug, not a user mistake: still no traceback for the user, but say what to do.
+        typer.secho(f"Error: mentor-eval could not finish ({type(exc).__name__}: {_short(exc)}). This is a "
+                    "problem in mentor-eval, not in your files; run the same command with --debug for the "
+                    "details and report them.", err=True, fg=typer.colors.RED)
+        return 3
     return rv if isinstance(rv, int) else 0
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def entry_point() -> None:

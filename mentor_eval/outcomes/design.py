@@ -546,6 +546,11 @@ def _expand_variables(
     return columns, kinds, origin, notes
 
 
+#: Columns of :func:`baseline_equivalence` (also of the empty table when it cannot run).
+BASELINE_COLUMNS = ("variable", "arm", "reference", "n_arm", "n_ref", "mean_arm", "mean_ref", "sd_arm", "sd_ref",
+                    "g", "kind", "category", "note")
+
+
 def baseline_equivalence(
     data: pd.DataFrame,
     *,

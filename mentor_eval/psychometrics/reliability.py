@@ -435,6 +435,10 @@ def item_stats(
     })
 
 
+_RELIABILITY_COLUMNS = ("n", "n_dropped", "k", "alpha", "alpha_std", "alpha_ci_low", "alpha_ci_high", "ci_method",
+                        "omega_total", "average_r", "missing", "note")
+
+
 def scale_reliability(
     responses: pd.DataFrame,
     instrument,
@@ -576,7 +580,9 @@ def scale_reliability(
                     "note": f"not computed: {exc}",
                 })
             out.append(row)
-    result = pd.DataFrame(out)
+    # An empty frame (no rows at these waves, every row quarantined) still has the documented columns.
+    result = pd.DataFrame(out, columns=[*by, "instrument", "scale", *_RELIABILITY_COLUMNS]) if not out \
+        else pd.DataFrame(out)
     value = result[coefficient]
     result["below_threshold"] = pd.array(
         [pd.NA if pd.isna(v) else bool(v < threshold) for v in value], dtype="boolean"

@@ -340,11 +340,14 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
     report = {"min_cell": m, "sites": sites, "n_enrolled": _enrolled_total(results.flow, flow, pre),
               "participant_ids_scrubbed": scrubbed}
     provenance = {**results.provenance, _PROTECTED_KEY: report}
+    from mentor_eval.report.mechanisms import protect_mechanisms  # mediation, fidelity, complier tables
+
+    mech = protect_mechanisms(results, m, at_post, count_post)
     return dataclasses.replace(
         results, data=None, flow=flow, attrition=att, baseline=baseline, reliability=rel,
         reliability_by_arm=rba, invariance=inv, prepost=prepost, ancova_means=means, contrasts=con,
         mixed_means=mm, mixed_contrasts=mc, reliable_change=rc, hypotheses=hyp, moderators=mods,
-        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance,
+        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance, **mech,
     )
 
 
