@@ -117,7 +117,7 @@ def protect_mechanisms(results: StudyResults, m: int, small_arms: set[Any], coun
                    kind="primary")
         ca = _hide(ca, bad, [], ["n_compliers"], kind="primary")
         ca = _hide(ca, ca["arm"].isin(count_arms).to_numpy(), [], ["n"])
-        ca = ca.drop(columns=[c for c in ("n_dose_missing",) if c in ca.columns])
+        ca = ca.drop(columns=[c for c in ("n_dose_missing", "n_dose_missing_suppressed") if c in ca.columns])
     out["cace"] = _flags(ca)
     return out
 
