@@ -96,8 +96,8 @@ def test_summary_numbers_match_the_contrasts(safe, raw):
             expected = (f"{labels[r.arm]} showed {narrative.effect_words(r.g)} (g = {r.g:.2f}, 95% CI {r.g_ci_low:.2f} "
                         f"to {r.g_ci_high:.2f}; {narrative.certainty_words(r.g_ci_low, r.g_ci_high, r.p_adj)}")
             assert expected in para
-    # e.g. Narrative Weaving on total hope: g = 0.31, a small improvement, adjusted p = 0.004
-    assert "Narrative Weaving showed a small improvement (g = 0.31" in " ".join(paras)
+    # e.g. Narrative Weaving on total hope: g = 0.32 (cluster-aware ANCOVA), a small improvement, adjusted p = 0.004
+    assert "Narrative Weaving showed a small improvement (g = 0.32" in " ".join(paras)
 
 
 def test_summary_reports_hypotheses_and_checks(safe):
@@ -112,7 +112,7 @@ def test_summary_says_not_reported_for_suppressed_effects(raw):
     strict = protect.protect(raw, 150)
     text = " ".join(narrative.executive_summary(strict))
     assert "not reported" in text
-    assert "g = 0.31" not in text
+    assert "g = 0.32" not in text
 
 
 def test_summary_is_one_screen(safe):
