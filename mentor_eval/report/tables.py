@@ -217,6 +217,13 @@ def _reliability_frame(results: StudyResults, t: pd.DataFrame, *, full: bool, by
     return _renamed(_keep(t, list(names)), names)
 
 
+_INVARIANCE_WORDS = {
+    "configural": "the same questions go together in every arm",
+    "metric": "each question is as strongly tied to the scale in every arm",
+    "scalar": "the same score means the same level in every arm, so averages can be compared",
+}
+
+
 @_empty_safe
 def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Measurement invariance across arms per instrument and level, with the verdict.
@@ -224,9 +231,10 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
     Returns
     -------
     pandas.DataFrame
-        ``Instrument``, ``Level`` (configural / metric / scalar), ``CFI``, ``RMSEA``,
-        ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict`` (``full`` adds
-        the chi-square test and its difference test).
+        Funder view: ``Instrument``, ``Level`` (configural / metric / scalar),
+        ``What it checks`` (the level in plain words), ``Verdict``. ``full``: ``Level``,
+        ``CFI``, ``RMSEA``, ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict``
+        and the chi-square test and its difference test.
     """
     _require_protected("invariance_table", results)
     t = results.invariance
@@ -234,6 +242,11 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
         return pd.DataFrame({"Instrument": [], "Verdict": []})
     t = t.copy()
     t["instrument"] = [_instrument_name(results, i) for i in t["instrument"]]
+    t["checks"] = [_INVARIANCE_WORDS.get(str(lv), "") for lv in t["level"]]
+    if not full:
+        # funders get the level in plain words and the verdict; the fit indices are for researchers
+        names = {"instrument": "Instrument", "level": "Level", "checks": "What it checks", "verdict": "Verdict"}
+        return _renamed(_keep(t, list(names)), names)
     names = {"instrument": "Instrument", "level": "Level", "cfi": "CFI", "rmsea": "RMSEA", "srmr": "SRMR",
              "delta_cfi": "Change in CFI", "delta_rmsea": "Change in RMSEA", "verdict": "Verdict"}
     if full:
