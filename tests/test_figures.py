@@ -209,8 +209,25 @@ def test_figure_html_is_accessible_and_offline(effects):
     assert "plotly.js v" not in html and "<script src" not in html
     with_js = display.figure_html(fig, include_plotlyjs=True)
     assert with_js.count("data-mentor-eval=\"plotlyjs\"") == 1
-    assert with_js.count("* plotly.js v") == 1
-    assert with_js.index("* plotly.js v") < with_js.index("Plotly.newPlot")
+    head = "* plotly.js (basic - minified) v"  # every trace is a scatter: the partial bundle suffices
+    assert with_js.count(head) == 1 and with_js.count("* plotly.js v") == 0
+    assert with_js.index(head) < with_js.index("Plotly.newPlot")
+    assert len(with_js) < 1.5e6
+
+
+def test_a_trace_outside_the_partial_bundle_gets_the_full_one(monkeypatch, effects):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj["text/html"]))
+    display.reset_plotlyjs()
+    display.show(charts.forest_chart(effects))
+    display.show(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    display.show(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    display.show(charts.forest_chart(effects))
+    assert ['data-bundle="basic"' in h for h in shown] == [True, False, False, False]
+    assert ['data-bundle="full"' in h for h in shown] == [False, True, False, False]
+    display.reset_plotlyjs()
 
 
 def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
@@ -223,7 +240,7 @@ def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
     display.show(fig)
     display.show(fig, caption="Second")
     display.show_table(effects, caption="Effects table")
-    assert [("* plotly.js v" in s["text/html"]) for s in shown[:2]] == [True, False]
+    assert [("data-mentor-eval=\"plotlyjs\"" in s["text/html"]) for s in shown[:2]] == [True, False]
     assert "<figcaption>Second</figcaption>" in shown[1]["text/html"]
     assert shown[2]["text/html"].startswith('<div class="me-table-wrap">')
     ids = [s["text/html"].split('class="plotly-graph-div"')[0].rsplit('id="', 1)[1] for s in shown[:2]]
@@ -252,3 +269,10 @@ def test_bad_input_gives_clear_errors(func, frame, match):
 def test_show_rejects_non_figures():
     with pytest.raises(ParameterError, match="plotly Figure"):
         display.figure_html({"data": []})
+
+
+def test_means_axis_has_no_false_zero(emmeans):
+    fig = charts.means_chart(emmeans)
+    lo, hi = fig.layout.yaxis.range
+    est = emmeans[["ci_low", "ci_high"]].to_numpy(dtype=float)
+    assert lo > 0 and lo <= est.min() and hi >= est.max()

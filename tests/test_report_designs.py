@@ -171,3 +171,14 @@ def test_workbook_marks_suppressed_cells(tmp_path):
     s.to_excel(tmp_path / "x.xlsx", index=False)
     ws = openpyxl.load_workbook(tmp_path / "x.xlsx").active
     assert [c.value for c in ws["B"]] == ["n", "suppressed", 12]
+
+
+def test_researcher_tables(designs):
+    from mentor_eval.report import tables
+
+    safe = designs["fifteen_arms"]["safe"]
+    methods = tables.contrast_methods_table(safe)
+    assert len(methods) and set(methods.columns) >= {"Family", "Analysis", "Standard errors", "Multiplicity"}
+    assert methods["Contrasts"].sum() >= len(safe.contrasts)
+    icc = tables.icc_table(designs["two_arms"]["safe"])
+    assert icc.empty or {"Outcome", "Level", "ICC"} <= set(icc.columns)

@@ -140,13 +140,14 @@ def _check_shares(func: str, frame: pd.DataFrame, cols: Sequence[str]) -> None:
 
 def _finish(fig: go.Figure, title: str, alt: str, caption: str, note: str | None, height: int = 420) -> go.Figure:
     fig.update_layout(
-        title={"text": _lab(title), "xref": "container", "x": 0.02, "xanchor": "left",
-               "yref": "container", "y": 0.98, "yanchor": "top"},
+        # long titles wrap (a title wider than the plot is clipped at desktop width)
+        title={"text": _wrap(title, 75), "xref": "container", "x": 0.02, "xanchor": "left",
+               "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 22}},
         template="plotly_white",
         colorway=list(ARM_COLORS),
         font={"family": _FONT, "size": 13},
         height=height,
-        margin={"l": 10, "r": 10, "t": 56, "b": 10},
+        margin={"l": 10, "r": 10, "t": 60 + 20 * (len(textwrap.wrap(str(title), 75)) - 1), "b": 10},
         # Legend pinned to the bottom of the figure (container coordinates) so that it
         # pushes the plot up instead of colliding with axis titles or the title on a phone.
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
@@ -297,7 +298,13 @@ def means_chart(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm an
             hovertemplate="%{y:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra>"
             + _lab(arm) + "</extra>",
         ))
-    fig.update_layout(scattermode="group", scattergap=0.7, yaxis_title=_lab(y_title), xaxis_title="Wave")
+    fig.update_layout(scattermode="group", scattergap=0.7, yaxis_title=_wrap(y_title, 28), xaxis_title="Wave")
+    # Scale scores never start at a false zero: the axis spans the intervals drawn.
+    lo, hi = np.nanmin(df[["ci_low", "estimate"]].to_numpy(dtype=float), initial=np.inf), np.nanmax(
+        df[["ci_high", "estimate"]].to_numpy(dtype=float), initial=-np.inf)
+    if np.isfinite(lo) and np.isfinite(hi):
+        pad = max((hi - lo) * 0.15, 1e-6)
+        fig.update_yaxes(range=[float(lo - pad), float(hi + pad)])
     last = df[df["wave"] == waves[-1]] if waves else df
     at_end = ", ".join(f"{a}: {_fmt(e)}" for a, e in zip(last["arm"], last["estimate"], strict=True))
     alt = (f"Line chart of adjusted means with 95% confidence intervals for {len(arms)} arms across "

@@ -46,6 +46,14 @@ def _scale_span(results: StudyResults, outcome: str) -> tuple[float, float] | No
         return None
 
 
+def _scale_name(results: StudyResults, outcome: str) -> str:
+    """The scale's own label ("Agency (goal-directed energy)"): a short axis title."""
+    try:
+        return results.study.resolve_outcome(outcome)[1].label or outcome
+    except Exception:  # an outcome the study cannot resolve
+        return str(outcome)
+
+
 def flow_figure(results: StudyResults) -> go.Figure:
     """Participant flow figure (enrolled, assessed, analysed) from the protected flow."""
     from mentor_eval.outcomes.design import ALL_ARMS
@@ -79,7 +87,7 @@ def means_figure(results: StudyResults, outcome: str) -> go.Figure:
     part = _relabel(part, results, cols=("arm",)).sort_values("wave", key=lambda s: s.map(order), kind="stable")
     part.attrs = mm.attrs
     label = outcome_label(results, outcome)
-    fig = charts.means_chart(part, title=f"{label}: adjusted means by arm and wave", y_title=label,
+    fig = charts.means_chart(part, title=f"{label}: adjusted means by arm and wave", y_title=_scale_name(results, outcome),
                              colors=_colors(results))
     # The axis spans the data (never a false zero), inside the scale's possible range.
     lo = pd.to_numeric(part["ci_low"], errors="coerce").min()

@@ -272,7 +272,8 @@ def glance_cards(results: StudyResults) -> list[dict[str, str]]:
     n = enrolled_total(results)
     arms = len(st.arms)
     cards = [{"title": "Participants", "value": f"{n:,}" if n is not None else "withheld",
-              "detail": f"enrolled in {arms} {'group' if arms == 1 else 'groups'}"
+              "detail": ("enrolled in one program" if arms == 1 else
+                         f"enrolled in {arms - 1} {'model' if arms == 2 else 'models'} and a control group")
               + (f" at {len(results.provenance[_PROTECTED_KEY].get('sites', []))} sites"
                  if len(results.provenance[_PROTECTED_KEY].get("sites", [])) > 1 else "")}]
     analysed, enrolled = _retention(results)
@@ -352,15 +353,16 @@ def bottom_line(results: StudyResults) -> list[str]:
             parts.append(f"{name}: {who_} clearly raised it (largest: {best['arm_label']}, g = {best['g']:.2f}, "
                          f"{best['improvement_index']:+.0f} percentile points for an average participant)")
     out.append("; ".join(parts) + ".")
-    sure = "We are fairly sure of these results: p-values are adjusted for the many comparisons"
+    n_tests = int(eff["p_adj"].notna().sum())
+    sure = f"How sure: p-values are adjusted for the {n_tests} comparisons shown" if n_tests else "How sure:"
     clustered = eff["cluster_method"].dropna()
     if len(clustered) and any(str(c) not in ("", "none") for c in clustered):
-        sure += " and the analysis allows for participants sharing a mentor or group"
+        sure += ", and the analysis allows for participants sharing a mentor or group"
     rating, why = wwc_rating(results)
     if "without" in rating:
-        sure += "; the design would meet WWC standards."
+        sure += "; the design would meet WWC standards without reservations."
     else:
-        sure += f"; read them with some caution ({why})."
+        sure += f"; read the results with caution ({why})."
     out.append(sure)
     return out
 

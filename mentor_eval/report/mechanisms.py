@@ -7,6 +7,7 @@ fidelity and complier tables.
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -117,7 +118,7 @@ def protect_mechanisms(results: StudyResults, m: int, small_arms: set[Any], coun
                    kind="primary")
         ca = _hide(ca, bad, [], ["n_compliers"], kind="primary")
         ca = _hide(ca, ca["arm"].isin(count_arms).to_numpy(), [], ["n"])
-        ca = ca.drop(columns=[c for c in ("n_dose_missing",) if c in ca.columns])
+        ca = ca.drop(columns=[c for c in ("n_dose_missing", "n_dose_missing_suppressed") if c in ca.columns])
     out["cace"] = _flags(ca)
     return out
 
@@ -250,7 +251,9 @@ def path_diagram_figure(results: StudyResults, arm: str, pair: tuple[str, str] |
              "m": (0.5, 0.82, f"{med_name.capitalize()}{m_wave}"),
              "y": (0.88, 0.22, f"{out_name.capitalize()}{o_wave}")}
     for x, y, text in nodes.values():
-        fig.add_annotation(x=x, y=y, text=f"<b>{_esc(text)}</b>", showarrow=False, bordercolor="#444",
+        # node labels wrap (a long arm name in a box at the edge was clipped at desktop width)
+        wrapped = "<br>".join(_esc(part) for part in textwrap.wrap(str(text), 20)) or _esc(text)
+        fig.add_annotation(x=x, y=y, text=f"<b>{wrapped}</b>", showarrow=False, bordercolor="#444",
                            borderwidth=1.5, borderpad=8, bgcolor="#f4f6f8", font={"size": 13})
 
     def label(row: pd.Series | None, what: str) -> str:

@@ -16,6 +16,7 @@ from mentor_eval.report.names import (
     _renamed,
     _scale_label,
     arm_labels,
+    outcome_label,
     variable_label,
 )
 from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected, _suppress, is_protected, protect
@@ -40,6 +41,9 @@ __all__ = [
     "inputs_table",
     "model_summary",
     "title_html",
+    "icc_table",
+    "mixed_contrasts_table",
+    "contrast_methods_table",
 ]
 
 # --------------------------------------------------------------------------- flow and attrition
@@ -213,6 +217,13 @@ def _reliability_frame(results: StudyResults, t: pd.DataFrame, *, full: bool, by
     return _renamed(_keep(t, list(names)), names)
 
 
+_INVARIANCE_WORDS = {
+    "configural": "the same questions go together in every arm",
+    "metric": "each question is as strongly tied to the scale in every arm",
+    "scalar": "the same score means the same level in every arm, so averages can be compared",
+}
+
+
 @_empty_safe
 def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Measurement invariance across arms per instrument and level, with the verdict.
@@ -220,9 +231,10 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
     Returns
     -------
     pandas.DataFrame
-        ``Instrument``, ``Level`` (configural / metric / scalar), ``CFI``, ``RMSEA``,
-        ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict`` (``full`` adds
-        the chi-square test and its difference test).
+        Funder view: ``Instrument``, ``Level`` (configural / metric / scalar),
+        ``What it checks`` (the level in plain words), ``Verdict``. ``full``: ``Level``,
+        ``CFI``, ``RMSEA``, ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict``
+        and the chi-square test and its difference test.
     """
     _require_protected("invariance_table", results)
     t = results.invariance
@@ -230,6 +242,11 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
         return pd.DataFrame({"Instrument": [], "Verdict": []})
     t = t.copy()
     t["instrument"] = [_instrument_name(results, i) for i in t["instrument"]]
+    t["checks"] = [_INVARIANCE_WORDS.get(str(lv), "") for lv in t["level"]]
+    if not full:
+        # funders get the level in plain words and the verdict; the fit indices are for researchers
+        names = {"instrument": "Instrument", "level": "Level", "checks": "What it checks", "verdict": "Verdict"}
+        return _renamed(_keep(t, list(names)), names)
     names = {"instrument": "Instrument", "level": "Level", "cfi": "CFI", "rmsea": "RMSEA", "srmr": "SRMR",
              "delta_cfi": "Change in CFI", "delta_rmsea": "Change in RMSEA", "verdict": "Verdict"}
     if full:
@@ -330,8 +347,9 @@ def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFram
              "ci_high": "95% CI high", "g": "g", "g_ci_low": "g 95% CI low", "g_ci_high": "g 95% CI high",
              "p_adj": "Adjusted p", "family": "Family"}
     if full:
-        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "df": "df", "t": "t",
-                      "p": "p (unadjusted)"})
+        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "se_unclustered": "SE (unclustered)",
+                      "cluster_method": "SE method", "df": "df", "t": "t", "p": "p (unadjusted)",
+                      "adjust": "Adjustment"})
     return _renamed(_keep(t, list(names)), names)
 
 
@@ -494,3 +512,84 @@ def title_html(results: StudyResults, title: str | None = None, kind: str = "Eva
                 f"'{SUPPRESSED}').")
     return f'<h1 class="me-title">{escape(text)}</h1><p class="me-subtitle">{escape(sub)}</p>'
 
+
+
+# --------------------------------------------------------------------------- researcher view
+
+
+def icc_table(results: StudyResults) -> pd.DataFrame:
+    """Intraclass correlations per outcome and level (mixed model), with the ANCOVA's own
+    cluster ICCs when the pipeline provides them (``ancova_icc``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Outcome``, ``Model``, ``Level``, ``ICC`` and, from ``ancova_icc``, ``Variance``,
+        ``Clusters``, ``Singletons``, ``Mean cluster size``, ``Method``.
+    """
+    _require_protected("icc_table", results)
+    parts = []
+    icc = results.icc
+    if icc is not None and len(icc):
+        t = icc.copy()
+        t["model"] = "mixed model over all waves"
+        parts.append(t)
+    extra = getattr(results, "ancova_icc", None)
+    if isinstance(extra, pd.DataFrame) and len(extra):
+        t = extra.copy()
+        t["model"] = "ANCOVA at the last wave"
+        parts.append(t)
+    if not parts:
+        return pd.DataFrame()
+    t = pd.concat(parts, ignore_index=True)
+    t["outcome"] = [outcome_label(results, o) for o in t["outcome"]]
+    t["level"] = [variable_label(results, v) if isinstance(v, str) else v for v in t["level"]]
+    names = {"outcome": "Outcome", "model": "Model", "level": "Level", "icc": "ICC", "variance": "Variance",
+             "n_clusters": "Clusters", "n_singletons": "Singletons", "mean_cluster_size": "Mean cluster size",
+             "method": "Method"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def mixed_contrasts_table(results: StudyResults) -> pd.DataFrame:
+    """Mixed-model contrasts of each arm with control per outcome and wave (Satterthwaite df)."""
+    _require_protected("mixed_contrasts_table", results)
+    mc = results.mixed_contrasts
+    if mc is None or not len(mc):
+        return pd.DataFrame()
+    t = _relabel(mc, results)
+    names = {"outcome": "Outcome", "wave": "Wave", "arm": "Arm", "type": "Contrast", "estimate": "Estimate",
+             "se": "SE", "df": "df (Satterthwaite)", "ci_low": "95% CI low", "ci_high": "95% CI high",
+             "p": "p", "p_adj": "Adjusted p", "family": "Family", "adjust": "Adjustment"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def contrast_methods_table(results: StudyResults) -> pd.DataFrame:
+    """Every contrast family with how it was estimated and adjusted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Family``, ``Analysis``, ``Standard errors`` (the clustering method when the
+        pipeline reports one, with the unclustered SE kept for comparison), ``Multiplicity``,
+        ``Contrasts`` (how many).
+    """
+    _require_protected("contrast_methods_table", results)
+    rows = []
+    for name, frame, analysis in (("contrasts", results.contrasts, "ANCOVA at the last wave"),
+                                  ("mixed_contrasts", results.mixed_contrasts, "mixed model over all waves"),
+                                  ("hypotheses", results.hypotheses, "pre-registered, one-sided ANCOVA")):
+        if frame is None or not len(frame):
+            continue
+        fams = frame["family"] if "family" in frame.columns else pd.Series([name] * len(frame))
+        for fam, part in frame.groupby(fams.to_numpy(), sort=False):
+            method = "model-based"
+            if "cluster_method" in part.columns and part["cluster_method"].notna().any():
+                method = ", ".join(sorted(set(part["cluster_method"].dropna().astype(str))))
+                if "se_unclustered" in part.columns:
+                    method += " (unclustered SE shown beside it)"
+            elif name == "mixed_contrasts":
+                method = "REML mixed model, Satterthwaite df"
+            adjust = ", ".join(sorted(set(part["adjust"].dropna().astype(str)))) if "adjust" in part.columns else ""
+            rows.append({"Family": str(fam), "Analysis": analysis, "Standard errors": method,
+                         "Multiplicity": adjust or "none", "Contrasts": len(part)})
+    return pd.DataFrame(rows)
