@@ -27,6 +27,7 @@ __all__ = [
     "Citation",
     "Form",
     "Instrument",
+    "Retest",
     "load_instrument",
     "list_instruments",
     "parse_instrument",
@@ -38,8 +39,9 @@ METHODS = ("sum", "mean")
 _TOP_KEYS = {
     "id", "name", "short_name", "construct", "citation", "licence", "age_range", "forms",
     "default_form", "response_scale", "items", "scales", "notes", "published_reliability",
-    "administration",
+    "administration", "retest",
 }
+_RETEST_KEYS = {"scale", "value", "interval_weeks", "sample", "citation"}
 _ITEM_KEYS = {"id", "gist", "reverse", "subscale", "filler"}
 _SCALE_KEYS = {"id", "label", "items", "subscales", "method", "min_answered"}
 _CITATION_KEYS = {"authors", "year", "title", "journal", "volume", "issue", "pages", "doi", "url"}
@@ -128,6 +130,21 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Retest:
+    """A published test-retest reliability of one scale (used by reliable change).
+
+    ``interval_weeks`` is the retest interval as (shortest, longest) weeks; both equal for one
+    interval.
+    """
+
+    scale: str
+    value: float
+    interval_weeks: tuple[float, float]
+    sample: str
+    citation: str
+
+
+@dataclass(frozen=True)
 class Form:
     """A variant of an instrument (e.g. the Adult Hope Scale's 8-point and 4-point forms)."""
 
@@ -159,6 +176,7 @@ class Instrument:
     notes: tuple[str, ...] = ()
     administration: str | None = None
     source: str | None = None
+    retest: tuple[Retest, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -528,14 +546,43 @@ def parse_instrument(raw: Any, source: str = "<definition>") -> Instrument:
                                "or add them to a scale.")
 
     notes = _notes(c, m.get("notes"), "notes")
+    retest = _parse_retest(c, m.get("retest"), scale_ids)
     return Instrument(
         id=iid, name=name, construct=construct, citation=citation, licence=licence,  # type: ignore[arg-type]
         items=tuple(items), scales=scales, forms=forms, form=default_form,
         short_name=c.text(m.get("short_name"), "short_name", required=False),
         age_range=age_range, notes=notes,
         administration=c.text(m.get("administration"), "administration", required=False),
-        source=source,
+        source=source, retest=retest,
     )
+
+
+def _parse_retest(c: _Checker, raw: Any, scale_ids: set[str]) -> tuple[Retest, ...]:
+    """Optional ``retest`` list: published test-retest reliabilities, one entry per scale and interval."""
+    if raw is None:
+        return ()
+    out = []
+    for i, entry in enumerate(c.seq(raw, "retest")):
+        p = f"retest[{i}]"
+        e = c.mapping(entry, p)
+        c.unknown_keys(e, _RETEST_KEYS, p)
+        for k in sorted(_RETEST_KEYS - set(map(str, e))):
+            raise c.fail(f"{p}.{k}", "is required (scale, value, interval_weeks, sample, citation).")
+        scale = c.text(e["scale"], f"{p}.scale")
+        if scale not in scale_ids:
+            raise c.fail(f"{p}.scale", f"names no scale; scales are: {', '.join(sorted(scale_ids))}.")
+        value = e["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise c.fail(f"{p}.value", f"must be a reliability between 0 and 1; got {value!r}.")
+        iv = e["interval_weeks"]
+        iv = list(iv) if isinstance(iv, (list, tuple)) else [iv]
+        if not 1 <= len(iv) <= 2 or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not w > 0
+                                        for w in iv) or iv[0] > iv[-1]:
+            raise c.fail(f"{p}.interval_weeks", "must be a number of weeks > 0 or [shortest, longest]; "
+                                                f"got {e['interval_weeks']!r}.")
+        out.append(Retest(scale, float(value), (float(iv[0]), float(iv[-1])),  # type: ignore[arg-type]
+                          c.text(e["sample"], f"{p}.sample"), c.text(e["citation"], f"{p}.citation")))
+    return tuple(out)
 
 
 def _notes(c: _Checker, raw: Any, path: str) -> tuple[str, ...]:

@@ -33,10 +33,13 @@ __all__ = [
     "FORMATS",
     "CONTROL_FORMAT",
     "OUTCOME_FAMILIES",
+    "INDICATOR_TYPES",
+    "FidelityIndicator",
     "MentorshipModel",
     "get_model",
     "list_models",
     "parse_model",
+    "parse_indicators",
 ]
 
 FORMATS = ("dyad", "group", "community")
@@ -46,6 +49,82 @@ _MODEL_FIELDS = (
     "key", "name", "format", "description", "belonging_mechanism", "hope_mechanism", "targets",
 )
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+INDICATOR_TYPES = ("count", "proportion", "boolean")
+_INDICATOR_FIELDS = ("key", "label", "type", "expected")
+
+
+@dataclass(frozen=True)
+class FidelityIndicator:
+    """One implementation indicator: what delivering a model means, and how much is enough.
+
+    Attributes
+    ----------
+    key : str
+        Identifier used in ``study.yaml`` under ``fidelity:`` (lower case, digits, underscores).
+    label : str
+        Plain-language name shown in reports ("stories shared").
+    type : str
+        ``"count"`` (a whole number >= 0, e.g. sessions held), ``"proportion"`` (a share in
+        [0, 1], e.g. share of sessions that included the exercise) or ``"boolean"`` (done or
+        not, recorded as 0/1 or true/false, e.g. contingency plan written).
+    expected : float
+        The expected dose: a participant *reaches* it when the value is >= ``expected``
+        (for booleans ``expected`` is 1: the thing was done).
+    """
+
+    key: str
+    label: str
+    type: str
+    expected: float
+
+    def reached(self, values: Any) -> Any:
+        """Element-wise ``values >= expected`` (NaN where a value is missing)."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=float)
+        out = np.where(np.isnan(v), np.nan, (v >= self.expected - 1e-12).astype(float))
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as plain Python values."""
+        return {"key": self.key, "label": self.label, "type": self.type, "expected": self.expected}
+
+
+def _fi(key: str, label: str, type_: str, expected: float) -> FidelityIndicator:
+    return FidelityIndicator(key, label, type_, float(expected))
+
+
+# Expected doses follow the delivery plans the simulator assumes (24 fortnightly dyad
+# sessions, 12 group or community meetings): reaching three quarters of the plan counts as
+# receiving the model. Model-specific indicators say what makes a session *this* model.
+_DYAD_SESSIONS = _fi("sessions_held", "mentoring sessions held", "count", 18)
+_FIDELITY: dict[str, tuple[FidelityIndicator, ...]] = {
+    "control": (),
+    "narrative_weaving": (_DYAD_SESSIONS, _fi("stories_shared", "life stories exchanged", "count", 6)),
+    "reverse_shadowing": (_DYAD_SESSIONS, _fi("shadowing_days", "shadowing days (both directions)", "count", 4)),
+    "legacy_project": (_DYAD_SESSIONS, _fi("project_completed", "legacy project completed", "boolean", 1)),
+    "cultural_navigator": (_DYAD_SESSIONS,
+                           _fi("norms_topics_covered", "share of unwritten-rules topics covered", "proportion", 0.8)),
+    "storytelling_circles": (_fi("circles_attended", "story circles attended", "count", 9),
+                             _fi("stories_shared", "own stories told in the circle", "count", 3)),
+    "future_self_letter": (_DYAD_SESSIONS, _fi("letters_written", "future-self letter written and exchanged",
+                                               "boolean", 1),
+                           _fi("letters_revisited", "times the letters were revisited", "count", 2)),
+    "strength_spotlight": (_DYAD_SESSIONS, _fi("strengths_used", "chances arranged to use a named strength",
+                                               "count", 4)),
+    "advocacy_ally": (_DYAD_SESSIONS, _fi("introductions_made", "introductions or recommendations made by the mentor",
+                                          "count", 3)),
+    "mindful_reflection": (_DYAD_SESSIONS, _fi("practice_share", "share of sessions with a mindfulness exercise",
+                                               "proportion", 0.75)),
+    "intergenerational_exchange": (_DYAD_SESSIONS, _fi("reciprocal_share", "share of sessions in which the younger "
+                                                       "partner taught", "proportion", 0.4)),
+    "community_of_practice": (_fi("gatherings_attended", "community gatherings attended", "count", 9),
+                              _fi("resources_shared", "resources contributed to the community", "count", 2)),
+    "ethical_dilemmas": (_DYAD_SESSIONS, _fi("dilemmas_discussed", "ethical dilemmas discussed", "count", 6)),
+    "crisis_navigation": (_DYAD_SESSIONS, _fi("contingency_plan", "contingency plan written", "boolean", 1)),
+    "shared_vulnerability": (_DYAD_SESSIONS, _fi("mentor_disclosures", "setbacks the mentor shared", "count", 3)),
+    "dream_weaver": (_DYAD_SESSIONS, _fi("first_steps_taken", "first steps toward a dream taken", "count", 3)),
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +150,11 @@ class MentorshipModel:
         ``("hope", "agency", "pathways", "belonging")``; ``"hope"`` means both hope components.
     custom : bool
         True for a model declared by a study rather than shipped with mentor-eval.
+    fidelity : tuple of FidelityIndicator
+        Implementation indicators: what delivering the model means, each with a type and an
+        expected dose. The first is the model's *primary* indicator (its dose: sessions held
+        for dyads, meetings attended for group and community formats), used by default for
+        dose-response and for the compliance rule of the complier effect. ``control`` has none.
     """
 
     key: str
@@ -81,6 +165,27 @@ class MentorshipModel:
     hope_mechanism: str
     targets: tuple[str, ...]
     custom: bool = False
+    fidelity: tuple[FidelityIndicator, ...] = ()
+
+    @property
+    def primary_indicator(self) -> FidelityIndicator | None:
+        """The model's dose indicator (its first fidelity indicator), None when it declares none."""
+        return self.fidelity[0] if self.fidelity else None
+
+    def indicator(self, key: str) -> FidelityIndicator:
+        """Look up one fidelity indicator by key.
+
+        Raises
+        ------
+        StudyConfigError
+            If the model does not declare it; the message lists the ones it does.
+        """
+        for ind in self.fidelity:
+            if ind.key == key:
+                return ind
+        have = ", ".join(i.key for i in self.fidelity) or "none"
+        raise StudyConfigError(f"Mentorship model {self.key!r} has no fidelity indicator {key!r}; "
+                               f"it declares: {have}.")
 
     @property
     def is_control(self) -> bool:
@@ -103,7 +208,7 @@ class MentorshipModel:
 
 def _m(key: str, name: str, fmt: str, description: str, belonging: str, hope: str,
        targets: tuple[str, ...]) -> MentorshipModel:
-    return MentorshipModel(key, name, fmt, description, belonging, hope, targets, False)
+    return MentorshipModel(key, name, fmt, description, belonging, hope, targets, False, _FIDELITY[key])
 
 
 _BUILTIN: tuple[MentorshipModel, ...] = (
@@ -306,9 +411,10 @@ def parse_model(raw: Any, where: str = "models[0]", source: str = "study.yaml") 
     if not isinstance(raw, Mapping):
         raise fail(where, f"must be a mapping with the fields {', '.join(_MODEL_FIELDS)}; "
                           f"got {type(raw).__name__}.")
-    extra = sorted(set(map(str, raw)) - set(_MODEL_FIELDS))
+    allowed = (*_MODEL_FIELDS, "fidelity")
+    extra = sorted(set(map(str, raw)) - set(allowed))
     if extra:
-        raise fail(f"{where}.{extra[0]}", f"is not a known field; allowed: {', '.join(_MODEL_FIELDS)}.")
+        raise fail(f"{where}.{extra[0]}", f"is not a known field; allowed: {', '.join(allowed)}.")
     missing = [f for f in _MODEL_FIELDS if raw.get(f) is None]
     if missing:
         raise fail(f"{where}.{missing[0]}", f"is required (a custom model needs {', '.join(_MODEL_FIELDS)}).")
@@ -340,4 +446,69 @@ def parse_model(raw: Any, where: str = "models[0]", source: str = "study.yaml") 
         if t in targets:
             raise fail(f"{where}.targets[{i}]", f"{t!r} is listed twice.")
         targets.append(t)
-    return MentorshipModel(targets=tuple(targets), custom=True, **values)
+    fidelity = parse_indicators(raw.get("fidelity"), f"{where}.fidelity", source)
+    return MentorshipModel(targets=tuple(targets), custom=True, fidelity=fidelity, **values)
+
+
+def parse_indicators(raw: Any, where: str = "models[0].fidelity",
+                     source: str = "study.yaml") -> tuple[FidelityIndicator, ...]:
+    """Check a custom model's ``fidelity:`` list and build its indicators.
+
+    Parameters
+    ----------
+    raw : list of mappings or None
+        Each with ``key``, ``label``, ``type`` (count, proportion or boolean) and ``expected``
+        (the expected dose; 1 for booleans, in [0, 1] for proportions, >= 0 for counts).
+    where, source : str
+        Key path and file name for error messages.
+
+    Returns
+    -------
+    tuple of FidelityIndicator
+        Empty when ``raw`` is None.
+
+    Raises
+    ------
+    StudyConfigError
+        On a missing or unknown field, a bad key or type, an expected dose outside the
+        type's range, or a key listed twice.
+    """
+    def fail(path: str, problem: str) -> StudyConfigError:
+        return StudyConfigError(f"{source}: key '{path}': {problem}")
+
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise fail(where, f"must be a list of indicators (mappings with {', '.join(_INDICATOR_FIELDS)}); "
+                          f"got {type(raw).__name__}.")
+    out: list[FidelityIndicator] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(item, Mapping):
+            raise fail(at, f"must be a mapping with {', '.join(_INDICATOR_FIELDS)}; got {item!r}.")
+        extra = sorted(set(map(str, item)) - set(_INDICATOR_FIELDS))
+        if extra:
+            raise fail(f"{at}.{extra[0]}", f"is not a known field; allowed: {', '.join(_INDICATOR_FIELDS)}.")
+        missing = [f for f in _INDICATOR_FIELDS if item.get(f) is None]
+        if missing:
+            raise fail(f"{at}.{missing[0]}", f"is required (an indicator needs {', '.join(_INDICATOR_FIELDS)}).")
+        key, label, type_ = item["key"], item["label"], item["type"]
+        if not isinstance(key, str) or not _KEY_RE.match(key):
+            raise fail(f"{at}.key", f"must be lower-case letters, digits and underscores; got {key!r}.")
+        if any(ind.key == key for ind in out):
+            raise fail(f"{at}.key", f"{key!r} is listed twice.")
+        if not isinstance(label, str) or not label.strip():
+            raise fail(f"{at}.label", f"must be non-empty text; got {label!r}.")
+        if type_ not in INDICATOR_TYPES:
+            raise fail(f"{at}.type", f"must be one of {', '.join(INDICATOR_TYPES)}; got {type_!r}.")
+        exp = item["expected"]
+        if isinstance(exp, bool) and type_ == "boolean":
+            exp = int(exp)
+        if isinstance(exp, bool) or not isinstance(exp, (int, float)) or exp != exp:
+            raise fail(f"{at}.expected", f"must be a number; got {exp!r}.")
+        ok = {"count": exp >= 0, "proportion": 0 <= exp <= 1, "boolean": exp == 1}[type_]
+        if not ok:
+            rule = {"count": "a number >= 0", "proportion": "in [0, 1]", "boolean": "1 (true: it was done)"}[type_]
+            raise fail(f"{at}.expected", f"must be {rule} for a {type_} indicator; got {exp!r}.")
+        out.append(FidelityIndicator(key, " ".join(label.split()), type_, float(exp)))
+    return tuple(out)

@@ -18,6 +18,7 @@ from typing import Any
 
 from mentor_eval.config import ConfigChecker, kind, read_yaml
 from mentor_eval.errors import InstrumentDefinitionError, StudyConfigError
+from mentor_eval.fidelity import FidelityColumn, parse_fidelity
 from mentor_eval.instruments import Instrument, Scale, list_instruments, load_instrument
 from mentor_eval.models import MentorshipModel, get_model, list_models, parse_model
 
@@ -45,7 +46,8 @@ DIRECTIONS = ("increase", "decrease")
 _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".sav": "sav"}
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
-    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "missing_codes",
+    "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
+    "labels", "missing_codes",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
@@ -207,6 +209,10 @@ class Study:
     files: Files
     custom_models: tuple[MentorshipModel, ...] = ()
     description: str | None = None
+    fidelity: tuple[FidelityColumn, ...] = ()  # arm x indicator -> participants column
+    #: Display labels of covariates, dosage variables and their levels (``"gender"``,
+    #: ``"gender=nonbinary"``), from the optional ``labels:`` key; reports fall back to the names.
+    labels: Mapping[str, str] = field(default_factory=dict)
     missing_codes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
@@ -557,6 +563,30 @@ def _parse_hypotheses(c: _Checker, raw: Any, arms: tuple[Arm, ...], outcomes: Ou
     return tuple(out)
 
 
+def _parse_labels(c: _Checker, raw: Any, variables: tuple[str, ...]) -> dict[str, str]:
+    """``labels: {age: "Age (years)", gender: {label: Gender, levels: {nonbinary: Non-binary}}}``."""
+    if raw is None:
+        return {}
+    m = c.mapping(raw, "labels")
+    out: dict[str, str] = {}
+    for var, value in m.items():
+        where = f"labels.{var}"
+        if var not in variables:
+            raise c.fail(where, f"{var!r} is not a covariate or dosage variable of this study "
+                                f"({', '.join(variables) or 'none listed'}).")
+        if isinstance(value, str):
+            out[str(var)] = c.text(value, where)  # type: ignore[assignment]
+            continue
+        spec = c.mapping(value, where)
+        c.unknown_keys(spec, ("label", "levels"), where)
+        if spec.get("label") is not None:
+            out[str(var)] = c.text(spec["label"], f"{where}.label")  # type: ignore[assignment]
+        if spec.get("levels") is not None:
+            for level, text in c.mapping(spec["levels"], f"{where}.levels").items():
+                out[f"{var}={level}"] = c.text(text, f"{where}.levels.{level}")  # type: ignore[assignment]
+    return out
+
+
 def _parse_privacy(c: _Checker, raw: Any, root: Path) -> Privacy:
     if raw is None:
         return Privacy()
@@ -751,16 +781,20 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
         if col in covariates:
             raise c.fail(f"clusters[{i}]", f"{col!r} is also listed as a covariate; a clustering column "
                                            "identifies groups and cannot be both.")
+    forbidden = {**{col: "is a reserved column" for col in _RESERVED},
+                 **{col: "is an item column; fidelity indicators are participant columns" for col in item_cols}}
+    fidelity = parse_fidelity(m.get("fidelity"), arms, source=c.source, forbidden=forbidden)
     missing_codes = tuple(c.text(v, f"missing_codes[{i}]", numbers_as_text=True)  # type: ignore[misc]
                           for i, v in enumerate(c.seq(m.get("missing_codes"), "missing_codes", allow_scalar=True)))
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
+    labels = _parse_labels(c, m.get("labels"), (*covariates, *dosage))
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
     return Study(
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
-        description=description, missing_codes=missing_codes,
+        description=description, fidelity=fidelity, labels=labels, missing_codes=missing_codes,
     )
 
 

@@ -17,6 +17,9 @@ duplicate_participant       participants: the id appears on more than one row (a
 participant_in_two_arms     participants: the id appears on rows with different arms
 not_a_number                a numeric column (dosage, numeric covariate, duration) holds text
 negative_value              dosage or duration below zero
+fidelity_value              participants: a fidelity indicator cell of the wrong type or range (a
+                            count that is negative or fractional, a share outside [0, 1], a
+                            boolean that is not 0/1 or true/false)
 unparseable_date            a date cell that is not ISO 8601 (YYYY-MM-DD[ HH:MM[:SS]]) nor an
                             Excel date serial
 match_end_before_start      participants: ``match_end`` earlier than ``match_start``
@@ -59,6 +62,7 @@ import pandera.pandas as pa
 
 from mentor_eval._params import check_in_interval, check_positive_int
 from mentor_eval.errors import DataValidationError
+from mentor_eval.fidelity import RULE_FIDELITY, fidelity_cells
 from mentor_eval.io import RawFrame, map_participants, read_file, to_long
 from mentor_eval.io.layout import spec_get
 from mentor_eval.io.raw import closest, unusable
@@ -604,7 +608,8 @@ def validate_frames(
     for si in study.instruments:
         for item_id, col in si.item_columns().items():
             item_info[col] = (si, item_id)
-    p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage)
+    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}  # fidelity indicator columns
+    p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage) | set(fid_types)
     r_known = set(RESPONSE_FIXED) | set(item_info)
 
     # One step per table, then the two together; each reads and writes the run's state.
@@ -641,7 +646,7 @@ def _step_privacy(state: SimpleNamespace) -> None:
     frames = {"participants": p_raw, "responses": r_raw}
     for table, raw in list(frames.items()):
         exclude = {"participant_id", "wave", "arm", "completed_at", "duration_seconds", *item_info,
-                   *_DATE_COLUMNS_P, *study.dosage, *pseudo_cols}
+                   *_DATE_COLUMNS_P, *study.dosage, *fid_types, *pseudo_cols}
         flagged = detect_identifying_columns(raw.data, exclude=exclude)
         drop = []
         for rec in flagged.to_dict("records"):
@@ -682,7 +687,7 @@ def _step_participants(state: SimpleNamespace) -> None:
                                          f"{', '.join(cols[:30])}.",
                            "Add the arm of every participant (one of: "
                            f"{', '.join(a.key for a in study.arms)}).")
-    for col in (*study.clusters, *study.covariates, *study.dosage):
+    for col in dict.fromkeys((*study.clusters, *study.covariates, *study.dosage, *fid_types)):
         if col not in pdata.columns:
             hint = ""
             if col in set(identifying["column"]):
@@ -702,6 +707,10 @@ def _step_participants(state: SimpleNamespace) -> None:
                      f"dosage column {col!r} must hold numbers"
                      + _number_hint(pdata[col], bad, p_spec, "files.participants"))
         p_conv[col] = v
+        p_typed[col] = v
+    for col, type_ in fid_types.items():  # type and range per indicator (count, proportion, boolean)
+        v, bad, rule = fidelity_cells(pd.Series(p_typed[col]) if col in p_typed else pdata[col], type_)
+        findings.add("participants", np.flatnonzero(bad), col, RULE_FIDELITY, f"fidelity indicator {col!r} {rule}")
         p_typed[col] = v
     for col in (*study.covariates, *study.clusters):
         if col in p_typed or col in ("site_id", "mentor_id", "group_id"):

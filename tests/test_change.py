@@ -119,3 +119,131 @@ def test_errors():
         reliable_change(_frame(), reliability=0.8, cutoff="z")
     with pytest.raises(ParameterError, match=r"\(mean, sd\)"):
         reliable_change(_frame(), reliability=0.8, functional=(30, -1))
+
+
+# ---------------------------------------------------------------------- which reliability (retest first)
+def _pairs(rs=(0.6,), n=40, seed=0):
+    """Control and treated arms whose baseline-post correlation is known by construction."""
+    rng = np.random.default_rng(seed)
+    recs = []
+    for arm in ("ctrl", "nw"):
+        x = rng.standard_normal(n)
+        y = rng.standard_normal(n)
+        for i in range(n):
+            pid = f"{arm}{i}"
+            recs.append({"participant_id": pid, "arm": arm, "wave": "baseline", "score": 20 + 5 * x[i],
+                         "outcome": "o"})
+            recs.append({"participant_id": pid, "arm": arm, "wave": "post", "score": 20 + 5 * (x[i] + y[i]),
+                         "outcome": "o"})
+    return pd.DataFrame(recs)
+
+
+def test_published_retest_is_used_only_over_a_comparable_interval():
+    from mentor_eval.outcomes.change import retest_reliability
+
+    df = _pairs()
+    entry = {"value": 0.80, "interval_weeks": [3, 10], "citation": "Hellman et al. (2013)"}
+    r = retest_reliability(df, retest={"o": entry}, interval_weeks=12, control="ctrl").iloc[0]
+    assert r["reliability"] == 0.80 and r["reliability_source"] == "published retest"
+    assert "Hellman" in r["reliability_detail"] and "3-10 weeks" in r["reliability_detail"]
+    # a 24-week program is more than twice the longest published interval: the control arm instead
+    r24 = retest_reliability(df, retest={"o": entry}, interval_weeks=24, control="ctrl").iloc[0]
+    pair = df[df["arm"] == "ctrl"].pivot(index="participant_id", columns="wave", values="score")
+    expected = np.corrcoef(pair["baseline"], pair["post"])[0, 1]
+    assert r24["reliability_source"] == "control arm baseline-post correlation"
+    assert r24["reliability"] == pytest.approx(expected, rel=1e-12) and r24["n_pairs"] == 40
+    # the nearest of several published intervals wins
+    two = [{"value": 0.73, "interval_weeks": 1}, {"value": 0.71, "interval_weeks": 4}]
+    assert retest_reliability(df, retest={"o": two}, interval_weeks=6).iloc[0]["reliability"] == 0.71
+    assert retest_reliability(df, retest={"o": two}, interval_weeks=1.5).iloc[0]["reliability"] == 0.73
+
+
+def test_alpha_is_the_last_resort_and_warns():
+    from mentor_eval.outcomes.change import retest_reliability
+
+    df = _pairs(n=10)  # too few control pairs (20 needed)
+    with pytest.warns(UserWarning, match="overstates retest reliability"):
+        r = retest_reliability(df, control="ctrl", alpha={"o": 0.88}).iloc[0]
+    assert r["reliability"] == 0.88 and r["reliability_source"] == "alpha (internal consistency)"
+    none = retest_reliability(df, control="ctrl").iloc[0]
+    assert none["reliability_source"] == "none" and np.isnan(none["reliability"])
+    with pytest.raises(AnalysisError, match="no reliability for outcome 'o'"):
+        reliable_change(df, "o", control="ctrl")
+    with pytest.raises(ParameterError, match="'control' parameter of retest_reliability"):
+        retest_reliability(df, control="nobody")
+    with pytest.raises(ParameterError, match="'retest' parameter of retest_reliability"):
+        retest_reliability(df, retest={"o": {"value": 1.2, "interval_weeks": 2}})
+
+
+def test_reliable_change_reports_the_reliability_it_used():
+    df = _pairs()
+    res = reliable_change(df, "o", reliability="auto", control="ctrl", interval_weeks=24)
+    p = res.parameters.iloc[0]
+    pair = df[df["arm"] == "ctrl"].pivot(index="participant_id", columns="wave", values="score")
+    r = np.corrcoef(pair["baseline"], pair["post"])[0, 1]
+    assert p["reliability_source"] == "control arm baseline-post correlation"
+    assert p["reliability"] == pytest.approx(r, rel=1e-12)
+    base = df[df["wave"] == "baseline"]["score"]
+    assert p["s_diff"] == pytest.approx(np.sqrt(2) * base.std(ddof=1) * np.sqrt(1 - r), rel=1e-12)
+    given = reliable_change(df, "o", reliability=0.9)
+    assert given.parameters.iloc[0]["reliability_source"] == "given"
+    with pytest.raises(ParameterError, match="'reliability' parameter of reliable_change"):
+        reliable_change(df, "o", reliability="cronbach")
+
+
+def test_retest_entries_are_checked_by_the_instrument_loader():
+    import yaml
+
+    from mentor_eval.errors import InstrumentDefinitionError
+    from mentor_eval.instruments import load_instrument, parse_instrument
+
+    ahs = load_instrument("adult_hope_scale")
+    (e,) = ahs.retest
+    assert (e.scale, e.value, e.interval_weeks) == ("total", 0.80, (3.0, 10.0))
+    assert "Hellman" in e.citation
+    chs = load_instrument("childrens_hope_scale")
+    assert [(x.value, x.interval_weeks) for x in chs.retest] == [(0.73, (1.0, 1.0)), (0.71, (4.0, 4.0))]
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "instruments" / "adult_hope_scale.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    good = {"scale": "total", "value": 0.8, "interval_weeks": 3, "sample": "s", "citation": "c"}
+    for bad, text in (({"scale": "nope"}, "'retest[0].scale': names no scale"),
+                      ({"value": 1.3}, "'retest[0].value': must be a reliability"),
+                      ({"interval_weeks": [10, 3]}, "'retest[0].interval_weeks'"),
+                      ({"when": "x"}, "'retest[0].when': is not a known field")):
+        raw["retest"] = [{**good, **bad}]
+        with pytest.raises(InstrumentDefinitionError) as err:
+            parse_instrument(raw, "ahs.yaml")
+        assert text in str(err.value) and "ahs.yaml" in str(err.value)
+    raw["retest"] = [{k: v for k, v in good.items() if k != "citation"}]
+    with pytest.raises(InstrumentDefinitionError, match=r"retest\[0\]\.citation"):
+        parse_instrument(raw, "ahs.yaml")
+
+
+@pytest.mark.slow
+def test_reliable_change_false_positive_rate_on_a_null_study():
+    """Every true effect zero and no mentor variance: about 5% reliably changed, per arm and scale.
+
+    2,400 participants (600 per arm, about 480 with a post score): the Monte Carlo SE of a 5%
+    share is about .01 per arm, so each arm is checked at 2-9% and the pooled share (SE .0045)
+    at 3-7%. Internal consistency in its place gives about 20% (the bug this fixes).
+    """
+    from mentor_eval.instruments import load_instrument
+    from mentor_eval.outcomes.study_power import simulated_frame
+    from mentor_eval.simulate import simulate_study
+
+    arms = ["control", "narrative_weaving", "storytelling_circles", "strength_spotlight"]
+    sim = simulate_study(2400, arms=arms, effects=dict.fromkeys(arms[1:], 0.0), icc_mentor=0.0, seed=4242)
+    frame = simulated_frame(sim)
+    retest = {"adult_hope_scale.total": list(load_instrument("adult_hope_scale").retest)}
+    for o in ("adult_hope_scale.total", "adult_hope_scale.agency", "general_belongingness_scale.total"):
+        res = reliable_change(frame, o, reliability="auto", retest=retest, interval_weeks=24, control="control",
+                              alpha=sim.truth["reliability"][o])
+        assert res.parameters.iloc[0]["reliability_source"] == "control arm baseline-post correlation"
+        s = res.summary.set_index("arm")
+        changed = s["n_improved"] + s["n_deteriorated"]
+        assert changed.sum() / s["n"].sum() == pytest.approx(0.05, abs=0.02), (o, changed / s["n"])
+        assert ((changed / s["n"]).between(0.02, 0.09)).all(), (o, changed / s["n"])
+        old = reliable_change(frame, o, reliability=sim.truth["reliability"][o]).summary
+        assert (old["n_improved"] + old["n_deteriorated"]).sum() / old["n"].sum() > 0.12

@@ -7,12 +7,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from mentor_eval import figures
-from mentor_eval.disclosure import suppress_small_cells
 from mentor_eval.errors import ParameterError
+from mentor_eval.report import charts, display
+from mentor_eval.report.disclosure import suppress_small_cells
 
 XSS = "<script>alert(1)</script>"
-PALETTE = set(figures.OKABE_ITO.values()) | {"#BBBBBB"}
+PALETTE = set(charts.OKABE_ITO.values()) | {"#BBBBBB"}
 
 
 @pytest.fixture
@@ -63,12 +63,12 @@ def _all_figures(flow, effects, emmeans, dist):
     shares = pd.DataFrame({"arm": ["ctrl", "nw"], "share_improved": [0.12, 0.31],
                            "share_unchanged": [0.78, 0.62], "share_deteriorated": [0.10, 0.07]})
     return [
-        figures.flow_figure(flow),
-        figures.means_figure(emmeans),
-        figures.forest_figure(effects),
-        figures.change_figure(prepost),
-        figures.reliable_change_figure(shares),
-        figures.item_distribution_figure(dist),
+        charts.flow_chart(flow),
+        charts.means_chart(emmeans),
+        charts.forest_chart(effects),
+        charts.change_chart(prepost),
+        charts.reliable_change_chart(shares),
+        charts.item_distribution_chart(dist),
     ]
 
 
@@ -87,32 +87,43 @@ def test_every_figure_has_title_alt_caption_and_safe_colours(flow, effects, emme
             colors = [color] if isinstance(color, str) else list(color or [])
             assert set(colors) <= PALETTE, colors
     ramp = {t.name: t.marker.color for t in figs[-1].data}
-    assert ramp["Strongly disagree"] == figures.OKABE_ITO["vermillion"]
-    assert ramp["Strongly agree"] == figures.OKABE_ITO["blue"]
+    assert ramp["Strongly disagree"] == charts.OKABE_ITO["vermillion"]
+    assert ramp["Strongly agree"] == charts.OKABE_ITO["blue"]
     assert ramp["Neutral"] == "#BBBBBB"
 
 
 def test_arm_colours_follow_the_okabe_ito_order(effects):
-    fig = figures.forest_figure(effects)
-    assert [t.marker.color for t in fig.data] == list(figures.ARM_COLORS[:2])
-    assert figures.ARM_COLORS[0] == "#0072B2"
+    fig = charts.forest_chart(effects)
+    by_arm = {}
+    for t in fig.data:
+        by_arm.setdefault(t.name, set()).add(t.marker.color)
+    # one colour per arm in every panel, in palette order of first appearance
+    assert by_arm == {"nw": {charts.ARM_COLORS[0]}, "sc": {charts.ARM_COLORS[1]}}
+    assert charts.ARM_COLORS[0] == "#0072B2"
+    # a caller's mapping wins (the study's colours, the same in every figure)
+    fig = charts.forest_chart(effects, colors={"nw": "#6E6E6E", "sc": "#009E73"})
+    assert {t.name: t.marker.color for t in fig.data} == {"nw": "#6E6E6E", "sc": "#009E73"}
 
 
 def test_forest_figure_draws_zero_line_and_asymmetric_cis(effects):
-    fig = figures.forest_figure(effects)
+    fig = charts.forest_chart(effects)
     line = fig.layout.shapes[0]
     assert line.x0 == 0 and line.x1 == 0
-    nw = fig.data[0]
-    np.testing.assert_allclose(nw.error_x.array, [0.32, 0.30])
-    np.testing.assert_allclose(nw.error_x.arrayminus, [0.32, 0.30])
-    assert list(nw.y) == ["hope.total", "belonging.total"]
-    assert "2 of 4 intervals exclude zero" not in fig.layout.meta["alt"]
+    assert len(fig.layout.shapes) == 2  # one line per outcome panel
+    # one row per arm, one panel per outcome; nw (larger average) on top
+    nw_hope = next(t for t in fig.data if t.name == "nw" and t.xaxis == "x")
+    np.testing.assert_allclose(nw_hope.error_x.array, [0.32])
+    np.testing.assert_allclose(nw_hope.error_x.arrayminus, [0.32])
+    assert list(fig.layout.yaxis.categoryarray) == ["nw", "sc"]
+    sc_bel = next(t for t in fig.data if t.name == "sc" and t.xaxis == "x2")
+    np.testing.assert_allclose(sc_bel.x, [-0.05])
+    assert [a.text for a in fig.layout.annotations] == ["hope.total", "belonging.total"]
     assert "1 of 4 intervals exclude zero" in fig.layout.meta["alt"]
     assert "Largest: nw on hope.total, 0.42" in fig.layout.meta["alt"]
 
 
 def test_means_figure_lines_per_arm_in_wave_order(emmeans):
-    fig = figures.means_figure(emmeans)
+    fig = charts.means_chart(emmeans)
     assert [t.name for t in fig.data] == ["ctrl", "nw"]
     assert list(fig.data[1].x) == ["baseline", "mid", "post"]
     np.testing.assert_allclose(fig.data[1].error_y.array, [0.2, 0.2, 0.3])
@@ -122,20 +133,20 @@ def test_means_figure_lines_per_arm_in_wave_order(emmeans):
 def test_suppressed_values_are_absent_with_a_note_never_zero(flow):
     shown = suppress_small_cells(flow, ["assessed"], group_keys=["arm", "wave"], margins=None,
                                  value_cols={"assessed": ["analysed"]})
-    fig = figures.flow_figure(shown)
+    fig = charts.flow_chart(shown)
     bars = fig.data[3]  # Narrative Weaving's assessed bars
     assert bars.type == "bar" and bars.name == "Narrative Weaving"
     assert bars.y[0] == 58 and np.isnan(bars.y[1])
     note = fig.layout.meta["note"]
-    assert "protect privacy" in note and "fewer than 10 respondents" in note
+    assert "protect privacy" in note and "it describes fewer than 10 people" in note
     assert "Narrative Weaving / post" in note
-    html = figures.figure_html(fig)
+    html = display.figure_html(fig)
     assert "Narrative Weaving / post" in html.split("<figcaption>")[1]
 
 
 def test_missing_without_flag_is_reported_as_not_estimable(emmeans):
     emmeans.loc[5, ["estimate", "ci_low", "ci_high"]] = np.nan
-    fig = figures.means_figure(emmeans)
+    fig = charts.means_chart(emmeans)
     assert np.isnan(fig.data[1].y[2])
     assert "no estimate is available: nw / post" in fig.layout.meta["note"]
     assert "nw: not shown" in fig.layout.meta["alt"]
@@ -145,7 +156,7 @@ def test_reliable_change_stacks_to_one_hundred_percent():
     shares = pd.DataFrame({"arm": ["ctrl", "nw", "sc"], "share_improved": [0.12, 0.31, np.nan],
                            "share_unchanged": [0.78, 0.62, np.nan], "share_deteriorated": [0.10, 0.07, np.nan],
                            "suppressed": [False, False, True]})
-    fig = figures.reliable_change_figure(shares)
+    fig = charts.reliable_change_chart(shares)
     total = sum(np.asarray(t.x, dtype=float) for t in fig.data)
     np.testing.assert_allclose(total[:2], [100, 100])
     assert np.isnan(total[2])
@@ -154,7 +165,7 @@ def test_reliable_change_stacks_to_one_hundred_percent():
 
 
 def test_item_distribution_diverges_at_the_midpoint(dist):
-    fig = figures.item_distribution_figure(dist)
+    fig = charts.item_distribution_chart(dist)
     by_name: dict[str, list[np.ndarray]] = {}
     for t in fig.data:
         by_name.setdefault(t.name, []).append(np.asarray(t.x, dtype=float))
@@ -172,23 +183,23 @@ def test_item_distribution_diverges_at_the_midpoint(dist):
 def test_even_scale_has_no_neutral_split():
     d = pd.DataFrame({"item": ["i"] * 4, "label": list("abcd"), "level": [1, 2, 3, 4],
                       "share": [0.1, 0.2, 0.3, 0.4]})
-    fig = figures.item_distribution_figure(d)
+    fig = charts.item_distribution_chart(d)
     xs = sorted(float(t.x[0]) for t in fig.data)
     assert xs == pytest.approx([-20, -10, 30, 40])
 
 
 def test_labels_are_escaped_inside_plotly(flow):
     flow = flow.replace({"Narrative Weaving": XSS})
-    fig = figures.flow_figure(flow)
+    fig = charts.flow_chart(flow)
     assert fig.data[3].name == "&lt;script&gt;alert(1)&lt;/script&gt;"
-    html = figures.figure_html(fig, include_plotlyjs=False)
+    html = display.figure_html(fig, include_plotlyjs=False)
     assert XSS not in html
     assert "<script>alert" not in html
 
 
 def test_figure_html_is_accessible_and_offline(effects):
-    fig = figures.forest_figure(effects)
-    html = figures.figure_html(fig, div_id="fig-x", caption="Effects <on> hope")
+    fig = charts.forest_chart(effects)
+    html = display.figure_html(fig, div_id="fig-x", caption="Effects <on> hope")
     assert html.startswith('<figure class="me-figure">')
     assert 'id="fig-x" class="plotly-graph-div" role="img" aria-label="Forest plot of effects' in html
     assert "<figcaption>Effects &lt;on&gt; hope</figcaption>" in html
@@ -196,7 +207,7 @@ def test_figure_html_is_accessible_and_offline(effects):
     assert '"displaylogo": false' in html and '"responsive": true' in html
     assert "mathjax" not in html.lower()
     assert "plotly.js v" not in html and "<script src" not in html
-    with_js = figures.figure_html(fig, include_plotlyjs=True)
+    with_js = display.figure_html(fig, include_plotlyjs=True)
     assert with_js.count("data-mentor-eval=\"plotlyjs\"") == 1
     assert with_js.count("* plotly.js v") == 1
     assert with_js.index("* plotly.js v") < with_js.index("Plotly.newPlot")
@@ -207,29 +218,29 @@ def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
 
     shown: list[dict] = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj))
-    figures.reset_plotlyjs()
-    fig = figures.forest_figure(effects)
-    figures.show(fig)
-    figures.show(fig, caption="Second")
-    figures.show_table(effects, caption="Effects table")
+    display.reset_plotlyjs()
+    fig = charts.forest_chart(effects)
+    display.show(fig)
+    display.show(fig, caption="Second")
+    display.show_table(effects, caption="Effects table")
     assert [("* plotly.js v" in s["text/html"]) for s in shown[:2]] == [True, False]
     assert "<figcaption>Second</figcaption>" in shown[1]["text/html"]
     assert shown[2]["text/html"].startswith('<div class="me-table-wrap">')
     ids = [s["text/html"].split('class="plotly-graph-div"')[0].rsplit('id="', 1)[1] for s in shown[:2]]
     assert ids[0] != ids[1]
-    figures.reset_plotlyjs()
+    display.reset_plotlyjs()
 
 
 @pytest.mark.parametrize(
     ("func", "frame", "match"),
     [
-        (figures.forest_figure, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0]}), "lacks the column"),
-        (figures.forest_figure, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0],
+        (charts.forest_chart, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0]}), "lacks the column"),
+        (charts.forest_chart, pd.DataFrame({"outcome": ["o"], "arm": ["a"], "estimate": [1.0],
                                               "ci_low": [2.0], "ci_high": [0.0]}), "ci_low <= ci_high"),
-        (figures.reliable_change_figure, pd.DataFrame({"arm": ["a"], "share_improved": [30],
+        (charts.reliable_change_chart, pd.DataFrame({"arm": ["a"], "share_improved": [30],
                                                        "share_unchanged": [60], "share_deteriorated": [10]}),
          r"proportions in \[0, 1\]"),
-        (figures.item_distribution_figure, pd.DataFrame({"item": ["i"], "label": ["x"], "level": [None],
+        (charts.item_distribution_chart, pd.DataFrame({"item": ["i"], "label": ["x"], "level": [None],
                                                          "share": [0.5]}), "level"),
     ],
 )
@@ -240,4 +251,4 @@ def test_bad_input_gives_clear_errors(func, frame, match):
 
 def test_show_rejects_non_figures():
     with pytest.raises(ParameterError, match="plotly Figure"):
-        figures.figure_html({"data": []})
+        display.figure_html({"data": []})

@@ -302,3 +302,218 @@ def test_recovers_known_variances_on_larger_sample():
     # slope df close to the number of participants minus one (between-participant slopes)
     assert 2000 < s["df"][0] < 3100
     assert s["p"][0] == pytest.approx(2 * stats.t.sf(abs(s["t"][0]), s["df"][0]))
+
+
+# ---------------------------------------------------------------------------- random-effect z
+ZDATA = DATA / "lmm_z"
+
+
+@pytest.fixture(scope="module")
+def z_expected() -> dict:
+    return json.loads((ZDATA / "expected.json").read_text())
+
+
+def _check_against_lme4(fit, e: dict, names: list[str], varcomp: list[float], ml: bool = False):
+    """Deviance, fixed effects, SEs, Satterthwaite df and variance components vs lme4."""
+    dev_key = "deviance" if ml else "REML_criterion"
+    assert fit.converged and not fit.boundary and e["singular"] is False
+    assert fit.deviance == pytest.approx(e[dev_key], abs=1e-6)
+    np.testing.assert_allclose(fit.beta, [e["fixef"][k] for k in names], rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fit.se, [e["se"][k] for k in names], rtol=1e-5)
+    np.testing.assert_allclose([c[0, 0] for c in fit.cov_re], varcomp, rtol=1e-5)
+    s = fit.satterthwaite(np.eye(len(names)))
+    np.testing.assert_allclose(s["df"], [e["df"][k] for k in names], rtol=1e-5)
+    np.testing.assert_allclose(s["p"], [e["p"][k] for k in names], rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def anc() -> pd.DataFrame:
+    return pd.read_csv(ZDATA / "ancova.csv")
+
+
+def _anc_X(anc: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([np.ones(len(anc)), anc.pre, anc.treated])
+
+
+ANC_NAMES = ["(Intercept)", "pre", "armmentoring"]
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_partially_nested_ancova_matches_lme4(anc, z_expected, reml):
+    # lmer(post ~ pre + arm + (0 + treated | mentor)); control share a placeholder mentor
+    e = z_expected["ancova_partially_nested" if reml else "ancova_partially_nested_ml"]
+    fit = fit_lmm(anc.post.to_numpy(), _anc_X(anc), [anc.mentor.to_numpy()],
+                  z=[anc.treated.to_numpy(float)], reml=reml)
+    _check_against_lme4(fit, e, ANC_NAMES, [e["varcomp"]["mentor"]], ml=not reml)
+    assert fit.n_groups == (e["ngrps"]["mentor"],)
+    np.testing.assert_allclose(fit.theta, np.atleast_1d(e["theta"]), rtol=1e-4)
+    if not reml:
+        assert fit.loglik == pytest.approx(e["logLik"], abs=1e-6)
+
+
+def test_partially_nested_ancova_with_sites_matches_lme4(anc, z_expected):
+    # lmer(post ~ pre + arm + (1 | site) + (0 + treated | site:mentor)): the innermost level
+    # is a plain z-weighted intercept (one row per participant, no participant level); our
+    # nesting gives each site its own placeholder, which carries nothing (z = 0).
+    e = z_expected["ancova_site_partially_nested"]
+    fit = fit_lmm(anc.post.to_numpy(), _anc_X(anc), [anc.site.to_numpy(), anc.mentor.to_numpy()],
+                  z=[None, anc.treated.to_numpy(float)])
+    _check_against_lme4(fit, e, ANC_NAMES,
+                        [e["varcomp"]["site"], e["varcomp"]["site:mentor"]])
+
+
+def test_post_baseline_mentor_effect_matches_lme4(z_expected):
+    # lmer(y ~ wave * arm + (1 | participant) + (0 + post_treated | mentor))
+    e = z_expected["longitudinal_post_baseline"]
+    d = pd.read_csv(ZDATA / "longitudinal.csv")
+    mid = (d.wave == "midpoint").to_numpy(float)
+    post = (d.wave == "post").to_numpy(float)
+    arm = (d.arm == "mentoring").to_numpy(float)
+    X = np.column_stack([np.ones(len(d)), mid, post, arm, mid * arm, post * arm])
+    names = ["(Intercept)", "wavemidpoint", "wavepost", "armmentoring",
+             "wavemidpoint:armmentoring", "wavepost:armmentoring"]
+    fit = fit_lmm(d.y.to_numpy(), X, [d.mentor.to_numpy(), d.participant.to_numpy()],
+                  z=[d.post_treated.to_numpy(float), None])
+    _check_against_lme4(fit, e, names,
+                        [e["varcomp"]["mentor"], e["varcomp"]["participant"]])
+    c = e["contrast_post_arm"]
+    s = fit.satterthwaite(np.array([0, 0, 0, 1.0, 0, 1.0]))
+    assert s["estimate"][0] == pytest.approx(c["estimate"], rel=1e-6)
+    assert s["se"][0] == pytest.approx(c["se"], rel=1e-4)
+    assert s["df"][0] == pytest.approx(c["df"], rel=1e-4)
+
+
+def _dense_deviance(y, X, groups, zs, theta, slope=None):
+    """REML criterion from V = I + sum_k theta_k^2 Z_k Z_k' built explicitly (nested codes)."""
+    n = y.size
+    V = np.eye(n)
+    key = np.zeros(n, dtype=np.int64)
+    parts = []
+    for g in groups:
+        key = key * 1000 + g
+        parts.append((key[:, None] == np.unique(key)).astype(float))
+    pos = 3 if slope is not None else 1
+    for k in range(len(groups) - 2, -1, -1):
+        Z = zs[k][:, None] * parts[k]
+        V += theta[pos] ** 2 * Z @ Z.T
+        pos += 1
+    E = parts[-1]
+    if slope is None:
+        Z = zs[-1][:, None] * E
+        V += theta[0] ** 2 * Z @ Z.T
+    else:
+        T = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
+        Z = np.zeros((n, 2 * E.shape[1]))
+        Z[:, 0::2] = zs[-1][:, None] * E
+        Z[:, 1::2] = (zs[-1] * slope)[:, None] * E
+        V += Z @ np.kron(np.eye(E.shape[1]), T @ T.T) @ Z.T
+    Vi = np.linalg.inv(V)
+    xvx = X.T @ Vi @ X
+    r = y - X @ np.linalg.solve(xvx, X.T @ Vi @ y)
+    nu = n - X.shape[1]
+    return (np.linalg.slogdet(V)[1] + np.linalg.slogdet(xvx)[1]
+            + nu * (1 + np.log(2 * np.pi * (r @ Vi @ r) / nu)))
+
+
+@pytest.mark.parametrize("slope", [False, True])
+@pytest.mark.parametrize("which", ["none", "outer", "middle", "all", "shared", "inner"])
+def test_z_recursion_matches_dense_deviance(slope, which):
+    # three nested levels with general real z at any subset of them, with and without slope
+    rng = np.random.default_rng(1)
+    n_part = 50
+    site = rng.integers(0, 4, n_part)
+    mentor = rng.integers(0, 3, n_part)
+    pid = np.repeat(np.arange(n_part), rng.integers(1, 5, n_part))
+    n = pid.size
+    t = rng.normal(size=n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    y = X[:, 1] + rng.normal(size=n)
+    za, zb, zc = rng.normal(size=n), (rng.random(n) < 0.6).astype(float), rng.normal(size=n) + 1
+    z = {"none": [None, None, None], "outer": [za, None, None], "middle": [None, zb, None],
+         "all": [za, zb, zc], "shared": [zb, zb, None], "inner": [None, None, zc]}[which]
+    groups = [site[pid], mentor[pid], pid]
+    model = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    theta = np.array([0.8, 0.3, 0.5, 0.7, 0.6]) if slope else np.array([0.8, 0.7, 0.6])
+    zs = [np.ones(n) if v is None else v for v in z]
+    dense = _dense_deviance(y, X, groups, zs, theta, slope=t if slope else None)
+    assert model.deviance(theta) == pytest.approx(dense, rel=1e-11)
+
+
+def test_z_of_ones_equals_no_z(sim):
+    y, X = sim.y.to_numpy(), _design(sim)
+    groups = [sim.site.to_numpy(), sim.pid.to_numpy()]
+    a = fit_lmm(y, X, groups)
+    b = fit_lmm(y, X, groups, z=[np.ones(y.size), None])
+    assert a.deviance == b.deviance
+    np.testing.assert_array_equal(a.beta, b.beta)
+
+
+def test_placeholder_grouping_of_zero_z_rows_is_irrelevant(anc):
+    # Rows with z = 0 carry no random effect, so whether the control participants share one
+    # placeholder mentor or each has their own cannot change the fit.
+    y, X, z = anc.post.to_numpy(), _anc_X(anc), [anc.treated.to_numpy(float)]
+    shared = LmmModel(y, X, [anc.mentor.to_numpy()], z=z)
+    own = LmmModel(y, X, [np.where(anc.treated == 1, anc.mentor, anc.participant)], z=z)
+    theta = np.array([0.4])
+    assert shared.deviance(theta) == pytest.approx(own.deviance(theta), rel=1e-13)
+
+
+def test_bad_z_raises():
+    g = np.repeat(np.arange(10), 2)
+    y = np.arange(20.0)
+    with pytest.raises(AnalysisError, match="one entry per grouping level"):
+        fit_lmm(y, np.ones((20, 1)), [g], z=[None, None])
+    with pytest.raises(AnalysisError, match="zero for every observation"):
+        fit_lmm(y, np.ones((20, 1)), [g], z=[np.zeros(20)])
+    with pytest.raises(AnalysisError, match="19 values for 20"):
+        fit_lmm(y, np.ones((20, 1)), [g], z=[np.ones(19)])
+
+
+@pytest.mark.parametrize("slope", [False, True])
+@pytest.mark.parametrize("which", ["none", "all", "inner"])
+def test_pattern_compression_matches_group_sums(slope, which, monkeypatch):
+    # participants observed at the same waves share their Woodbury coefficients: summing
+    # their cross-products once must give the deviance of the per-group sums
+    rng = np.random.default_rng(8)
+    n_part, waves = 400, 4
+    pid = np.repeat(np.arange(n_part), waves)
+    t = np.tile(np.arange(waves, dtype=float), n_part)
+    keep = rng.random(pid.size) > 0.2
+    pid, t = pid[keep], t[keep]
+    site = rng.integers(0, 8, n_part)[pid]
+    mentor = rng.integers(0, 5, n_part)[pid]
+    treated = (rng.random(n_part) < 0.5)[pid]
+    n = pid.size
+    X = np.column_stack([np.ones(n), t, treated, rng.normal(size=n)])
+    y = X @ [1.0, 0.3, 0.2, 0.5] + rng.normal(size=n_part)[pid] + rng.normal(size=n)
+    post = (treated & (t > 0)).astype(float)
+    z = {"none": None, "all": [treated.astype(float), post, None],
+         "inner": [None, post, (t > 1).astype(float) + 0.5]}[which]
+    groups = [site, mentor, pid]
+    theta = np.array([0.8, 0.3, 0.5, 0.7, 0.6]) if slope else np.array([0.8, 0.7, 0.6])
+    fast = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert fast._compressed and fast._dense is not None
+    monkeypatch.setattr(LmmModel, "_DENSE_MAX_CELLS", 0)
+    sparse_carry = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert sparse_carry._compressed and sparse_carry._dense is None
+    assert sparse_carry.deviance(theta) == pytest.approx(fast.deviance(theta), rel=1e-12)
+    monkeypatch.setattr(LmmModel, "_COMPRESS_MIN_GROUPS", 10**9)
+    direct = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert not direct._compressed
+    assert fast.deviance(theta) == pytest.approx(direct.deviance(theta), rel=1e-12)
+    assert fast.deviance(theta, reml=False) == pytest.approx(direct.deviance(theta, reml=False),
+                                                             rel=1e-12)
+
+
+def test_single_thread_blas_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mentor_eval.resources import single_thread_blas
+
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    with single_thread_blas():
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
+    assert after == before

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +12,8 @@ import statsmodels.api as sm
 
 from mentor_eval.errors import AnalysisError, DataValidationError, MentorEvalError, ParameterError
 from mentor_eval.outcomes.longitudinal import MixedModelResult, cluster_robust, mixed_model
+
+DATA = Path(__file__).parent / "data"
 
 WAVES = ["baseline", "midpoint", "post"]
 
@@ -240,7 +245,7 @@ def test_asymptotic_df_and_ml(balanced):
     [
         (lambda d: d.drop(columns="arm"), {}, ParameterError, "'arm'"),
         (lambda d: d[d["wave"] == "post"], {}, AnalysisError, "only one wave"),
-        (lambda d: d[d["arm"] == "ctrl"], {}, AnalysisError, "only one arm"),
+        (lambda d: d[d["arm"] == "ctrl"], {"control": "mentoring"}, ParameterError, "'control'"),
         (lambda d: d.assign(score=d["score"].astype(str)), {}, ParameterError, "numeric"),
         (lambda d: d, {"method": "reml"}, ParameterError, "'method'"),
         (lambda d: d, {"df_method": "kenward-roger"}, ParameterError, "'df_method'"),
@@ -249,8 +254,19 @@ def test_asymptotic_df_and_ml(balanced):
         (lambda d: d, {"engine": "lme4"}, ParameterError, "'engine'"),
         (lambda d: d, {"clusters": ["participant_id"]}, ParameterError, "innermost"),
         (lambda d: pd.concat([d, d.iloc[:2]]), {}, DataValidationError, "more than once"),
+        # partially nested: control without a site is fine, but one site is no variance
         (lambda d: d.assign(site_id=np.where(d["arm"] == "ctrl", None, "S1")),
-         {"clusters": ["site_id"]}, DataValidationError, "missing value"),
+         {"clusters": ["site_id"]}, AnalysisError, "at least two clusters"),
+        (lambda d: d, {"clusters": ["participant_id"]}, ParameterError, "innermost"),
+        (lambda d: d, {"cluster_waves": "baseline"}, ParameterError, "'cluster_waves'"),
+        (lambda d: d, {"missing_cluster": "drop"}, ParameterError, "'missing_cluster'"),
+        (lambda d: d.assign(mentor_id=d["participant_id"]), {"clusters": ["mentor_id"]},
+         AnalysisError, "single participant"),
+        (lambda d: d.assign(mentor_id=None), {"clusters": ["mentor_id"]},
+         DataValidationError, "no value for any participant"),
+        (lambda d: d.assign(site_id=["S1", "S2"] * 60), {"clusters": ["site_id"],
+                                                         "cluster_waves": {"mentor": "all"}},
+         ParameterError, "not one of the clusters"),
         (lambda d: d[~((d["wave"] == "post") & (d["arm"] == "ctrl"))], {}, AnalysisError, "cell"),
         (lambda d: d.assign(age=1.0), {"covariates": ["age"]}, AnalysisError, "rank deficient"),
         (lambda d: d.assign(arm=np.where(d.index % 3 == 0, "ctrl", "mentoring")), {},
@@ -300,3 +316,143 @@ def test_lazy_public_names():
 
     assert outcomes.mixed_model is mixed_model
     assert outcomes.cluster_robust is cluster_robust
+
+
+# ---------------------------------------------------------------------------- partially nested
+@pytest.fixture(scope="module")
+def pn_long() -> pd.DataFrame:
+    d = pd.read_csv(DATA / "lmm_z" / "longitudinal.csv")
+    # control participants have no mentor (lme4 needed the placeholder level "none")
+    return d.assign(mentor=d["mentor"].where(d["arm"] == "mentoring"),
+                    wave=pd.Categorical(d["wave"], ["baseline", "midpoint", "post"], ordered=True))
+
+
+@pytest.fixture(scope="module")
+def pn_fit(pn_long) -> MixedModelResult:
+    return mixed_model(pn_long, score="y", participant="participant", clusters=["mentor"])
+
+
+def test_post_baseline_partially_nested_matches_lme4(pn_fit):
+    # lmer(y ~ wave * arm + (1 | participant) + (0 + post_treated | mentor)) + emmeans
+    e = json.loads((DATA / "lmm_z" / "expected.json").read_text())["longitudinal_post_baseline"]
+    res = pn_fit
+    assert res.info["cluster_waves"] == {"mentor": "post-baseline"}
+    assert res.info["clustered_arms"] == {"mentor": ["mentoring"]}
+    assert res.info["formula"] == ("y ~ wave * arm + (0 + post_mentor | mentor) + "
+                                   "(1 | mentor:participant)")
+    assert res.info["REML_criterion"] == pytest.approx(e["REML_criterion"], abs=1e-6)
+    r_names = ["(Intercept)", "wavemidpoint", "wavepost", "armmentoring",
+               "wavemidpoint:armmentoring", "wavepost:armmentoring"]
+    fixed = res.fixed
+    np.testing.assert_allclose(fixed["estimate"], [e["fixef"][k] for k in r_names], rtol=1e-6)
+    np.testing.assert_allclose(fixed["se"], [e["se"][k] for k in r_names], rtol=1e-5)
+    np.testing.assert_allclose(fixed["df"], [e["df"][k] for k in r_names], rtol=1e-5)
+    var = res.variance.set_index("level")
+    assert var.loc["mentor", "component"] == "post-baseline"
+    assert var.loc["mentor", "variance"] == pytest.approx(e["varcomp"]["mentor"], rel=1e-5)
+    assert var.loc["participant", "variance"] == pytest.approx(e["varcomp"]["participant"], rel=1e-5)
+    em = res.emmeans.set_index(["wave", "arm"])
+    r_em = pd.DataFrame(e["emmeans"]).set_index(["wave", "arm"]).loc[em.index]
+    np.testing.assert_allclose(em["estimate"], r_em["emmean"], rtol=1e-6)
+    np.testing.assert_allclose(em["se"], r_em["se"], rtol=1e-5)
+    np.testing.assert_allclose(em["df"], r_em["df"], rtol=1e-4)
+    post = res.contrasts.set_index(["type", "wave"]).loc[("arm_vs_control", "post")]
+    c = e["contrast_post_arm"]
+    assert post["se"] == pytest.approx(c["se"], rel=1e-5)
+    assert post["df"] == pytest.approx(c["df"], rel=1e-4)
+    assert post["p"] == pytest.approx(c["p"], rel=1e-3)
+    icc = res.icc.set_index("level")
+    assert icc.loc["mentor", "n_groups"] == 12 and icc.loc["participant", "n_groups"] == 120
+    assert not icc["singular"].any() and res.info["singular"] is False
+    assert any("partially nested" in n for n in res.info["notes"])
+
+
+def test_mentor_recorded_from_midpoint_places_the_baseline_row(pn_long, pn_fit):
+    # A mentor assigned after baseline is often blank on the baseline row: same model.
+    blank = pn_long.assign(mentor=pn_long["mentor"].where(pn_long["wave"] != "baseline"))
+    res = mixed_model(blank, score="y", participant="participant", clusters=["mentor"])
+    assert res.info["REML_criterion"] == pytest.approx(pn_fit.info["REML_criterion"], abs=1e-9)
+    assert res.info["n_groups"] == pn_fit.info["n_groups"]
+
+
+def test_cluster_waves_all_and_own_clusters(pn_long):
+    # cluster_waves="all": the mentor effect on every wave, control still unclustered; the
+    # same as the engine with z = treated on every row.
+    from mentor_eval.outcomes.lmm import fit_lmm
+
+    res = mixed_model(pn_long, score="y", participant="participant", clusters=["mentor"],
+                      cluster_waves="all")
+    treated = (pn_long["arm"] == "mentoring").to_numpy(float)
+    X = np.column_stack([np.ones(len(pn_long))] + [
+        (pn_long["wave"] == w).to_numpy(float) for w in ("midpoint", "post")] + [treated] + [
+        (pn_long["wave"] == w).to_numpy(float) * treated for w in ("midpoint", "post")])
+    ref = fit_lmm(pn_long["y"].to_numpy(), X,
+                  [pn_long["mentor"].fillna("none").to_numpy(), pn_long["participant"].to_numpy()],
+                  z=[treated, None])
+    assert res.info["REML_criterion"] == pytest.approx(ref.deviance, abs=1e-8)
+    assert res.variance.set_index("level").loc["mentor", "component"] == "(Intercept)"
+    # missing_cluster="own": every control participant is a mentor cluster of one (the old
+    # treatment), i.e. the classic nested model on the filled column
+    own = mixed_model(pn_long, score="y", participant="participant", clusters=["mentor"],
+                      cluster_waves="all", missing_cluster="own")
+    filled = pn_long.assign(mentor=pn_long["mentor"].fillna("own:" + pn_long["participant"]))
+    classic = mixed_model(filled, score="y", participant="participant", clusters=["mentor"])
+    assert classic.info["cluster_waves"] == {"mentor": "all"}
+    assert own.info["REML_criterion"] == pytest.approx(classic.info["REML_criterion"], abs=1e-9)
+    assert classic.info["formula"].endswith("(1 | mentor/participant)")
+
+
+def test_partly_missing_cluster_in_an_arm(pn_long):
+    d = pn_long.copy()
+    lost = d["participant"].isin(["Q061", "Q062"])
+    d.loc[lost, "mentor"] = np.nan
+    with pytest.raises(DataValidationError, match=r"'mentor' is missing for 2 of 60 .*'mentoring'"):
+        mixed_model(d, score="y", participant="participant", clusters=["mentor"])
+    res = mixed_model(d, score="y", participant="participant", clusters=["mentor"],
+                      missing_cluster="unclustered")
+    assert any("2 participant(s) of arm(s) 'mentoring'" in n for n in res.info["notes"])
+    with pytest.raises(ParameterError, match="statsmodels"):
+        mixed_model(d, score="y", participant="participant", clusters=["mentor"],
+                    missing_cluster="unclustered", engine="statsmodels")
+
+
+def test_singular_fit_is_reported(pn_long):
+    # remove every trace of a mentor effect: the mentor variance is estimated at zero
+    d = pn_long.copy()
+    post = (d["wave"] != "baseline") & d["mentor"].notna()
+    cell = d[post].groupby(["mentor", "wave"], observed=True)["y"].transform("mean")
+    arm_cell = d[post].groupby(["wave"], observed=True)["y"].transform("mean")
+    d.loc[post, "y"] = d.loc[post, "y"] - cell + arm_cell
+    res = mixed_model(d, score="y", participant="participant", clusters=["mentor"])
+    assert res.info["singular"] and res.info["boundary"]
+    icc = res.icc.set_index("level")
+    assert bool(icc.loc["mentor", "singular"]) and not bool(icc.loc["participant", "singular"])
+    assert any("'mentor'" in n and "zero" in n for n in res.info["notes"])
+
+
+# ---------------------------------------------------------------------------- single arm
+def test_single_arm_study_gives_change_over_waves():
+    data = _study(n_part=40, seed=3)
+    one = data[data["arm"] == "mentoring"]
+    res = mixed_model(one)
+    assert res.info["single_arm"] and res.info["control_arm"] is None
+    assert res.info["formula"] == "score ~ wave + (1 | participant_id)"
+    assert list(res.fixed["term"]) == ["Intercept", "wave[T.midpoint]", "wave[T.post]"]
+    means = one.groupby("wave", observed=True)["score"].mean()
+    np.testing.assert_allclose(res.emmeans["estimate"], means.to_numpy(), atol=1e-9)
+    assert list(res.emmeans["arm"]) == ["mentoring"] * 3
+    con = res.contrasts.set_index("wave")
+    assert list(con["type"]) == ["change", "change"]
+    assert list(con["contrast"]) == ["midpoint - baseline", "post - baseline"]
+    for w in ("midpoint", "post"):
+        assert con.loc[w, "estimate"] == pytest.approx(means[w] - means["baseline"], abs=1e-9)
+    # complete balanced one-way repeated measures: within df = (n - 1)(waves - 1)
+    np.testing.assert_allclose(con["df"], 19 * 2, rtol=1e-6)
+    # paired t on post - baseline equals the change contrast's t with the pooled error term
+    wide = one.pivot(index="participant_id", columns="wave", values="score")
+    diff = wide["post"] - wide["baseline"]
+    assert con.loc["post", "estimate"] == pytest.approx(diff.mean(), abs=1e-9)
+    # no arm column at all (arm=None) gives the same model
+    res2 = mixed_model(one.drop(columns="arm"), arm=None)
+    np.testing.assert_allclose(res2.contrasts["estimate"], res.contrasts["estimate"], rtol=1e-12)
+    assert res2.info["REML_criterion"] == pytest.approx(res.info["REML_criterion"], abs=1e-10)

@@ -157,3 +157,75 @@ def test_cli_models_includes_a_studys_custom_models(capsys, data_dir):
     assert main(["models", "show", "legacy_groups", "--study", str(study)]) == 0
     out = capsys.readouterr().out
     assert "group" in out and "yes" in out  # custom: yes
+
+
+# ----------------------------------------------------------------- fidelity declarations
+@pytest.mark.parametrize("key", FIFTEEN)
+def test_every_model_declares_typed_fidelity_indicators_with_an_expected_dose(key):
+    from mentor_eval.models import INDICATOR_TYPES
+
+    m = get_model(key)
+    assert 2 <= len(m.fidelity) <= 3
+    assert len({i.key for i in m.fidelity}) == len(m.fidelity)
+    for ind in m.fidelity:
+        assert ind.type in INDICATOR_TYPES and len(ind.label) > 5
+        if ind.type == "count":
+            assert ind.expected >= 1
+        elif ind.type == "proportion":
+            assert 0 < ind.expected <= 1
+        else:
+            assert ind.expected == 1
+    # the primary indicator is the model's dose: sessions for dyads, meetings for groups
+    prim = m.primary_indicator
+    assert prim is m.fidelity[0] and prim.type == "count"
+    assert prim.key == ("sessions_held" if m.format == "dyad" else prim.key)
+    assert m.indicator(prim.key) is prim
+
+
+def test_model_specific_indicators_name_what_delivering_the_model_means():
+    assert get_model("control").fidelity == () and get_model("control").primary_indicator is None
+    assert get_model("storytelling_circles").primary_indicator.key == "circles_attended"
+    assert get_model("advocacy_ally").indicator("introductions_made").type == "count"
+    assert get_model("crisis_navigation").indicator("contingency_plan").type == "boolean"
+    with pytest.raises(StudyConfigError, match="has no fidelity indicator 'letters'.*sessions_held"):
+        get_model("dream_weaver").indicator("letters")
+
+
+def test_indicator_reached_compares_with_the_expected_dose_and_keeps_missing():
+    import numpy as np
+
+    ind = get_model("narrative_weaving").primary_indicator  # sessions_held >= 18
+    got = ind.reached([17, 18, 24, None])
+    assert got[:3].tolist() == [0.0, 1.0, 1.0] and np.isnan(got[3])
+
+
+def test_custom_model_may_declare_fidelity_indicators():
+    raw = {**CUSTOM, "fidelity": [
+        {"key": "pod_meetings", "label": "pod meetings attended", "type": "count", "expected": 10},
+        {"key": "outing_planned", "label": "outing planned", "type": "boolean", "expected": True},
+    ]}
+    m = parse_model(raw, "models[0]")
+    assert [i.key for i in m.fidelity] == ["pod_meetings", "outing_planned"]
+    assert m.fidelity[1].expected == 1.0
+    assert parse_model(CUSTOM, "models[0]").fidelity == ()
+
+
+@pytest.mark.parametrize(
+    ("indicator", "path", "message"),
+    [
+        ({"type": "rate"}, "models[0].fidelity[0].type", "must be one of count, proportion, boolean"),
+        ({"type": "proportion", "expected": 1.5}, "models[0].fidelity[0].expected", "in [0, 1]"),
+        ({"type": "boolean", "expected": 2}, "models[0].fidelity[0].expected", "1 (true"),
+        ({"expected": -1}, "models[0].fidelity[0].expected", ">= 0"),
+        ({"expected": "many"}, "models[0].fidelity[0].expected", "must be a number"),
+        ({"key": "Pod Meetings"}, "models[0].fidelity[0].key", "lower-case"),
+        ({"label": None}, "models[0].fidelity[0].label", "is required"),
+        ({"unit": "h"}, "models[0].fidelity[0].unit", "is not a known field"),
+    ],
+)
+def test_bad_fidelity_declarations_name_the_key_path(indicator, path, message):
+    base = {"key": "pod_meetings", "label": "pod meetings attended", "type": "count", "expected": 10}
+    raw = {**CUSTOM, "fidelity": [{**base, **indicator}]}
+    with pytest.raises(StudyConfigError) as err:
+        parse_model(raw, "models[0]")
+    assert f"key '{path}'" in str(err.value) and message in str(err.value)

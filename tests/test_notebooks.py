@@ -13,8 +13,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from mentor_eval import report_content as rc
-from mentor_eval.report import ensure_kernel, render
+from mentor_eval.report import ensure_kernel, protect, render
 from mentor_eval.resources import sample_study_dir
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -23,7 +22,7 @@ XSS = "<script>alert(1)</script>"
 STRICT = 150  # hides the control arm at the last wave (138 analysed), keeps the other arms visible
 
 SECTIONS = [
-    "Executive summary",
+    "Executive summary in detail",
     "What was tried: the mentorship models",
     "Participant flow and attrition",
     "Baseline equivalence",
@@ -146,7 +145,7 @@ def test_no_code_in_funder_html(sample_html):
     code_cells = re.findall(r'class="(jp-Cell jp-CodeCell[^"]*)"', sample_html)
     assert code_cells and all("jp-mod-noInput" in c for c in code_cells)
     assert not re.search(r'class="[^"]*(jp-InputPrompt|highlight)[^"]*"', sample_html)
-    for code in ("run_study(", "rc.protect", "figures.show", "import warnings"):
+    for code in ("run_study(", "protect.protect", "show_table(", "import warnings"):
         assert code not in sample_html
 
 
@@ -211,7 +210,7 @@ def test_small_cells_suppressed_in_the_page(hostile, raw):
     scripts = " ".join(parsed.scripts)
     assert "suppressed" in text and 'class="me-suppressed' in page
     assert f"fewer than {STRICT} participants" in text
-    strict = rc.protect(raw, STRICT)
+    strict = protect.protect(raw, STRICT)
     # statistics hidden for the control arm at the last wave appear nowhere (tables, text or figure data)
     mm = raw.mixed_means
     hidden = mm[(mm["arm"] == "control") & (mm["wave"] == "post")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -354,3 +355,328 @@ def test_cli_simulate_writes_a_study_that_loads(tmp_path, capsys):
     assert len(pd.read_csv(study.files.participants.path)) == 240
     assert main(["simulate", "--participants", "240", "--out", str(out), "--arms", "control,bogus"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- cluster onset, clustered arms, formats
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
+SAMPLE_ARMS = ["control", "narrative_weaving", "storytelling_circles", "strength_spotlight", "cultural_navigator",
+               "community_of_practice"]
+
+
+def _latent_icc(sim: SimulatedStudy, arm: str, wave: str, level: str, family: str = "agency") -> float:
+    """One-way ANOVA (method of moments) ICC of a latent trait within one arm, site means removed."""
+    lat = sim.latent[sim.latent["wave"] == wave].set_index("participant_id")
+    p = sim.participants.set_index("participant_id")
+    p = p[p["arm"] == arm]
+    y = lat.loc[p.index, family]
+    y = y - y.groupby(p["site_id"]).transform("mean")
+    g = p[level]
+    sizes = g.value_counts()
+    k, n = len(sizes), len(g)
+    means = y.groupby(g).mean()
+    ssb = (sizes * (means.reindex(sizes.index) - y.mean()) ** 2).sum()
+    ssw = ((y - y.groupby(g).transform("mean")) ** 2).sum()
+    msb, msw = ssb / (k - 1), ssw / (n - k)
+    n0 = (n - (sizes**2).sum() / n) / (k - 1)
+    return float((msb - msw) / (msb + (n0 - 1) * msw))
+
+
+@pytest.fixture(scope="module")
+def clustered() -> SimulatedStudy:
+    """Realistic default onset with distinct mentor (dyad) and group ICCs (about 1 s)."""
+    return simulate_study(24000, arms=ARMS, seed=21, icc_mentor=0.20, icc_group=0.10, attrition=0.0,
+                          differential_attrition=0.0)
+
+
+def test_default_cluster_effects_begin_after_matching(clustered):
+    # no mentor/group clustering at baseline; the stated ICC at midpoint and post
+    for arm, level, icc in (("strength_spotlight", "mentor_id", 0.20), ("storytelling_circles", "group_id", 0.10)):
+        assert abs(_latent_icc(clustered, arm, "baseline", level)) < 0.03, arm
+        for wave in ("midpoint", "post"):
+            est = _latent_icc(clustered, arm, wave, level)
+            assert abs(est - icc) < 0.05, (arm, wave, est)
+    # the cluster effect adds variance after baseline: var = 1 / (1 - icc) in a clustered arm
+    lat = clustered.latent.set_index("participant_id")
+    arm = clustered.participants.set_index("participant_id")["arm"]
+    post = lat[lat["wave"] == "post"]
+    base = lat[lat["wave"] == "baseline"]
+    ss = arm[arm == "strength_spotlight"].index
+    ratio = post.loc[ss, "agency"].var() / base.loc[ss, "agency"].var()
+    assert 1.15 < ratio < 1.35, ratio  # 1 / (1 - .2) = 1.25 plus a little dose heterogeneity
+    ctrl = arm[arm == "control"].index
+    assert 0.9 < post.loc[ctrl, "agency"].var() / base.loc[ctrl, "agency"].var() < 1.1
+
+
+def test_truth_records_onset_clustered_arms_and_icc_by_wave(clustered):
+    c = clustered.truth["clustering"]
+    assert c["onset"] == "after_matching" and c["partially_nested"] is True
+    assert c["clustered_arms"] == ["strength_spotlight", "storytelling_circles"]
+    assert c["level_by_arm"] == {"control": None, "strength_spotlight": "mentor_id",
+                                 "storytelling_circles": "group_id"}
+    rows = pd.DataFrame(c["icc_by_wave"]).set_index(["arm", "level", "wave"])
+    assert rows.loc[("strength_spotlight", "mentor_id", "baseline"), "icc"] == 0
+    assert rows.loc[("strength_spotlight", "mentor_id", "post"), "icc"] == pytest.approx(0.20)
+    assert rows.loc[("strength_spotlight", "mentor_id", "post"), "variance"] == pytest.approx(0.25)
+    assert rows.loc[("storytelling_circles", "group_id", "midpoint"), "icc"] == pytest.approx(0.10)
+    assert rows.loc[("control", "site_id", "post"), "icc"] == pytest.approx(0.05)
+    assert rows.loc[("strength_spotlight", "site_id", "post"), "icc"] == pytest.approx(0.05 * 0.8)
+    assert ("control", "mentor_id", "post") not in rows.index
+    assert clustered.truth["icc"]["latent"] == {"site_id": 0.05, "mentor_id": 0.20, "group_id": 0.10}
+    assert clustered.truth["parameters"]["cluster_onset"] == "after_matching"
+
+
+def test_baseline_onset_keeps_the_cluster_effect_constant():
+    sim = simulate_study(24000, arms=ARMS, seed=22, icc_mentor=0.20, cluster_onset="baseline", attrition=0.0)
+    for wave in ("baseline", "post"):
+        est = _latent_icc(sim, "strength_spotlight", wave, "mentor_id")
+        assert abs(est - 0.20) < 0.05, (wave, est)
+    rows = pd.DataFrame(sim.truth["clustering"]["icc_by_wave"]).set_index(["arm", "level", "wave"])
+    assert rows.loc[("strength_spotlight", "mentor_id", "baseline"), "icc"] == pytest.approx(0.20)
+
+
+def test_unlisted_arms_carry_no_cluster_effect():
+    sim = simulate_study(24000, arms=ARMS, seed=23, icc_mentor=0.25, clustered_arms=["storytelling_circles"],
+                         attrition=0.0)
+    assert abs(_latent_icc(sim, "strength_spotlight", "post", "mentor_id")) < 0.04
+    assert abs(_latent_icc(sim, "storytelling_circles", "post", "group_id") - 0.25) < 0.06
+    assert sim.truth["clustering"]["level_by_arm"]["strength_spotlight"] is None
+    # the unclustered arm still has its mentors
+    p = sim.participants
+    assert p.loc[p["arm"] == "strength_spotlight", "mentor_id"].notna().all()
+
+
+def test_old_knobs_reproduce_the_committed_sample_exactly(tmp_path):
+    """cluster_onset="baseline" is the earlier generating model: the bundled sample is still its output."""
+    sim = simulate_study(1200, seed=2026, sites=3, arms=SAMPLE_ARMS, attrition=0.20, differential_attrition=0.05,
+                         item_missing=0.02, icc_site=0.05, icc_mentor=0.10, cluster_onset="baseline")
+    sim.write(tmp_path, name="Riverside Mentoring Evaluation (synthetic sample)")
+    for f in ("participants.csv", "responses.csv"):
+        assert (tmp_path / f).read_bytes() == (SAMPLE_DIR / f).read_bytes(), f
+    # the sample's study.yaml has a hand-added 'fidelity' mapping; everything else is the simulator's
+    import yaml
+
+    committed = yaml.safe_load((SAMPLE_DIR / "study.yaml").read_text(encoding="utf-8"))
+    committed.pop("fidelity", None)
+    assert yaml.safe_load((tmp_path / "study.yaml").read_text(encoding="utf-8")) == committed
+
+
+def test_onsets_share_the_random_stream():
+    # without dropout (whose draws depend on baseline hope, hence on the onset) the streams stay aligned
+    a = simulate_study(400, seed=5, cluster_onset="baseline", attrition=0.0, differential_attrition=0.0)
+    b = simulate_study(400, seed=5, attrition=0.0, differential_attrition=0.0)
+    pd.testing.assert_frame_equal(a.participants, b.participants)
+    la, lb = a.latent.set_index(["participant_id", "wave"]), b.latent.set_index(["participant_id", "wave"])
+    ctrl = a.participants.loc[a.participants["arm"] == "control", "participant_id"]
+    # control participants have no mentor: identical latent traits under both onsets
+    pd.testing.assert_frame_equal(la.loc[ctrl.tolist()], lb.loc[ctrl.tolist()])
+    assert not la.equals(lb)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"cluster_onset": "midpoint"}, "'cluster_onset' parameter of simulate_study"),
+        ({"clustered_arms": ["nobody"]}, "'clustered_arms' parameter of simulate_study names unknown arm"),
+        ({"clustered_arms": ["control"]}, "names the control arm 'control'"),
+        ({"icc_group": 0.6}, "'icc_group' parameter of simulate_study"),
+        ({"icc_site": 0.2, "icc_group": 0.35}, "'icc_site' and 'icc_group' parameters"),
+        ({"scores_only": "yes"}, "'scores_only' parameter"),
+    ],
+)
+def test_bad_cluster_parameters_raise_parameter_error(kwargs, text):
+    with pytest.raises(ParameterError) as err:
+        simulate_study(120, **kwargs)
+    assert text in str(err.value)
+
+
+# ---------------------------------------------------------------------- score-level path
+def test_score_level_path_has_the_analysis_frame_layout():
+    from mentor_eval.outcomes.study_power import simulated_frame
+
+    items = simulate_study(300, seed=4)
+    fast = simulate_study(300, seed=4, scores_only=True)
+    ref = simulated_frame(items)
+    assert list(fast.scores.columns) == list(ref.columns)
+    assert set(fast.scores["outcome"]) == set(ref["outcome"])
+    # same design, people and dropout: the same participant x wave rows for a scale given to everyone
+    key = ["participant_id", "wave"]
+    o = "adult_hope_scale.total"
+    got = fast.scores[fast.scores["outcome"] == o][key].sort_values(key).reset_index(drop=True)
+    exp = ref[ref["outcome"] == o][key].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got.astype(str), exp.astype(str))
+    pd.testing.assert_frame_equal(fast.participants, items.participants)
+    assert fast.responses.columns.tolist() == ["participant_id", "wave", "completed_at"]
+    assert fast.truth["parameters"]["scores_only"] is True
+    # a subscale total is the sum of its subscales
+    w = fast.scores.pivot_table(index=key, columns="outcome", values="score")
+    assert np.allclose(w[o], w["adult_hope_scale.agency"] + w["adult_hope_scale.pathways"])
+    with pytest.raises(ParameterError, match="score-level study"):
+        fast.write("unused")
+
+
+def test_score_level_path_recovers_its_truth():
+    sim = simulate_study(30000, arms=ARMS, seed=31, scores_only=True, attrition=0.0, icc_mentor=0.0,
+                         icc_site=0.0)
+    s = sim.scores
+    rel = sim.truth["reliability"]
+    base = s[s["wave"] == "baseline"]
+    w = s.pivot_table(index="participant_id", columns=["outcome", "wave"], values="score")
+    arm = sim.participants.set_index("participant_id")["arm"].reindex(w.index)
+    truth = sim.effects.query("wave == 'post'").set_index(["arm", "outcome"])
+    for o in ("adult_hope_scale.agency", "general_belongingness_scale.total"):
+        b = base[base["outcome"] == o]
+        # population SD of the truth and baseline split-half free check: the score SD matches
+        assert abs(b["score"].std() - truth.loc[("strength_spotlight", o), "score"]
+                   / truth.loc[("strength_spotlight", o), "g"]) < 0.03 * b["score"].std()
+        diff = w[(o, "post")] - w[(o, "baseline")]
+        for a in ("strength_spotlight", "storytelling_circles"):
+            est = diff[arm == a].mean() - diff[arm == "control"].mean()
+            se = np.sqrt(diff[arm == a].var() / (arm == a).sum() + diff[arm == "control"].var() / (arm == "control").sum())
+            assert abs(est - truth.loc[(a, o), "score"]) < 3 * se, (o, a, est, truth.loc[(a, o), "score"])
+        assert 0.75 < rel[o] < 0.95
+
+
+def test_cli_simulate_passes_the_cluster_options(tmp_path):
+    out = tmp_path / "cli_clusters"
+    code = main(["simulate", "--participants", "240", "--seed", "9", "--out", str(out),
+                 "--arms", "control,strength_spotlight,storytelling_circles", "--cluster-onset", "baseline",
+                 "--clustered-arms", "storytelling_circles", "--icc-group", "0.2"])
+    assert code == 0
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["clustering"]["onset"] == "baseline"
+    assert truth["clustering"]["clustered_arms"] == ["storytelling_circles"]
+    assert truth["icc"]["latent"]["group_id"] == 0.2
+    assert main(["simulate", "--participants", "240", "--out", str(out), "--cluster-onset", "later"]) == 2
+    out2 = tmp_path / "cli_mechanism"
+    assert main(["simulate", "--participants", "240", "--seed", "3", "--out", str(out2), "--mechanism",
+                 "--noncompliance", "0.1"]) == 0
+    truth = json.loads((out2 / "truth.json").read_text())
+    assert truth["parameters"]["mechanism"] is True and truth["parameters"]["noncompliance"] == 0.1
+    assert truth["mechanism"]["paths"] and truth["compliance"]["by_arm"]
+
+
+# ---------------------------------------------------------------------- mechanism paths, compliance, fidelity
+MECH_ARMS = ["control", "narrative_weaving", "strength_spotlight"]  # belonging -> hope; hope -> belonging
+
+
+@pytest.fixture(scope="module")
+def mech() -> SimulatedStudy:
+    return simulate_study(30000, arms=MECH_ARMS, seed=41, mechanism=True, mediator_confounding=False,
+                          attrition=0.0, differential_attrition=0.0, icc_site=0.0, icc_mentor=0.0)
+
+
+def _latent_wide(sim: SimulatedStudy) -> pd.DataFrame:
+    lat = sim.latent.copy()
+    lat["hope"] = (lat["agency"] + lat["pathways"]) / np.sqrt(3.2)
+    w = lat.pivot(index="participant_id", columns="wave", values=["agency", "pathways", "belonging", "hope"])
+    w.columns = [f"{v}_{t}" for v, t in w.columns]
+    return w.join(sim.participants.set_index("participant_id")[["arm", "age", "baseline_risk"]])
+
+
+def _ols(y: np.ndarray, cols: list[np.ndarray]) -> np.ndarray:
+    x = np.column_stack([np.ones(len(y)), *cols])
+    return np.linalg.lstsq(x, y, rcond=None)[0]
+
+
+def test_mechanism_truth_follows_its_formulas(mech):
+    paths = pd.DataFrame(mech.truth["mechanism"]["paths"]).set_index(["arm", "mediator", "outcome"])
+    assert np.allclose(paths["indirect"].loc[[("narrative_weaving", "belonging", "agency")]], 0.35 * 0.3)
+    assert np.allclose(paths["direct"] + paths["indirect"], paths["total"])
+    nw = paths.loc[("narrative_weaving", "belonging", "pathways")]
+    assert nw["designed"] and nw["a"] == pytest.approx(0.35) and nw["total"] == pytest.approx(0.35)
+    assert nw["proportion_mediated"] == pytest.approx(0.3)
+    ss = paths.loc[("strength_spotlight", "hope", "belonging")]
+    # strength_spotlight targets agency first: hope -> belonging; a for hope = (.35 + .15) / sqrt(3.2)
+    assert ss["designed"] and ss["a"] == pytest.approx(0.5 / np.sqrt(3.2), abs=1e-6)  # truth rounds to 6 places
+    assert ss["total"] == pytest.approx(0.35) and ss["indirect"] == pytest.approx(0.3 * 0.5 / np.sqrt(3.2), abs=1e-6)
+    assert mech.truth["mechanism"]["direction_by_arm"] == {"control": None, "narrative_weaving": "belonging -> hope",
+                                                           "strength_spotlight": "hope -> belonging"}
+    # the effects table agrees: the designed outcome's total at post is the stated effect
+    eff = mech.effects.set_index(["arm", "outcome", "wave"])["latent"]
+    assert eff[("narrative_weaving", "adult_hope_scale.pathways", "post")] == pytest.approx(0.35)
+    # the mediator has its full effect at the middle wave already
+    assert eff[("narrative_weaving", "general_belongingness_scale.total", "midpoint")] == pytest.approx(0.35)
+
+
+def test_mechanism_paths_are_recovered_from_the_latent_traits(mech):
+    w = _latent_wide(mech)
+    paths = pd.DataFrame(mech.truth["mechanism"]["paths"]).set_index(["arm", "mediator", "outcome"])
+    for arm_key, med, out in (("narrative_weaving", "belonging", "agency"), ("strength_spotlight", "hope", "belonging")):
+        d = w[w["arm"].isin(["control", arm_key])]
+        t = (d["arm"] == arm_key).to_numpy(float)
+        covs = [d["age"].to_numpy(float), d["baseline_risk"].to_numpy(float)]
+        # a: arm on the mediator at midpoint, given its baseline; b: mediator at midpoint on the outcome at post
+        a = _ols(d[f"{med}_midpoint"].to_numpy(), [t, d[f"{med}_baseline"].to_numpy(), *covs])[1]
+        coef = _ols(d[f"{out}_post"].to_numpy(), [t, d[f"{med}_midpoint"].to_numpy(), d[f"{med}_baseline"].to_numpy(),
+                                                  d[f"{out}_baseline"].to_numpy(), *covs])
+        truth = paths.loc[(arm_key, med, out)]
+        assert abs(a - truth["a"]) < 0.04, (arm_key, a, truth["a"])
+        assert abs(coef[2] - truth["b"]) < 0.03, (arm_key, coef[2])
+        assert abs(coef[1] - truth["direct"]) < 0.05, (arm_key, coef[1], truth["direct"])
+
+
+def test_noncompliance_gives_never_takers_and_the_complier_effect():
+    sim = simulate_study(30000, arms=["control", "narrative_weaving"], seed=43, noncompliance=0.2,
+                         attrition=0.0, differential_attrition=0.0, icc_mentor=0.0)
+    p = sim.participants.set_index("participant_id")
+    nw = p["arm"] == "narrative_weaving"
+    never = nw & (p["sessions_attended"] == 0)
+    assert abs(never[nw].mean() - 0.2) < 0.01
+    lat = sim.latent.pivot(index="participant_id", columns="wave", values="pathways").reindex(p.index)
+    gain = lat["post"] - lat["baseline"]
+    itt = gain[nw].mean() - gain[~nw].mean()
+    assert abs(itt - 0.35) < 0.03  # the stated effect is the intention-to-treat effect
+    assert abs(gain[never].mean() - gain[~nw].mean()) < 0.03  # never-takers gain nothing
+    comp = sim.truth["compliance"]["by_arm"]["narrative_weaving"]
+    assert comp["cace_took_part_multiplier"] == pytest.approx(1.25, abs=1e-3)  # 1 / P(at least one session)
+    took = nw & ~never
+    wald = itt / took[nw].mean()
+    assert abs(wald - comp["cace_took_part_latent_final"]["pathways"]) < 0.04
+    assert comp["realized_share_took_part"] == pytest.approx(took[nw].mean(), abs=1e-6)
+    assert 0 < comp["share_reached_expected_dose"] < 0.8
+    assert sim.truth["parameters"]["noncompliance"] == 0.2
+
+
+def test_fidelity_indicators_become_participant_columns(monkeypatch):
+    from types import SimpleNamespace
+
+    import mentor_eval.simulate as simmod
+
+    inds = {
+        "narrative_weaving": (SimpleNamespace(key="sessions_held", type="count", expected=18.0),
+                              SimpleNamespace(key="stories_shared", type="count", expected=6.0)),
+        "storytelling_circles": (SimpleNamespace(key="circles_attended", type="count", expected=9.0),
+                                 SimpleNamespace(key="stories_shared", type="count", expected=3.0),
+                                 SimpleNamespace(key="practice_share", type="proportion", expected=0.5),
+                                 SimpleNamespace(key="plan_written", type="boolean", expected=1.0)),
+    }
+    monkeypatch.setattr(simmod, "_indicators", lambda m: inds.get(m.key, ()))
+    sim = simulate_study(3000, arms=["control", "narrative_weaving", "storytelling_circles"], seed=44,
+                         mechanism=True, noncompliance=0.1)
+    p = sim.participants
+    assert sim.config["fidelity"] == {
+        "narrative_weaving": {"sessions_held": "sessions_attended", "stories_shared": "stories_shared"},
+        "storytelling_circles": {"circles_attended": "sessions_attended", "stories_shared": "stories_shared",
+                                 "practice_share": "practice_share", "plan_written": "plan_written"},
+    }
+    ctrl = p["arm"] == "control"
+    assert p.loc[ctrl, ["stories_shared", "practice_share", "plan_written"]].isna().all().all()
+    assert p.loc[p["arm"] == "narrative_weaving", "plan_written"].isna().all()
+    nw = p[p["arm"] == "narrative_weaving"]
+    assert nw["stories_shared"].between(0, 8).all() and str(nw["stories_shared"].dtype) == "Int64"
+    # more sessions, more stories: the indicators share the attendance rate
+    assert np.corrcoef(nw["sessions_attended"].astype(float), nw["stories_shared"].astype(float))[0, 1] > 0.3
+    # never-takers record nothing
+    never = nw["sessions_attended"] == 0
+    assert never.mean() > 0.05 and (nw.loc[never, "stories_shared"] == 0).all()
+    sc = p[p["arm"] == "storytelling_circles"]
+    assert sc["practice_share"].between(0, 1).all() and set(sc["plan_written"].unique()) <= {0, 1}
+
+
+def test_mechanism_parameters_are_checked():
+    with pytest.raises(ParameterError, match="needs at least three waves"):
+        simulate_study(120, mechanism=True, waves=["baseline", "post"])
+    with pytest.raises(ParameterError, match="'noncompliance' parameter"):
+        simulate_study(120, noncompliance=0.95)
+    with pytest.raises(ParameterError, match="'mechanism' parameter"):
+        simulate_study(120, mechanism="yes")

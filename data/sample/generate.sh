@@ -7,5 +7,5 @@ here=$(cd "$(dirname "$0")" && pwd)
 python -m mentor_eval simulate --participants 1200 --seed 2026 --sites 3 \
   --arms control,narrative_weaving,storytelling_circles,strength_spotlight,cultural_navigator,community_of_practice \
   --attrition 0.20 --differential-attrition 0.05 --item-missing 0.02 \
-  --icc-site 0.05 --icc-mentor 0.10 \
+  --icc-site 0.05 --icc-mentor 0.10 --cluster-onset baseline \
   --name "Riverside Mentoring Evaluation (synthetic sample)" --out "$here"

@@ -29,6 +29,19 @@ def register(app: typer.Typer) -> None:
         icc_mentor: float = typer.Option(0.10, "--icc-mentor", help="Latent ICC between mentors/groups."),
         dosage: bool = typer.Option(True, "--dosage/--no-dosage", help="Simulate sessions attended."),
         name: str | None = typer.Option(None, "--name", help="Study name written to study.yaml."),
+        cluster_onset: str = typer.Option("after_matching", "--cluster-onset",
+                                          help="When mentor/group effects begin: after_matching (no effect at "
+                                               "baseline) or baseline (constant at every wave, as before 0.2)."),
+        clustered_arms: list[str] | None = typer.Option(
+            None, "--clustered-arms", help="Arms whose mentors/groups carry a cluster effect, comma-separated "
+                                           "or repeated. Default: every arm except control."),
+        icc_group: float | None = typer.Option(None, "--icc-group", help="Latent ICC of group and community "
+                                                                         "formats (default: --icc-mentor)."),
+        mechanism: bool = typer.Option(False, "--mechanism/--no-mechanism",
+                                       help="Generate each model's mechanism (belonging <-> hope through the middle "
+                                            "wave) and its fidelity indicators; truth in truth.json 'mechanism'."),
+        noncompliance: float = typer.Option(0.0, "--noncompliance",
+                                            help="Share of each mentored arm who never take part."),
     ) -> None:
         """Simulate a multi-site mentoring study and write it as a loadable study."""
         from mentor_eval.simulate import simulate_study
@@ -44,7 +57,10 @@ def register(app: typer.Typer) -> None:
             sim = simulate_study(
                 participants, arms=arm_list, sites=sites, attrition=attrition,
                 differential_attrition=differential_attrition, item_missing=item_missing, icc_site=icc_site,
-                icc_mentor=icc_mentor, dosage=dosage, seed=seed,
+                icc_mentor=icc_mentor, dosage=dosage, seed=seed, cluster_onset=cluster_onset,
+                clustered_arms=([a.strip() for spec in clustered_arms for a in spec.split(",") if a.strip()]
+                                if clustered_arms else None),
+                icc_group=icc_group, mechanism=mechanism, noncompliance=noncompliance,
             )
             path = sim.write(out, name=name)
         n_rows = len(sim.responses)

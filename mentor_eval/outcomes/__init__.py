@@ -9,8 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# ``prepost`` is both a submodule and the function it defines: import the function
-# eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+# ``prepost``, ``mediation`` and ``cace`` are both a submodule and the function it defines: import
+# the function eagerly, or the submodule would shadow it once imported (lazy lookups never run then).
+from mentor_eval.outcomes.cace import cace as cace
+from mentor_eval.outcomes.mediation import mediation as mediation
 from mentor_eval.outcomes.prepost import prepost as prepost
 
 _API: dict[str, str] = {
@@ -21,6 +23,7 @@ _API: dict[str, str] = {
     "adjust_family": "mentor_eval.outcomes.multiplicity",
     "signed_rank_test": "mentor_eval.outcomes.prepost",
     "clinical_cutoff": "mentor_eval.outcomes.change",
+    "retest_reliability": "mentor_eval.outcomes.change",
     "mixed_model": "mentor_eval.outcomes.longitudinal",
     "cluster_robust": "mentor_eval.outcomes.longitudinal",
     "participant_flow": "mentor_eval.outcomes.design",
@@ -31,11 +34,17 @@ _API: dict[str, str] = {
     "power_ancova": "mentor_eval.outcomes.power",
     "mdes_ancova": "mentor_eval.outcomes.power",
     "simulated_power": "mentor_eval.outcomes.power",
+    "simulated_power_ancova": "mentor_eval.outcomes.power",
+    "clustered_trial": "mentor_eval.outcomes.power",
+    "cr2_fit": "mentor_eval.outcomes.clustered",
     "study_power": "mentor_eval.outcomes.study_power",
     "simulated_frame": "mentor_eval.outcomes.study_power",
+    "meta_analysis": "mentor_eval.outcomes.meta",
+    "meta_regression": "mentor_eval.outcomes.meta",
+    "MediationResult": "mentor_eval.outcomes.mediation",
 }
 
-__all__ = sorted([*_API, "prepost"])
+__all__ = sorted([*_API, "prepost", "mediation", "cace"])
 
 
 def __getattr__(name: str) -> Any:

@@ -8,8 +8,10 @@ crosses the clinical cut-off). It returns a participant-level and an arm-level t
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,10 +20,180 @@ from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.prepost import _pre_post_wide
 
-__all__ = ["reliable_change", "ReliableChange", "clinical_cutoff", "CATEGORIES"]
+__all__ = ["reliable_change", "ReliableChange", "clinical_cutoff", "retest_reliability", "CATEGORIES",
+           "RELIABILITY_SOURCES"]
 
 #: Change classes, best first.
 CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated")
+
+#: Values of the ``reliability_source`` column, in the order :func:`retest_reliability` tries them.
+RELIABILITY_SOURCES = ("published retest", "control arm baseline-post correlation",
+                       "alpha (internal consistency)", "given")
+
+
+def _retest_entries(o: Any, spec: Any) -> list[tuple[float, float, float, str]]:
+    """``[(value, shortest_weeks, longest_weeks, citation), ...]`` from Retest objects or mappings."""
+    if spec is None:
+        return []
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    out = []
+    for e in items:
+        if isinstance(e, Mapping):
+            value, iv, cite = e.get("value"), e.get("interval_weeks"), e.get("citation", "")
+        else:
+            value, iv, cite = getattr(e, "value", None), getattr(e, "interval_weeks", None), \
+                getattr(e, "citation", "")
+        iv = list(iv) if isinstance(iv, (list, tuple)) else [iv]
+        try:
+            v, lo, hi = float(value), float(iv[0]), float(iv[-1])
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"The 'retest' parameter of retest_reliability for outcome {o!r} needs a 'value' and "
+                f"'interval_weeks' (a number or [shortest, longest]); got {e!r}."
+            ) from None
+        if not 0 < v < 1 or not 0 < lo <= hi:
+            raise ParameterError(
+                f"The 'retest' parameter of retest_reliability for outcome {o!r} must have a value in (0, 1) "
+                f"and interval_weeks > 0; got {e!r}."
+            )
+        out.append((v, lo, hi, str(cite or "")))
+    return out
+
+
+def retest_reliability(
+    data: pd.DataFrame,
+    outcome: str | Sequence[str] | None = None,
+    *,
+    retest: Mapping[str, Any] | None = None,
+    interval_weeks: float | None = None,
+    control: str | None = None,
+    alpha: float | Mapping[str, float] | None = None,
+    pre: str = "baseline",
+    post: str = "post",
+    score: str = "score",
+    wave: str = "wave",
+    arm: str = "arm",
+    participant: str = "participant_id",
+    min_pairs: int = 20,
+) -> pd.DataFrame:
+    """The test-retest reliability to use for reliable change, and where it comes from.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long analysis frame (``participant``, ``wave``, ``score``, ``arm``, optionally ``outcome``).
+    outcome : str or sequence of str, optional
+        Outcome(s) (values of the ``outcome`` column); default all.
+    retest : mapping, optional
+        Outcome -> published retest entries: an :class:`mentor_eval.instruments.Retest`, a mapping
+        with ``value``, ``interval_weeks`` (number or ``[shortest, longest]``) and ``citation``, or
+        a list of them (one per published interval).
+    interval_weeks : float, optional
+        Weeks between the study's ``pre`` and ``post`` waves. Without it a published value is not
+        checked against the interval.
+    control : str, optional
+        The control arm, whose baseline-post correlation is the second choice.
+    alpha : float or mapping, optional
+        Internal consistency (outcome -> alpha), the last resort.
+    pre, post, score, wave, arm, participant : str
+        Wave labels and column names.
+    min_pairs : int, default 20
+        Complete control pairs needed to use the control arm's correlation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per outcome: ``outcome``, ``reliability`` (the value to use; NaN when none),
+        ``reliability_source`` (one of :data:`RELIABILITY_SOURCES`, or ``"none"``),
+        ``reliability_detail`` (citation and interval, or the control pairs), ``n_pairs`` (complete
+        control pairs; 0 when not used).
+
+    Notes
+    -----
+    Order of preference, per outcome:
+
+    1. a published retest whose interval is comparable to the study's: ``interval_weeks`` within
+       [shortest / 2, longest x 2] of the published interval (the entry nearest the study's
+       interval when several qualify; any entry when ``interval_weeks`` is not given);
+    2. the Pearson correlation of ``pre`` and ``post`` scores in the control arm (at least
+       ``min_pairs`` complete pairs and 0 < r < 1): a retest over exactly the study's interval in
+       people who received no program (so a person's true change in the control arm counts as
+       error, as it should for a "reliable change" claim);
+    3. ``alpha``, with a :class:`UserWarning`: internal consistency overstates the retest
+       reliability when the trait itself varies over time, so too many people look "reliably
+       changed" (Maassen 2004).
+
+    References
+    ----------
+    Jacobson, N. S. & Truax, P. (1991). J. Consult. Clin. Psychol. 59(1), 12-19.
+    Maassen, G. H. (2004). The standard error in the Jacobson and Truax Reliable Change Index: the
+    classical approach to the assessment of reliable change. J. Clin. Exp. Neuropsychol. 26(7), 888-893.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"participant_id": ["a", "a"], "arm": "nw", "wave": ["baseline", "post"],
+    ...                    "score": [20.0, 30.0], "outcome": "ahs.total"})
+    >>> r = retest_reliability(df, retest={"ahs.total": {"value": 0.8, "interval_weeks": [3, 10]}},
+    ...                        interval_weeks=8)
+    >>> r[["reliability", "reliability_source"]].iloc[0].tolist()
+    [0.8, 'published retest']
+    """
+    func = "retest_reliability"
+    if interval_weeks is not None:
+        interval_weeks = check_in_interval(func, "interval_weeks", interval_weeks, 0, np.inf)
+    if retest is not None and not isinstance(retest, Mapping):
+        raise ParameterError(f"The 'retest' parameter of {func} must be a mapping outcome -> retest entries; "
+                             f"got {type(retest).__name__}.")
+    wide, keys = _pre_post_wide(
+        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
+    )
+    outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
+    if control is not None and control not in set(wide["arm"].dropna()):
+        raise ParameterError(f"The 'control' parameter of {func} names arm {control!r}, which is not in the data.")
+    if isinstance(alpha, Mapping):
+        alphas = {o: alpha.get(o) for o in outcomes}
+    else:
+        alphas = dict.fromkeys(outcomes, alpha)
+    rows = []
+    for o in outcomes:
+        row: dict[str, Any] = {"outcome": o, "reliability": np.nan, "reliability_source": "none",
+                               "reliability_detail": "", "n_pairs": 0}
+        entries = _retest_entries(o, (retest or {}).get(o))
+        if interval_weeks is not None:
+            entries = [e for e in entries if e[1] / 2 <= interval_weeks <= 2 * e[2]]
+            entries.sort(key=lambda e: min(abs(interval_weeks - e[1]), abs(interval_weeks - e[2])))
+        if entries:
+            v, lo, hi, cite = entries[0]
+            weeks = f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+            row.update(reliability=v, reliability_source=RELIABILITY_SOURCES[0],
+                       reliability_detail=f"{cite} (retest over {weeks} weeks)".strip())
+            rows.append(row)
+            continue
+        if control is not None:
+            sel = wide["arm"] == control
+            if keys:
+                sel &= wide["outcome"] == o
+            pair = wide.loc[sel, ["pre", "post"]].dropna()
+            if len(pair) >= min_pairs and pair["pre"].std() > 0 and pair["post"].std() > 0:
+                r = float(np.corrcoef(pair["pre"], pair["post"])[0, 1])
+                if 0 < r < 1:
+                    row.update(reliability=r, reliability_source=RELIABILITY_SOURCES[1], n_pairs=len(pair),
+                               reliability_detail=f"{control!r} arm, {len(pair)} complete {pre}-{post} pairs")
+                    rows.append(row)
+                    continue
+        a = alphas.get(o)
+        if a is not None and np.isfinite(a) and 0 < a < 1:
+            label = f" for outcome {o!r}" if o is not None else ""
+            warnings.warn(
+                f"{func}: no published retest reliability for this interval and no usable control arm{label}; "
+                f"using internal consistency (alpha = {a:.3f}), which overstates retest reliability, so more "
+                "participants look reliably changed than truly are.", UserWarning, stacklevel=2)
+            row.update(reliability=float(a), reliability_source=RELIABILITY_SOURCES[2],
+                       reliability_detail="internal consistency; overstates retest reliability")
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out if keys else out.drop(columns="outcome")
 
 
 @dataclass(frozen=True)
@@ -42,8 +214,10 @@ class ReliableChange:
         ``n_reliably_improved`` (improved + recovered) and ``share_*`` (counts / ``n``) for each;
         ``n_recovered`` and ``share_recovered`` when a cut-off applies.
     parameters : pandas.DataFrame
-        One row per outcome: ``reliability``, ``sd_pre``, ``sd_pre_source``, ``n_sd_pre``, ``sem``,
-        ``s_diff``, ``critical``, ``higher_is_better``, ``cutoff``, ``cutoff_kind``.
+        One row per outcome: ``reliability``, ``reliability_source`` (see
+        :data:`RELIABILITY_SOURCES`), ``reliability_detail`` (citation and interval, or control
+        pairs), ``sd_pre``, ``sd_pre_source``, ``n_sd_pre``, ``sem``, ``s_diff``, ``critical``,
+        ``higher_is_better``, ``cutoff``, ``cutoff_kind``.
 
     The object unpacks as ``participants, summary = result``.
     """
@@ -146,7 +320,11 @@ def reliable_change(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
     *,
-    reliability: float | Mapping[str, float],
+    reliability: float | Mapping[str, float] | str = "auto",
+    retest: Mapping[str, Any] | None = None,
+    interval_weeks: float | None = None,
+    control: str | None = None,
+    alpha: float | Mapping[str, float] | None = None,
     sd_pre: float | Mapping[str, float] | None = None,
     pre: str = "baseline",
     post: str = "post",
@@ -168,10 +346,14 @@ def reliable_change(
         Long analysis frame (``participant``, ``wave``, ``score``, ``arm``, optionally ``outcome``).
     outcome : str or sequence of str, optional
         Outcome(s) to analyse (values of the ``outcome`` column); default all.
-    reliability : float or mapping
-        Reliability :math:`r_{xx}` in (0, 1) of the score (a published test–retest or internal
-        consistency value, or one estimated in this sample). A mapping ``{outcome: r}`` when
-        several outcomes are analysed.
+    reliability : float, mapping or "auto", default "auto"
+        Reliability :math:`r_{xx}` in (0, 1) of the score, or a mapping ``{outcome: r}`` when
+        several outcomes are analysed (``reliability_source`` "given"). ``"auto"``: chosen per
+        outcome by :func:`retest_reliability` from ``retest``, ``interval_weeks``, ``control`` and
+        ``alpha`` (published retest over a comparable interval, else the control arm's
+        baseline-post correlation, else alpha with a warning).
+    retest, interval_weeks, control, alpha
+        Passed to :func:`retest_reliability` when ``reliability="auto"``.
     sd_pre : float or mapping, optional
         Baseline SD used for the standard error of measurement. Default: the sample SD
         (n - 1 denominator) of the baseline scores of every participant with a baseline score,
@@ -236,7 +418,27 @@ def reliable_change(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
-    rel = _per_outcome(func, "reliability", reliability, outcomes, low=0, high=1)
+    if isinstance(reliability, str):
+        check_one_of(func, "reliability", reliability, ("auto",))
+        chosen = retest_reliability(data, outcome, retest=retest, interval_weeks=interval_weeks, control=control,
+                                    alpha=alpha, pre=pre, post=post, score=score, wave=wave, arm=arm,
+                                    participant=participant)
+        if not keys:
+            chosen = chosen.assign(outcome=None)
+        chosen = chosen.set_index("outcome")
+        missing = [o for o in outcomes if not np.isfinite(chosen.loc[o, "reliability"])]
+        if missing:
+            label = f" for outcome {missing[0]!r}" if missing[0] is not None else ""
+            raise AnalysisError(
+                f"{func}: no reliability{label}: no published retest for this interval, no control arm with "
+                "enough complete baseline-post pairs and no alpha. Pass 'reliability' explicitly.")
+        rel = {o: float(chosen.loc[o, "reliability"]) for o in outcomes}
+        rel_source = {o: str(chosen.loc[o, "reliability_source"]) for o in outcomes}
+        rel_detail = {o: str(chosen.loc[o, "reliability_detail"]) for o in outcomes}
+    else:
+        rel = _per_outcome(func, "reliability", reliability, outcomes, low=0, high=1)
+        rel_source = dict.fromkeys(outcomes, "given")
+        rel_detail = dict.fromkeys(outcomes, "")
     sdp_given = _per_outcome(func, "sd_pre", sd_pre, outcomes, low=0, high=np.inf)
 
     # cut-off
@@ -309,6 +511,8 @@ def reliable_change(
             {
                 **({"outcome": o} if keys else {}),
                 "reliability": rel[o],
+                "reliability_source": rel_source[o],
+                "reliability_detail": rel_detail[o],
                 "sd_pre": sdp,
                 "sd_pre_source": source,
                 "n_sd_pre": int(b_n),

@@ -10,9 +10,10 @@ model by OLS with cluster-robust standard errors or by GEE.
 
 from __future__ import annotations
 
+import functools
 import time as _time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from scipy import stats
 from mentor_eval._params import check_columns, check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
+from mentor_eval.resources import single_thread_blas
 
 __all__ = ["MixedModelResult", "mixed_model", "cluster_robust"]
 
@@ -61,6 +63,13 @@ class _Design:
     n_dropped_missing: int
     n_dropped_incomplete: int
     notes: list[str]
+    # one entry per cluster column: group codes (placeholder where unclustered), the random-effect
+    # covariate (None = every row), when the effect applies, and the arms it applies to
+    cluster_levels: list[np.ndarray] = field(default_factory=list)
+    cluster_z: list[np.ndarray | None] = field(default_factory=list)
+    cluster_modes: list[str] = field(default_factory=list)
+    cluster_arms: list[list[Any]] = field(default_factory=list)
+    pid_code: np.ndarray | None = None  # participant codes 0..n-1 in order of appearance
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -113,7 +122,19 @@ def _prepare(
     clusters: tuple[str, ...],
     random_slope: bool,
     control: Any,
+    cluster_waves: str | dict[str, str] | None = None,
+    missing_cluster: str | None = None,
+    allow_single_arm: bool = False,
+    check_rank: bool = True,
 ) -> _Design:
+    """Filter, check and code the model frame.
+
+    ``cluster_waves=None`` (``cluster_robust``): cluster ids are required on every row, as
+    before; otherwise clusters are handled as in :func:`mixed_model`.
+    """
+    if arm is None:
+        data = data.assign(**{_NO_ARM: "all participants"})
+        arm = _NO_ARM
     needed = [score, wave, arm, participant, *clusters, *covariates]
     if time is not None:
         needed.append(time)
@@ -156,7 +177,8 @@ def _prepare(
             f"{func}: the score column {score!r} holds {int(np.isinf(y_all).sum())} infinite value(s)."
         )
 
-    for col in (wave, arm, participant, *clusters):
+    required = (wave, arm, participant) + (clusters if cluster_waves is None else ())
+    for col in required:
         n_missing = int(frame[col].isna().sum())
         if n_missing:
             hint = ""
@@ -183,30 +205,39 @@ def _prepare(
         notes.append(f"{n_dropped_incomplete} row(s) with a missing covariate or time value "
                      "were dropped.")
     keep &= ~incomplete
-    frame = frame.loc[keep]
+    # only the model's columns are carried on (a study frame can have many more)
+    frame = frame.loc[keep, list(dict.fromkeys(needed))]
     if len(frame) == 0:
         raise AnalysisError(f"{func}: no row has an observed score.")
 
-    key = frame[[participant, wave]]
-    if key.duplicated().any():
-        n_dup = int(key.duplicated().sum())
+    # integer codes: the checks below are bincounts, not groupbys over labels
+    pid_code = pd.factorize(frame[participant])[0].astype(np.int64)
+    n_pid = int(pid_code.max()) + 1
+    w_raw = pd.factorize(frame[wave])[0].astype(np.int64)
+    pw = np.bincount(pid_code * (int(w_raw.max()) + 1) + w_raw)
+    if (pw > 1).any():
+        n_dup = int((pw[pw > 1] - 1).sum())
         raise DataValidationError(
             f"{func}: {n_dup} participant x wave combination(s) appear more than once; expected "
             "one row per participant and wave" + (" (choose one outcome with outcome=...)."
                                                   if outcome is None else ".")
         )
-    arms_per = frame.groupby(participant, sort=False, observed=True)[arm].nunique()
-    if (arms_per > 1).any():
-        bad = arms_per.index[arms_per > 1][:5].tolist()
+    a_raw = pd.factorize(frame[arm])[0].astype(np.int64)
+    first_arm = np.full(n_pid, -1, dtype=np.int64)
+    first_arm[pid_code[::-1]] = a_raw[::-1]  # the first row's arm of each participant
+    moved = a_raw != first_arm[pid_code]
+    if moved.any():
+        bad = pd.unique(frame[participant].to_numpy()[moved])[:5].tolist()
         raise DataValidationError(
             f"{func}: participant(s) {bad} appear in more than one arm; the arm must be constant "
             "within a participant."
         )
-    for col in clusters:
-        per = frame.groupby(participant, sort=False, observed=True)[col].nunique()
-        if (per > 1).any():
-            notes.append(f"{int((per > 1).sum())} participant(s) have more than one {col!r}; as in "
-                         "lme4's a/b nesting, each combination is treated as its own unit.")
+    if cluster_waves is None:
+        for col in clusters:
+            per = frame.groupby(participant, sort=False, observed=True)[col].nunique()
+            if (per > 1).any():
+                notes.append(f"{int((per > 1).sum())} participant(s) have more than one {col!r}; as "
+                             "in lme4's a/b nesting, each combination is treated as its own unit.")
 
     time_series = None
     if time is not None:
@@ -222,11 +253,20 @@ def _prepare(
             "longitudinal model needs at least two."
         )
     arms = _ordered_levels(frame[arm], None)
-    if len(arms) < 2:
+    if len(arms) < 2 and not allow_single_arm:
         raise AnalysisError(
             f"{func}: the data have only one arm ({arms[0]!r}); comparing arms needs at least two."
         )
-    if control is None:
+    if len(arms) == 1:
+        if control is not None and control != arms[0]:
+            raise ParameterError(
+                f"The 'control' parameter of {func} must be one of the arms {arms[0]!r} (the data "
+                f"have one arm); got {control!r}.")
+        control = None
+        if arm != _NO_ARM:
+            notes.append(f"Single-arm study ({arms[0]!r}): the model estimates the change over "
+                         "waves, with no arm term and no comparison group.")
+    elif control is None:
         named = [a for a in arms if str(a).lower() in _CONTROL_NAMES]
         control = named[0] if named else arms[0]
         notes.append(f"Control arm: {control!r}" + ("" if named else " (the first arm; pass "
@@ -236,7 +276,8 @@ def _prepare(
             f"The 'control' parameter of {func} must be one of the arms "
             f"{', '.join(map(repr, arms))}; got {control!r}."
         )
-    arms = [control] + [a for a in arms if a != control]
+    if control is not None:
+        arms = [control] + [a for a in arms if a != control]
 
     wave_code = pd.Categorical(frame[wave], categories=waves).codes.astype(np.int64)
     arm_code = pd.Categorical(frame[arm], categories=arms).codes.astype(np.int64)
@@ -298,19 +339,171 @@ def _prepare(
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
     X = np.column_stack(cols)
-    rank = np.linalg.matrix_rank(X)
+    rank = _column_rank(X) if check_rank else X.shape[1]
     if rank < X.shape[1]:
         raise AnalysisError(
             f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
             f"columns: {', '.join(names)}); a covariate is constant or a combination of others "
             "or of wave and arm."
         )
-    return _Design(
+    d = _Design(
         frame=frame, y=frame[score].to_numpy(dtype=float), X=X, names=names, waves=waves,
         arms=arms, control=control, wave_code=wave_code, arm_code=arm_code, time=t_values,
         wave_time=wave_t, cov_means=np.array(cov_means), n_dropped_missing=n_dropped_missing,
-        n_dropped_incomplete=n_dropped_incomplete, notes=notes,
+        n_dropped_incomplete=n_dropped_incomplete, notes=notes, pid_code=pid_code,
     )
+    if cluster_waves is not None and clusters:
+        _code_clusters(func, d, arm=arm, participant=participant, clusters=clusters,
+                       cluster_waves=cluster_waves, missing_cluster=missing_cluster or "error")
+    return d
+
+
+_NO_ARM = "__mentor_eval_single_arm__"
+# Group code of the rows that carry no random effect of a cluster level (z = 0): lme4's
+# placeholder level. A tuple never equals a user's id read from a file.
+_UNCLUSTERED = ("__unclustered__",)
+
+
+def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
+                   clusters: tuple[str, ...], cluster_waves: str | dict[str, str],
+                   missing_cluster: str) -> None:
+    """Cluster codes and random-effect covariates z of each cluster level (partially nested).
+
+    A participant's cluster is the one non-missing value among their rows (so a mentor recorded
+    only from the midpoint on still places the baseline row). Participants without one carry no
+    random effect of that level (z = 0, placeholder group), or raise, see ``missing_cluster``.
+    """
+    frame = d.frame
+    pid = frame[participant]
+    pcode = d.pid_code if d.pid_code is not None else pd.factorize(pid)[0].astype(np.int64)
+    n_pid = int(pcode.max()) + 1
+    post = d.wave_code > 0
+    arm_of = frame[arm]
+    # each participant's arm (constant within participant, checked in _prepare)
+    p_arm = np.empty(n_pid, dtype=np.int64)
+    p_arm[pcode] = d.arm_code
+    for col in clusters:
+        ccode = pd.factorize(frame[col], use_na_sentinel=True)[0].astype(np.int64)
+        have = ccode >= 0
+        # distinct non-missing values per participant
+        n_c = int(ccode.max()) + 2
+        pairs = np.unique(pcode[have] * n_c + ccode[have])
+        n_values = np.bincount(pairs // n_c, minlength=n_pid)
+        if (n_values > 1).any():
+            d.notes.append(f"{int((n_values > 1).sum())} participant(s) have more than one "
+                           f"{col!r}; as in lme4's a/b nesting, each combination is treated as its "
+                           "own unit.")
+        one = np.full(n_pid, -1, dtype=np.int64)
+        single = n_values == 1
+        p_of_pair = pairs // n_c
+        sel = single[p_of_pair]
+        one[p_of_pair[sel]] = pairs[sel] % n_c
+        filled = np.where(have, ccode, one[pcode])
+        has = filled >= 0
+        p_has = np.zeros(n_pid, dtype=bool)
+        p_has[pcode] = has  # constant within participant unless they have several values
+        p_has[pcode[has]] = True
+        n_arm = np.bincount(p_arm, minlength=len(d.arms))
+        n_arm_has = np.bincount(p_arm[p_has], minlength=len(d.arms))
+        clustered_arms = [a for j, a in enumerate(d.arms) if n_arm_has[j] > 0]
+        empty_arms = [a for j, a in enumerate(d.arms) if n_arm_has[j] == 0]
+        partial_j = [j for j in range(len(d.arms)) if 0 < n_arm_has[j] < n_arm[j]]
+        partial = [d.arms[j] for j in partial_j]
+        if not clustered_arms:
+            raise DataValidationError(
+                f"{func}: the cluster column {col!r} has no value for any participant; drop it "
+                "from clusters.")
+        if partial and missing_cluster == "error":
+            j = partial_j[0]
+            miss_p = np.flatnonzero((p_arm == j) & ~p_has)
+            first_row = np.full(n_pid, -1, dtype=np.int64)
+            first_row[pcode[::-1]] = np.arange(len(pcode))[::-1]
+            miss = pid.to_numpy()[first_row[miss_p[:5]]].tolist()
+            raise DataValidationError(
+                f"{func}: the cluster column {col!r} is missing for {int(n_arm[j] - n_arm_has[j])} "
+                f"of {int(n_arm[j])} participant(s) of arm {d.arms[j]!r} (e.g. "
+                f"{', '.join(map(repr, miss))}), while the other participants of that arm "
+                "have one. Fill it in, or pass missing_cluster='unclustered' (they carry no "
+                f"{col!r} effect) or missing_cluster='own' (each is a cluster of their own)."
+            )
+        if missing_cluster == "own" and not has.all():
+            # each participant without a value is a cluster of their own
+            filled = np.where(has, filled, int(filled.max()) + 1 + pcode)
+            has = np.ones(len(frame), dtype=bool)
+            clustered_arms = list(d.arms)
+            d.notes.append(f"Participants without a {col!r} are each a {col!r} cluster of their "
+                           "own (missing_cluster='own').")
+        else:
+            if empty_arms:
+                d.notes.append(
+                    f"Arm(s) {', '.join(map(repr, empty_arms))} have no {col!r}: they carry no "
+                    f"{col!r} random effect (partially nested design).")
+            if partial:
+                n_part_missing = int(sum(n_arm[j] - n_arm_has[j] for j in partial_j))
+                d.notes.append(
+                    f"{n_part_missing} participant(s) of arm(s) {', '.join(map(repr, partial))} "
+                    f"have no {col!r} and carry no {col!r} random effect "
+                    "(missing_cluster='unclustered').")
+        mode = cluster_waves if isinstance(cluster_waves, str) else cluster_waves.get(col, "auto")
+        if mode == "auto":
+            mode = "all" if has.all() else "post-baseline"
+        z = has & post if mode == "post-baseline" else has
+        if not z.any():
+            raise AnalysisError(
+                f"{func}: no participant with a {col!r} has a score after the first wave, so a "
+                f"post-baseline {col!r} effect cannot be estimated; use cluster_waves='all'.")
+        # cluster units: combinations of this and the outer cluster columns (lme4's a/b);
+        # integer codes, the placeholder (no random effect of this level) being -1
+        own_code = filled
+        if d.cluster_levels:
+            prev = d.cluster_levels[-1]
+            key = pd.factorize(prev * (int(own_code.max()) + 2) + own_code + 1)[0]
+        else:
+            key = own_code
+        kz = key[z]
+        kp = np.unique(kz * n_pid + pcode[z])
+        size = pd.Series(np.bincount(kp // n_pid))
+        size = size[size > 0]
+        if len(size) < 2:
+            raise AnalysisError(
+                f"{func}: the cluster column {col!r} has {len(size)} cluster with a random effect; "
+                "a cluster variance needs at least two clusters. Drop it from clusters.")
+        if (size == 1).all():
+            raise AnalysisError(
+                f"{func}: every {col!r} cluster has a single participant, so a {col!r} variance "
+                "cannot be told apart from the participants' own; drop it from clusters.")
+        if (size == 1).any():
+            solo = np.isin(key, size.index[size == 1].to_numpy()) & z
+            solo_arms = ", ".join(map(repr, pd.unique(arm_of.to_numpy()[solo])))
+            d.notes.append(f"{int((size == 1).sum())} {col!r} cluster(s) have one participant "
+                           f"(arm(s) {solo_arms}).")
+        d.cluster_levels.append(np.where(has, key, -1).astype(np.int64))
+        d.cluster_z.append(None if z.all() else z.astype(float))
+        d.cluster_modes.append(mode)
+        d.cluster_arms.append(clustered_arms)
+
+
+def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
+    """Numerical column rank of the design from its Gram matrix (one pass over the rows).
+
+    Columns other than a constant one are centred and every column is scaled to unit length,
+    so a large mean does not pass for collinearity; a relative singular value below 1e-7 (the
+    resolution of a Gram matrix in double precision) counts as zero. ``gram``: the centred
+    Gram matrix when already computed (the mixed-model engine centres X the same way).
+    """
+    if gram is None:
+        Xc = X.astype(float, copy=True)
+        const = np.all(Xc == Xc[0], axis=0)
+        Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
+        gram = Xc.T @ Xc
+    gram = np.asarray(gram, dtype=float)
+    diag = np.diag(gram)
+    if np.any(diag <= 1e-300):  # a column that is zero (or constant, once centred)
+        return int(np.sum(diag > 1e-300))
+    scale = 1.0 / np.sqrt(diag)
+    ev = np.linalg.eigvalsh(gram * scale[:, None] * scale[None, :])
+    sv = np.sqrt(np.clip(ev, 0.0, None))
+    return int(np.sum(sv > 1e-7 * sv.max()))
 
 
 # ---------------------------------------------------------------------------- grids & contrasts
@@ -345,6 +538,12 @@ def _grid_rows(d: _Design, random_slope: bool) -> np.ndarray:
 def _contrast_rows(d: _Design, grid: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
     rows, keys = [], []
     first = d.waves[0]
+    if len(d.arms) == 1:
+        # single-arm study: each wave minus the first (the change since baseline)
+        for k in range(1, len(d.waves)):
+            rows.append(grid[k, 0] - grid[0, 0])
+            keys.append(("change", f"{d.waves[k]} - {first}", d.arms[0], d.waves[k]))
+        return np.array(rows), pd.DataFrame(keys, columns=["type", "contrast", "arm", "wave"])
     for j in range(1, len(d.arms)):
         label = f"{d.arms[j]} - {d.control}"
         for k, w in enumerate(d.waves):
@@ -413,6 +612,16 @@ def _fit_statsmodels(d: _Design, model: LmmModel, levels: list[np.ndarray], reml
 
 
 # ---------------------------------------------------------------------------- public API
+def _one_blas_thread(func: Any) -> Any:
+    """Run ``func`` with BLAS on one thread (its matrices are small; see resources)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_thread_blas():
+            return func(*args, **kwargs)
+    return wrapper
+
+
+@_one_blas_thread
 def mixed_model(
     data: pd.DataFrame,
     outcome: str | None = None,
@@ -430,15 +639,25 @@ def mixed_model(
     control: Any = None,
     alpha: float = 0.05,
     engine: str = "auto",
+    cluster_waves: str | Mapping[str, str] = "auto",
+    missing_cluster: str = "error",
 ) -> MixedModelResult:
     """Linear mixed model of a repeated outcome by wave and arm, as lme4 + lmerTest + emmeans.
 
     The model is ``score ~ C(wave) * C(arm) + covariates`` with a random intercept per
     participant and, for each name in ``clusters`` (outermost first), a nested random
-    intercept: lme4's ``(1 | site_id/mentor_id/participant_id)``. With
-    ``random_slope=True`` the fixed part is ``score ~ time * C(arm) + covariates`` and each
-    participant has a correlated random intercept and slope of time:
-    ``(1 + time | participant_id)`` (below any cluster intercepts).
+    effect of that cluster. A cluster present for every participant (e.g. a site that exists
+    before the program) acts on every wave: lme4's ``(1 | site_id/participant_id)``. A
+    cluster created by the program (a mentor, circle or community, matched after the baseline
+    survey) that the control arm does not have acts only on the post-baseline waves of the
+    participants who have one: lme4's ``(0 + post_mentor | mentor_id)`` with ``post_mentor``
+    = 1 on a clustered participant's rows after the first wave and 0 otherwise (control
+    participants sit in a placeholder level with no random effect: a *partially nested*
+    design). ``cluster_waves`` overrides this choice. With ``random_slope=True`` the fixed
+    part is ``score ~ time * C(arm) + covariates`` and each participant has a correlated
+    random intercept and slope of time: ``(1 + time | participant_id)`` (below any cluster
+    effects). A study with one arm fits ``score ~ C(wave) + covariates`` (the change over
+    waves, no comparison group).
 
     Parameters
     ----------
@@ -447,7 +666,8 @@ def mixed_model(
     outcome : str, optional
         Keep rows whose ``outcome`` column equals this (required when the data hold several).
     score, wave, arm, participant : str
-        Column names of the response, the wave, the arm and the participant id.
+        Column names of the response, the wave, the arm and the participant id. ``arm=None``
+        (or an arm column with one value) is a single-arm study.
     time : str, optional
         Numeric time column for the random-slope model (default: the wave's position
         0, 1, 2, ...). With ``random_slope=False`` it only orders string waves.
@@ -455,6 +675,9 @@ def mixed_model(
         Baseline covariates (numeric, or categorical coded as treatment dummies).
     clusters : sequence of str
         Cluster levels above the participant, outermost first, e.g. ``("site_id", "mentor_id")``.
+        A participant's cluster is the single non-missing value among their rows (a mentor
+        recorded only from the midpoint on also places the baseline row); participants with
+        none carry no random effect of that level (see ``missing_cluster``).
     random_slope : bool
         Add a random slope of time per participant.
     method : {"REML", "ML"}
@@ -470,7 +693,25 @@ def mixed_model(
         ``"mentor_eval"``: this package's vectorised REML/ML engine. ``"statsmodels"``:
         variance parameters estimated by statsmodels ``MixedLM``, everything else computed as
         below. ``"auto"``: this package's engine, falling back to statsmodels if it fails
-        numerically (``info["engine"]`` says which ran).
+        numerically (``info["engine"]`` says which ran). statsmodels cannot fit cluster
+        effects limited to some rows, so it is used only when every participant has every
+        cluster and every cluster acts on all waves.
+    cluster_waves : {"auto", "post-baseline", "all"} or mapping of cluster column to one of them
+        When each cluster's random effect applies. ``"post-baseline"``: on the waves after the
+        first (the cluster is formed by matching after the baseline survey, so it cannot have
+        shaped baseline scores); ``"all"``: on every wave. ``"auto"`` (default): ``"all"``
+        for a cluster every participant has, ``"post-baseline"`` for one some participants
+        (e.g. the control arm) lack. A separate random effect per wave is not offered: with
+        one shared post-baseline effect the mentor variance stays estimable with 10-20
+        mentors, where one variance per wave would often collapse to zero.
+    missing_cluster : {"error", "unclustered", "own"}
+        Participants without a value in a cluster column. A whole arm without one (control) is
+        always allowed: its participants carry no random effect of that level. Some but not
+        all participants of an arm without one: ``"error"`` (default) raises naming the column
+        and the arm; ``"unclustered"`` gives them no random effect of the level, like the
+        control arm; ``"own"`` makes every participant without a value (control included) a
+        cluster of their own, the treatment before partially nested models (singleton
+        clusters sharing the cluster variance).
 
     Returns
     -------
@@ -481,23 +722,34 @@ def mixed_model(
           ``ci_high`` -- one row per fixed effect (treatment coding; the first wave and the
           control arm are the reference levels, names like ``wave[T.post]:arm[T.nw]``).
         - ``variance``: ``level`` (cluster column, participant column or ``"residual"``),
-          ``component`` (``"(Intercept)"``, the time name, ``"cov((Intercept), time)"`` or
+          ``component`` (``"(Intercept)"``, ``"post-baseline"`` for a cluster effect on the
+          post-baseline waves only, the time name, ``"cov((Intercept), time)"`` or
           ``"residual"``), ``variance``, ``sd``, ``corr`` (correlation, covariance rows only).
         - ``icc``: ``level``, ``icc`` -- the intercept variance of each level over the total
-          (all intercept variances + residual); for a random-slope model, at time 0.
+          (all intercept variances + residual): the share of a clustered participant's score
+          variance at a wave where every effect applies; for a random-slope model, at time 0;
+          ``waves`` (``"all"`` or ``"post-baseline"``), ``n_groups`` (clusters with a random
+          effect, placeholder excluded; participants), ``singular`` (the level's variance, or
+          for the participant level with a slope a variance or the correlation, is at the
+          boundary, lme4's ``isSingular`` criterion on that level).
         - ``emmeans``: ``wave``, ``arm``, ``estimate``, ``se``, ``df``, ``ci_low``,
           ``ci_high``, ``n`` -- model-estimated mean of each wave x arm cell with numeric
           covariates at their means and factor covariates averaged with equal weights (as
           emmeans); ``n`` = observed scores in the cell.
         - ``contrasts``: ``type`` (``"arm_vs_control"``: arm minus control at each wave;
           ``"change_vs_control"``: the arm's change from the first wave minus the control
-          arm's change, i.e. the difference in differences), ``contrast`` (label), ``arm``,
+          arm's change, i.e. the difference in differences; in a single-arm study only
+          ``"change"``: each wave minus the first), ``contrast`` (label), ``arm``,
           ``wave``, ``estimate``, ``se``, ``df``, ``t``, ``p``, ``ci_low``, ``ci_high``.
         - ``info``: dict with ``engine``, ``method``, ``df_method``, ``formula`` (lme4
-          syntax), ``control_arm``, ``waves``, ``n_obs``, ``n_dropped_missing`` (rows with a
+          syntax), ``control_arm`` (None in a single-arm study), ``arms``, ``single_arm``,
+          ``waves``, ``n_obs``, ``n_dropped_missing`` (rows with a
           missing score), ``n_dropped_incomplete`` (rows with a missing covariate/time),
-          ``n_groups`` (level -> number of units), ``converged``, ``boundary`` (a variance at
-          zero or a correlation at +-1), ``notes`` (list of plain-language notes), ``logLik``,
+          ``n_groups`` (level -> number of units), ``cluster_waves`` (cluster -> ``"all"`` or
+          ``"post-baseline"``), ``clustered_arms`` (cluster -> arms whose participants carry
+          its effect), ``converged``, ``boundary`` and ``singular`` (the same flag, lme4's
+          ``isSingular``: a variance at zero or a correlation at +-1), ``notes`` (list of
+          plain-language notes), ``logLik``,
           ``REML_criterion`` (REML fits; -2 logLik), ``deviance``, ``AIC``, ``BIC``,
           ``theta``, ``optimizer``, ``seconds``.
         - ``vcov``: covariance matrix of the fixed effects (``sigma^2 (X' V^-1 X)^-1``).
@@ -522,10 +774,20 @@ def mixed_model(
     marginal mean is evaluated at the mean of ``time`` in that wave.
 
     A variance estimated at zero (or an intercept-slope correlation of +-1) is a boundary
-    (singular) fit, flagged in ``info["boundary"]`` with a note; the fit is still returned.
+    (singular) fit, flagged in ``info["singular"]`` (and per level in ``icc["singular"]``)
+    with a note; the fit is still returned. A mentor variance at zero is often the symptom
+    of the wrong model: a mentor effect that starts after matching, fitted as an intercept
+    shared by every wave, is diluted by the baseline rows.
+
+    Partially nested designs: the random effect of a cluster level enters through a covariate
+    ``z`` per row (1 where it applies, 0 elsewhere), as lme4's ``(0 + z | cluster)``; see
+    :class:`mentor_eval.outcomes.lmm.LmmModel`. Satterthwaite df then reflect the number of
+    clusters for contrasts involving the clustered arms.
 
     References
     ----------
+    Bauer, D. J., Sterba, S. K. & Hallfors, D. D. (2008). Evaluating group-based interventions
+    when control participants are ungrouped. Multivariate Behavioral Research, 43, 210-236.
     Bates, D., Maechler, M., Bolker, B. & Walker, S. (2015). Fitting linear mixed-effects
     models using lme4. Journal of Statistical Software, 67(1).
     Kuznetsova, A., Brockhoff, P. B. & Christensen, R. H. B. (2017). lmerTest package.
@@ -556,25 +818,56 @@ def mixed_model(
     check_one_of(func, "engine", engine, ("auto", "mentor_eval", "statsmodels"))
     check_one_of(func, "random_slope", random_slope, (True, False))
     alpha = check_in_interval(func, "alpha", alpha, 0.0, 1.0)
-    for name, value in (("score", score), ("wave", wave), ("arm", arm), ("participant", participant)):
+    check_one_of(func, "missing_cluster", missing_cluster, ("error", "unclustered", "own"))
+    modes = ("auto", "post-baseline", "all")
+    if isinstance(cluster_waves, Mapping):
+        for col, mode in cluster_waves.items():
+            if col not in clusters:
+                raise ParameterError(
+                    f"The 'cluster_waves' parameter of {func} names {col!r}, which is not one of "
+                    f"the clusters {list(clusters)}.")
+            check_one_of(func, f"cluster_waves[{col!r}]", mode, modes)
+        cluster_waves = dict(cluster_waves)
+    else:
+        check_one_of(func, "cluster_waves", cluster_waves, modes)
+    for name, value in (("score", score), ("wave", wave), ("participant", participant)):
         if not isinstance(value, str):
             raise ParameterError(f"The '{name}' parameter of {func} must be a column name; got {value!r}.")
+    if arm is not None and not isinstance(arm, str):
+        raise ParameterError(f"The 'arm' parameter of {func} must be a column name or None; "
+                             f"got {arm!r}.")
     if participant in clusters:
         raise ParameterError(f"The 'clusters' parameter of {func} must not include the participant "
                              f"column {participant!r}; it is always the innermost level.")
     d = _prepare(func, data, outcome, score=score, wave=wave, arm=arm, participant=participant,
                  time=time, covariates=covariates, clusters=clusters, random_slope=random_slope,
-                 control=control)
+                 control=control, cluster_waves=cluster_waves, missing_cluster=missing_cluster,
+                 allow_single_arm=True, check_rank=False)
+    arm_label = arm if arm is not None else "arm"
     reml = method == "REML"
     level_names = [*clusters, participant]
-    levels = [d.frame[c].to_numpy() for c in level_names]
+    levels = [*d.cluster_levels, d.pid_code]
+    z_levels: list[np.ndarray | None] = [*d.cluster_z, None]
     if d.y.size <= d.X.shape[1]:
         raise AnalysisError(f"{func}: {d.y.size} observation(s) for {d.X.shape[1]} fixed effects.")
 
     started = _time.perf_counter()
-    model = LmmModel(d.y, d.X, levels, d.time if random_slope else None)
+    model = LmmModel(d.y, d.X, levels, d.time if random_slope else None, z=z_levels)
+    # rank of X from the engine's (centred) cross-product: no second pass over the rows
+    rank = _column_rank(d.X, gram=model.WtW[:-1, :-1])
+    if rank < d.X.shape[1]:
+        raise AnalysisError(
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {d.X.shape[1]} "
+            f"columns: {', '.join(d.names)}); a covariate is constant or a combination of others "
+            "or of wave and arm."
+        )
     notes = list(d.notes)
     used = engine
+    if engine == "statsmodels" and model.has_z:
+        raise ParameterError(
+            f"{func}: engine='statsmodels' cannot fit a cluster effect limited to some rows "
+            "(partially nested or post-baseline); use engine='auto' or cluster_waves='all' with "
+            "every participant clustered.")
     if engine == "statsmodels":
         fit = _fit_statsmodels(d, model, levels, reml, random_slope)
     else:
@@ -582,7 +875,7 @@ def mixed_model(
             fit = model.fit(reml=reml)
             used = "mentor_eval"
         except (np.linalg.LinAlgError, FloatingPointError, ValueError) as exc:
-            if engine == "mentor_eval":
+            if engine == "mentor_eval" or model.has_z:
                 raise AnalysisError(f"{func}: the mixed-model fit failed numerically ({exc}).") from exc
             notes.append(f"The mentor_eval engine failed ({exc}); statsmodels MixedLM was used.")
             fit = _fit_statsmodels(d, model, levels, reml, random_slope)
@@ -629,8 +922,10 @@ def mixed_model(
     contrasts = con_keys.assign(estimate=est[sl_con], se=se[sl_con], df=df[sl_con],
                                 **{k: v[sl_con] for k, v in inf.items()})
 
+    n_units = [int(np.unique(lv[lv >= 0]).size) for lv in d.cluster_levels] + [
+        int(fit.n_groups[-1])]
     variance, icc = _variance_tables(fit, level_names, random_slope,
-                                     time if time is not None else "time")
+                                     time if time is not None else "time", d, n_units)
     boundary_notes = []
     if fit.boundary:
         zero = variance.loc[(variance["variance"] <= 1e-10 * max(fit.sigma2, 1e-300))
@@ -653,17 +948,22 @@ def mixed_model(
         "engine": used_label,
         "method": method,
         "df_method": "Satterthwaite" if df_method == "satterthwaite" else "asymptotic",
-        "formula": _formula(d, score, wave, arm, covariates, level_names, random_slope,
+        "formula": _formula(d, score, wave, arm_label, covariates, level_names, random_slope,
                             time if time is not None else "time"),
         "outcome": outcome,
         "control_arm": d.control,
+        "arms": list(d.arms),
+        "single_arm": len(d.arms) == 1,
         "waves": list(d.waves),
         "n_obs": fit.n_obs,
         "n_dropped_missing": d.n_dropped_missing,
         "n_dropped_incomplete": d.n_dropped_incomplete,
-        "n_groups": dict(zip(level_names, fit.n_groups, strict=True)),
+        "n_groups": dict(zip(level_names, n_units, strict=True)),
+        "cluster_waves": dict(zip(clusters, d.cluster_modes, strict=True)),
+        "clustered_arms": dict(zip(clusters, d.cluster_arms, strict=True)),
         "converged": fit.converged,
         "boundary": fit.boundary,
+        "singular": fit.boundary,
         "notes": notes,
         "logLik": fit.loglik,
         "REML_criterion": fit.deviance if reml else float("nan"),
@@ -687,8 +987,24 @@ def mixed_model(
 
 def _formula(d: _Design, score: str, wave: str, arm: str, covariates: tuple[str, ...],
              level_names: list[str], random_slope: bool, tname: str) -> str:
-    fixed = f"{tname} * {arm}" if random_slope else f"{wave} * {arm}"
+    if len(d.arms) == 1:
+        fixed = tname if random_slope else wave
+    else:
+        fixed = f"{tname} * {arm}" if random_slope else f"{wave} * {arm}"
     rhs = " + ".join([fixed, *covariates])
+    if any(z is not None for z in d.cluster_z):
+        terms = []
+        for k, (z, mode) in enumerate(zip(d.cluster_z, d.cluster_modes, strict=True)):
+            group = ":".join(level_names[:k + 1])
+            col = level_names[k]
+            if z is None:
+                terms.append(f"(1 | {group})")
+            else:
+                zname = f"post_{col}" if mode == "post-baseline" else f"has_{col}"
+                terms.append(f"(0 + {zname} | {group})")
+        inner = ":".join(level_names)
+        terms.append(f"(1 + {tname} | {inner})" if random_slope else f"(1 | {inner})")
+        return f"{score} ~ {rhs} + " + " + ".join(terms)
     inner = f"(1 + {tname} | {'/'.join(level_names)})" if random_slope else \
         f"(1 | {'/'.join(level_names)})"
     if random_slope and len(level_names) > 1:
@@ -697,10 +1013,14 @@ def _formula(d: _Design, score: str, wave: str, arm: str, covariates: tuple[str,
 
 
 def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
-                     tname: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     tname: str, d: _Design | None = None,
+                     n_units: list[int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
-    for name, cov in zip(level_names, fit.cov_re, strict=True):
-        rows.append((name, "(Intercept)", cov[0, 0], np.sqrt(cov[0, 0]), np.nan))
+    modes = (list(d.cluster_modes) if d is not None and d.cluster_modes
+             else ["all"] * (len(level_names) - 1)) + ["all"]
+    for name, cov, mode in zip(level_names, fit.cov_re, modes, strict=True):
+        label = "(Intercept)" if mode == "all" else "post-baseline"
+        rows.append((name, label, cov[0, 0], np.sqrt(cov[0, 0]), np.nan))
         if cov.shape[0] == 2:
             rows.append((name, tname, cov[1, 1], np.sqrt(cov[1, 1]), np.nan))
             denom = np.sqrt(cov[0, 0] * cov[1, 1])
@@ -710,7 +1030,18 @@ def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
     variance = pd.DataFrame(rows, columns=["level", "component", "variance", "sd", "corr"])
     intercepts = np.array([c[0, 0] for c in fit.cov_re])
     total = intercepts.sum() + fit.sigma2
-    icc = pd.DataFrame({"level": level_names, "icc": intercepts / total})
+    # lme4's isSingular: a diagonal element of the relative factor at (near) zero
+    tol = 1e-4
+    th = fit.theta
+    inner_diag = [th[0]] if fit.model.q == 1 else [th[0], th[2]]
+    pos = 1 if fit.model.q == 1 else 3
+    outer = list(th[pos:])[::-1]  # outermost first
+    at_zero = [bool(v < tol) for v in outer] + [bool(min(inner_diag) < tol)]
+    icc = pd.DataFrame({
+        "level": level_names, "icc": intercepts / total, "waves": modes,
+        "n_groups": n_units if n_units is not None else list(fit.n_groups),
+        "singular": at_zero,
+    })
     return variance, icc
 
 

@@ -14,7 +14,7 @@ from scipy import optimize, stats
 from mentor_eval._params import check_in_interval, check_positive_int
 from mentor_eval.errors import AnalysisError, ParameterError
 
-__all__ = ["power_ancova", "mdes_ancova", "simulated_power"]
+__all__ = ["power_ancova", "mdes_ancova", "simulated_power", "simulated_power_ancova", "clustered_trial"]
 
 _INPUT_COLUMNS = [
     "effect_size", "n_per_arm", "n_arms", "pretest_r", "alpha", "n_covariates", "icc",
@@ -68,17 +68,36 @@ def _noncentral(
     icc: np.ndarray,
     cluster_size: np.ndarray,
     include_pretest: bool | None,
+    nesting: str = "full",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Noncentrality, df and design effect of a pairwise ANCOVA contrast (all broadcast)."""
     deff = 1.0 + (cluster_size - 1.0) * icc
-    # Var(contrast) in units of the outcome SD^2: (2 / n) * (1 - r^2) * design effect.
-    ncp = effect_size * np.sqrt(n_per_arm / (2.0 * (1.0 - pretest_r**2) * deff))
     uses_pretest = (pretest_r != 0) if include_pretest is None else np.full(np.shape(pretest_r), include_pretest)
     clustered = (cluster_size > 1) & (icc > 0)
+    resid = 1.0 - pretest_r**2
+    if nesting == "partial":
+        # Treated arm clustered, control not: Var = (1 - r^2) (1 + DEFF) / n; Welch-Satterthwaite df
+        # from the control's individuals (n - 1) and the treated arm's clusters (n / m - 1).
+        v_c = resid / n_per_arm
+        v_t = resid * deff / n_per_arm
+        ncp = effect_size / np.sqrt(v_c + v_t)
+        g_t = n_per_arm / cluster_size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            df = (v_c + v_t) ** 2 / (v_c**2 / (n_per_arm - 1.0) + v_t**2 / np.where(clustered, g_t - 1.0, n_per_arm - 1.0))
+        df = np.where(clustered, df, n_arms * n_per_arm - n_arms) - n_covariates - uses_pretest.astype(float)
+        return ncp, df, deff
+    # Var(contrast) in units of the outcome SD^2: (2 / n) * (1 - r^2) * design effect.
+    ncp = effect_size * np.sqrt(n_per_arm / (2.0 * resid * deff))
     # Units that carry independent information: clusters when clustered, else individuals.
     units = np.where(clustered, n_arms * n_per_arm / cluster_size, n_arms * n_per_arm)
     df = units - n_arms - n_covariates - uses_pretest.astype(float)
     return ncp, df, deff
+
+
+def _check_nesting(func: str, nesting: str) -> str:
+    if nesting not in ("full", "partial"):
+        raise ParameterError(f"The 'nesting' parameter of {func} must be one of 'full', 'partial'; got {nesting!r}.")
+    return nesting
 
 
 def _power_from(ncp: np.ndarray, df: np.ndarray, alpha: np.ndarray, two_sided: np.ndarray) -> np.ndarray:
@@ -102,6 +121,7 @@ def power_ancova(
     cluster_size: float | np.ndarray = 1,
     two_sided: bool | np.ndarray = True,
     include_pretest: bool | None = None,
+    nesting: str = "full",
 ) -> float | pd.DataFrame:
     """Power of the ANCOVA test of one pairwise arm contrast.
 
@@ -131,6 +151,12 @@ def power_ancova(
     include_pretest : bool, optional
         Whether the pretest is in the model (costs one df). Default: when ``pretest_r != 0``,
         so that ``pretest_r=0`` reproduces the two-sample t test.
+    nesting : {"full", "partial"}
+        ``"full"`` (default): both arms of the contrast are made of clusters of ``cluster_size``
+        (cluster-randomised or fully nested). ``"partial"``: the treated arm is clustered (mentors,
+        circles) and the control arm is not -- the partially nested design of most mentoring
+        trials; ``icc`` is then the treated arm's covariate-adjusted ICC, the quantity the ``icc``
+        table of :func:`mentor_eval.outcomes.ancova` reports.
 
     Returns
     -------
@@ -159,6 +185,17 @@ def power_ancova(
     df than a mixed model would use when clusters are nested within arms), treats ``r^2`` as
     reducing total variance, and ignores variation in cluster size.
 
+    Partial nesting (``nesting="partial"``): only the treated arm carries the design effect, so
+    ``Var = (1 - r^2) (1 + DEFF) / n`` (the individually randomised group-treatment trial of
+    Moerbeek & Wong 2008 and Moerbeek & Teerenstra 2016; Lohr, Schochet & Sanders 2014: the
+    treated-arm variance is inflated by ``1 + (m - 1) ICC``, the control's is not), with ``ICC`` the share of the treated arm's residual (pretest-adjusted) variance that
+    lies between clusters. The df are the Welch–Satterthwaite combination of the two variance
+    parts, ``(V_C + V_T)^2 / (V_C^2 / (n - 1) + V_T^2 / (n / m - 1))`` (control individuals,
+    treated clusters), less the pretest and covariates: the df the CR2 and mixed-model analyses
+    of :func:`~mentor_eval.outcomes.ancova` approximately use. The simulated power of
+    :func:`simulated_power_ancova`, which analyses each simulated trial with that cluster-aware
+    ANCOVA, agrees with this formula (tests/test_power.py).
+
     References
     ----------
     Cohen, J. (1988). Statistical power analysis for the behavioral sciences (2nd ed.).
@@ -167,6 +204,12 @@ def power_ancova(
     of covariance in randomized clinical trials. Journal of Clinical Epidemiology, 60(12),
     1234-1238.
     Kish, L. (1965). Survey sampling. Wiley.
+    Moerbeek, M. & Wong, W. K. (2008). Sample size formulae for trials comparing group and
+    individual treatments in a multilevel model. Statistics in Medicine 27, 2850-2864.
+    Moerbeek, M. & Teerenstra, S. (2016). Power Analysis of Trials with Multilevel Data. CRC Press.
+    Lohr, S., Schochet, P. Z. & Sanders, E. (2014). Partially Nested Randomized Controlled Trials in
+    Education Research: A Guide to Design and Analysis (NCER 2014-2000). Institute of Education
+    Sciences.
 
     Examples
     --------
@@ -189,7 +232,7 @@ def power_ancova(
     b = dict(zip(v, np.broadcast_arrays(*v.values()), strict=True))
     ncp, df, deff = _noncentral(
         b["effect_size"], b["n_per_arm"], b["n_arms"], b["pretest_r"], b["n_covariates"], b["icc"],
-        b["cluster_size"], include_pretest,
+        b["cluster_size"], include_pretest, _check_nesting(func, nesting),
     )
     if np.any(df <= 0):
         raise ParameterError(
@@ -220,6 +263,7 @@ def mdes_ancova(
     cluster_size: float | np.ndarray = 1,
     two_sided: bool | np.ndarray = True,
     include_pretest: bool | None = None,
+    nesting: str = "full",
 ) -> float | pd.DataFrame:
     """Minimum detectable effect size of a pairwise ANCOVA contrast.
 
@@ -229,7 +273,7 @@ def mdes_ancova(
         Participants per arm.
     power : float or array-like
         Target power, in (alpha, 1).
-    n_arms, pretest_r, alpha, n_covariates, icc, cluster_size, two_sided, include_pretest
+    n_arms, pretest_r, alpha, n_covariates, icc, cluster_size, two_sided, include_pretest, nesting
         As in :func:`power_ancova`.
 
     Returns
@@ -267,7 +311,7 @@ def mdes_ancova(
     one = np.ones(b["power"].shape)
     _, df, deff = _noncentral(
         one, b["n_per_arm"], b["n_arms"], b["pretest_r"], b["n_covariates"], b["icc"], b["cluster_size"],
-        include_pretest,
+        include_pretest, _check_nesting(func, nesting),
     )
     if np.any(df <= 0):
         raise ParameterError(
@@ -284,7 +328,7 @@ def mdes_ancova(
         def gap(d: float, a: dict[str, Any] = args) -> float:
             ncp, dfi, _ = _noncentral(
                 np.float64(d), a["n_per_arm"], a["n_arms"], a["pretest_r"], a["n_covariates"], a["icc"],
-                a["cluster_size"], include_pretest,
+                a["cluster_size"], include_pretest, nesting,
             )
             return float(_power_from(ncp, dfi, a["alpha"], a["two_sided"])) - float(a["power"])
 
@@ -476,3 +520,158 @@ def simulated_power(
     if keys is not None and keys.shape[1]:
         return pd.concat([keys, stats_frame], axis=1)
     return stats_frame
+
+
+# --------------------------------------------------------------------------- clustered trials
+
+
+def clustered_trial(
+    n_per_arm: int,
+    *,
+    cluster_size: int,
+    icc: float,
+    effect_size: float = 0.0,
+    pretest_r: float = 0.5,
+    n_arms: int = 2,
+    nesting: str = "partial",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Draw one pre/post trial with mentor clusters whose effect begins after baseline.
+
+    Parameters
+    ----------
+    n_per_arm : int
+        Participants per arm.
+    cluster_size : int
+        Participants per cluster (mentor, circle); the last cluster of an arm is smaller when
+        ``cluster_size`` does not divide ``n_per_arm``.
+    icc : float
+        Share of the treated arms' pretest-adjusted post-test variance that lies between clusters,
+        in [0, 1).
+    effect_size : float
+        True difference of every treated arm from control on the post-test, in post-test SD units.
+    pretest_r : float
+        Correlation of pre- and post-test within an arm, in (-1, 1).
+    n_arms : int
+        Arms including control (``"control"``, then ``"treated"`` or ``"treated_1"``, ...).
+    nesting : {"partial", "full"}
+        ``"partial"``: control participants have no cluster (``mentor_id`` missing); ``"full"``:
+        control participants are in clusters of the same size and ICC too.
+    seed : int
+        Seed of ``numpy.random.default_rng``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long frame for :func:`mentor_eval.outcomes.ancova`: ``participant_id``, ``arm``,
+        ``mentor_id`` (missing where none), ``wave`` (``"baseline"``/``"post"``), ``score``.
+
+    Notes
+    -----
+    ``pre ~ N(0, 1)``; ``post = d + r pre + sqrt((1 - r^2) ICC) u_g + sqrt((1 - r^2)(1 - ICC)) e``
+    with ``u_g, e ~ N(0, 1)``, so every arm's post-test has unit variance, the mentor effect is
+    absent at baseline (matching happens after it), and the residual ICC given the pretest is
+    ``icc`` -- the assumptions of :func:`power_ancova`.
+
+    Examples
+    --------
+    >>> trial = clustered_trial(40, cluster_size=8, icc=0.2, seed=1)
+    >>> trial.groupby("arm")["mentor_id"].nunique().to_dict()
+    {'control': 0, 'treated': 5}
+    """
+    func = "clustered_trial"
+    n_per_arm = check_positive_int(func, "n_per_arm", n_per_arm, minimum=2)
+    cluster_size = check_positive_int(func, "cluster_size", cluster_size)
+    n_arms = check_positive_int(func, "n_arms", n_arms, minimum=2)
+    icc = check_in_interval(func, "icc", icc, 0.0, 1.0, closed="left")
+    r = check_in_interval(func, "pretest_r", pretest_r, -1.0, 1.0)
+    _check_nesting(func, nesting)
+    rng = np.random.default_rng(seed)
+    labels = ["control"] + (["treated"] if n_arms == 2 else [f"treated_{i}" for i in range(1, n_arms)])
+    arm = np.repeat(np.arange(n_arms), n_per_arm)
+    within = np.tile(np.arange(n_per_arm), n_arms) // cluster_size
+    per_arm = int(within.max()) + 1
+    cluster = arm * per_arm + within
+    clustered = (arm > 0) | (nesting == "full")
+    u = rng.standard_normal(n_arms * per_arm)[cluster]
+    pre = rng.standard_normal(arm.size)
+    resid = 1.0 - r * r
+    post = (effect_size * (arm > 0) + r * pre + np.sqrt(resid * icc) * u * clustered
+            + np.sqrt(resid * (1.0 - icc * clustered)) * rng.standard_normal(arm.size))
+    ids = np.char.add("p", np.arange(arm.size).astype(str))
+    mentor = np.where(clustered, np.char.add("m", cluster.astype(str)).astype(object), None)
+    arm_lab = np.asarray(labels, dtype=object)[arm]
+    frame = pd.DataFrame({"participant_id": np.tile(ids, 2), "arm": np.tile(arm_lab, 2),
+                          "mentor_id": np.tile(mentor, 2), "wave": np.repeat(["baseline", "post"], arm.size),
+                          "score": np.concatenate([pre, post])})
+    return frame
+
+
+def simulated_power_ancova(
+    effect_size: float,
+    n_per_arm: int,
+    *,
+    cluster_size: int = 1,
+    icc: float = 0.0,
+    pretest_r: float = 0.5,
+    n_arms: int = 2,
+    nesting: str = "partial",
+    cluster_method: str | None = None,
+    n_sims: int = 200,
+    alpha: float = 0.05,
+    n_jobs: int = 2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Power of the cluster-aware ANCOVA contrast by simulating trials (the check of :func:`power_ancova`).
+
+    Parameters
+    ----------
+    effect_size, n_per_arm, cluster_size, icc, pretest_r, n_arms, nesting
+        As in :func:`clustered_trial` (and :func:`power_ancova`).
+    cluster_method : {"cr2", "mixed", "none"}, optional
+        Passed to :func:`mentor_eval.outcomes.ancova` with ``clusters=["mentor_id"]`` whenever the
+        trial has clusters (``cluster_size > 1``); default: ancova's default.
+    n_sims, alpha, n_jobs, seed
+        As in :func:`simulated_power`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per treated arm: ``arm``, ``cluster_method``, then the columns of
+        :func:`simulated_power` (``power``, ``mc_se``, ``ci_low``, ``ci_high``, ``n_sims``,
+        ``n_valid``, ``alpha``).
+
+    Notes
+    -----
+    Each replicate draws :func:`clustered_trial` and tests every treated arm against control with
+    ``ancova(..., contrasts="control", adjust="none", clusters=["mentor_id"])`` -- the analysis the
+    study pipeline reports -- without the REML variance-components table (not needed for a p).
+    ``effect_size=0`` gives the type I error rate.
+
+    Examples
+    --------
+    >>> res = simulated_power_ancova(0.0, 40, cluster_size=8, icc=0.2, n_sims=20, n_jobs=1)
+    >>> list(res.columns[:3])
+    ['arm', 'cluster_method', 'power']
+    """
+    func = "simulated_power_ancova"
+    clustered_trial(n_per_arm, cluster_size=cluster_size, icc=icc, effect_size=effect_size,
+                    pretest_r=pretest_r, n_arms=n_arms, nesting=nesting, seed=0)  # checks the arguments
+    clusters = ["mentor_id"] if cluster_size > 1 else []
+    if cluster_method is not None and cluster_method not in ("cr2", "mixed", "none"):
+        raise ParameterError(f"The 'cluster_method' parameter of {func} must be one of 'cr2', 'mixed', 'none'; "
+                             f"got {cluster_method!r}.")
+    method = cluster_method
+
+    def simulate(s: int) -> pd.DataFrame:
+        return clustered_trial(n_per_arm, cluster_size=cluster_size, icc=icc, effect_size=effect_size,
+                               pretest_r=pretest_r, n_arms=n_arms, nesting=nesting, seed=s)
+
+    def analyse(frame: pd.DataFrame) -> pd.DataFrame:
+        from mentor_eval.outcomes.compare import ancova
+
+        res = ancova(frame, control="control", contrasts="control", adjust="none", clusters=clusters,
+                     cluster_method=method, variance_components=False)
+        return res.contrasts[["arm", "cluster_method", "p"]]
+
+    return simulated_power(simulate, analyse, n_sims=n_sims, alpha=alpha, n_jobs=n_jobs, seed=seed)

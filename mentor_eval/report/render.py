@@ -4,7 +4,7 @@
 project's own kernel named explicitly) and converts the executed notebook with
 nbconvert (Python API, same process) through the ``mentor_eval`` template shipped in
 ``mentor_eval/templates``: no require.js, MathJax, mermaid, CDN or web font; figures
-drawn by :func:`mentor_eval.figures.show` carry plotly.js once, embedded in the page.
+drawn by :func:`mentor_eval.report.display.show` carry plotly.js once, embedded in the page.
 The executed notebook is kept beside the HTML file for audit.
 """
 
@@ -38,7 +38,7 @@ __all__ = [
 #: Report variants: ``funder`` hides code, ``researcher`` shows it.
 AUDIENCES = ("funder", "researcher")
 #: Directory holding the nbconvert template(s) shipped with the package.
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 #: Name of the report template inside :data:`TEMPLATE_DIR`.
 TEMPLATE_NAME = "mentor_eval"
 #: Kernel name installed by :func:`ensure_kernel`.

@@ -1,0 +1,580 @@
+"""Does belonging carry hope? Mediation of each arm's effect through a mediator.
+
+For every mentored arm against control, the product-of-coefficients decomposition of the
+arm's effect on an outcome into the part that runs through a mediator (the indirect effect
+``a * b``) and the rest (the direct effect ``c'``), with delta-method standard errors, cluster
+bootstrap confidence intervals (percentile and BCa) and the Imai-Keele-Tingley sensitivity
+to unmeasured mediator-outcome confounding.
+
+The two regressions share one set of pre-treatment covariates ``Z`` (intercept, the
+baselines of mediator and outcome, further covariates)::
+
+    mediator = Z g_m + a T + e_m              (the "a" path)
+    outcome  = Z g_y + c' T + b mediator + e_y  (the "b" path and the direct effect)
+
+With the same ``Z`` in both, ``a b + c'`` equals the arm's total effect from
+``outcome = Z g + c T + e`` exactly (ordinary least squares algebra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mentor_eval._params import check_columns, check_in_interval, check_one_of, check_positive_int
+from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.moderators import _covariate_block, _levels
+from mentor_eval.parallel import bootstrap_ci, jackknife_weights, resampling_plan, run_bootstrap
+
+__all__ = ["mediation", "MediationResult", "acme_at_rho", "EFFECTS", "DESIGNS"]
+
+EFFECTS = ("indirect", "direct", "total", "proportion")
+DESIGNS = ("half-longitudinal", "cross-sectional")
+CI_METHODS = ("percentile", "bca")
+_STAT_NAMES = ("a", "b", "direct", "indirect", "total", "proportion")
+_ROW_ORDER = ("a", "b", "indirect", "direct", "total", "proportion")
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class MediationResult:
+    """Mediation of each arm's effect (see :func:`mediation`).
+
+    Attributes
+    ----------
+    effects : DataFrame
+        Tidy effects (one row per arm x mediator x outcome x effect x interval method).
+    paths : DataFrame
+        The ``a`` path (arm -> mediator), ``b`` path (mediator -> outcome given arm) and the
+        direct path with delta (normal) and bootstrap intervals, for path diagrams.
+    sensitivity : DataFrame
+        Imai-Keele-Tingley sensitivity per arm x mediator x outcome.
+    parameters : dict
+        The settings of the run (waves, design, covariates, cluster, n_boot, seed).
+    """
+
+    effects: pd.DataFrame
+    paths: pd.DataFrame
+    sensitivity: pd.DataFrame
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Plain-text overview: one block per arm x mediator x outcome."""
+        lines = []
+        eff = self.effects
+        if not len(eff):
+            return "Mediation: no estimates."
+        pick = eff[eff["ci_method"] == ("bca" if (eff["ci_method"] == "bca").any() else eff["ci_method"].iloc[0])]
+        for (a, m, o), grp in pick.groupby(["arm", "mediator", "outcome"], sort=False):
+            d = grp["design"].iloc[0]
+            lines.append(f"{a} vs control: {m} -> {o} ({d}; n = {int(grp['n'].iloc[0])}; "
+                         f"{grp['ci_method'].iloc[0]} {int(100 * self.parameters.get('conf_level', 0.95))}% CI)")
+            for _, r in grp.iterrows():
+                lines.append(f"  {r['effect']:<10} {r['estimate']: .4f}  [{r['ci_low']: .4f}, {r['ci_high']: .4f}]"
+                             f"  p = {r['p']:.4g}")
+            s = self.sensitivity
+            hit = s[(s["arm"] == a) & (s["mediator"] == m) & (s["outcome"] == o)]
+            if len(hit):
+                lines.append(f"  indirect effect would vanish if unmeasured confounding correlated the two "
+                             f"models' errors at rho = {hit['rho_at_zero'].iloc[0]:.3f}")
+            if d == "cross-sectional":
+                lines.append("  (mediator and outcome measured at the same wave: weaker evidence of order)")
+        return "\n".join(lines)
+
+    def sensitivity_curve(self, rho: Sequence[float] | np.ndarray | None = None) -> pd.DataFrame:
+        """ACME as a function of the error correlation rho, per arm x mediator x outcome.
+
+        Parameters
+        ----------
+        rho : sequence of float in (-1, 1), optional
+            Default: -0.9 to 0.9 by 0.05.
+
+        Returns
+        -------
+        DataFrame
+            ``arm``, ``mediator``, ``outcome``, ``rho``, ``acme``.
+        """
+        grid = np.round(np.arange(-0.9, 0.9001, 0.05), 10) if rho is None else np.asarray(rho, dtype=float)
+        rows = []
+        for _, r in self.sensitivity.iterrows():
+            acme = acme_at_rho(grid, a=r["a"], sigma_total=r["sigma_total"], sigma_mediator=r["sigma_mediator"],
+                               rho_tilde=r["rho_at_zero"])
+            rows.append(pd.DataFrame({"arm": r["arm"], "mediator": r["mediator"], "outcome": r["outcome"],
+                                      "rho": grid, "acme": acme}))
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
+            columns=["arm", "mediator", "outcome", "rho", "acme"])
+
+
+def acme_at_rho(rho: Any, *, a: float, sigma_total: float, sigma_mediator: float, rho_tilde: float) -> np.ndarray:
+    """Average causal mediation effect if the mediator and outcome errors correlated at ``rho``.
+
+    Parameters
+    ----------
+    rho : float or array in (-1, 1)
+        Correlation of the mediator-model and outcome-model errors (unmeasured confounding).
+    a : float
+        Arm -> mediator coefficient.
+    sigma_total, sigma_mediator : float
+        Residual SDs of the total-effect regression (outcome on arm and covariates) and of
+        the mediator regression.
+    rho_tilde : float
+        Correlation of those two regressions' residuals.
+
+    Returns
+    -------
+    ndarray
+        ``a * sigma_total / sigma_mediator * (rho_tilde - rho * sqrt((1 - rho_tilde^2) / (1 - rho^2)))``.
+
+    Notes
+    -----
+    Imai, Keele & Tingley (2010), linear mediator and outcome models without an arm x
+    mediator interaction. At ``rho = 0`` it equals ``a * b``; it is zero at ``rho = rho_tilde``.
+
+    References
+    ----------
+    Imai, K., Keele, L., & Tingley, D. (2010). A general approach to causal mediation
+    analysis. Psychological Methods, 15(4), 309-334.
+    """
+    r = np.asarray(rho, dtype=float)
+    if np.any(np.abs(r) >= 1):
+        raise ParameterError(f"The 'rho' parameter of acme_at_rho must be in (-1, 1); got {rho!r}.")
+    return a * sigma_total / sigma_mediator * (rho_tilde - r * np.sqrt((1 - rho_tilde ** 2) / (1 - r ** 2)))
+
+
+# --------------------------------------------------------------------------- batched algebra
+
+
+def _wls_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least squares for each row of ``w`` (shape (B, n)); returns (B, k) coefficients.
+
+    A replicate whose weighted cross-product is singular (a resample without one level of a
+    covariate) gets NaN coefficients.
+    """
+    xtw = x.T[None, :, :] * w[:, None, :]          # (B, k, n)
+    xtwx = xtw @ x                                 # (B, k, k)
+    xtwy = xtw @ y                                 # (B, k)
+    try:
+        return np.linalg.solve(xtwx, xtwy[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full((w.shape[0], x.shape[1]), np.nan)
+        for i in range(w.shape[0]):
+            try:
+                out[i] = np.linalg.solve(xtwx[i], xtwy[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+@dataclass(frozen=True)
+class _PairData:
+    z: np.ndarray      # pre-treatment design incl. intercept, without the arm
+    t: np.ndarray      # 0/1 arm indicator
+    m: np.ndarray
+    y: np.ndarray
+
+    def xm(self) -> np.ndarray:
+        return np.column_stack([self.t, self.z])
+
+    def xy(self) -> np.ndarray:
+        return np.column_stack([self.t, self.m, self.z])
+
+
+class _PairStatistic:
+    """Batched statistics (a, b, direct, indirect, total, proportion) of one arm pair; picklable."""
+
+    def __init__(self, pair: _PairData) -> None:
+        self.xm = pair.xm()
+        self.xy = pair.xy()
+        self.m = pair.m
+        self.y = pair.y
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        bm = _wls_batch(self.xm, self.m, w)
+        by = _wls_batch(self.xy, self.y, w)
+        a, c, b = bm[:, 0], by[:, 0], by[:, 1]
+        ind = a * b
+        tot = ind + c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            prop = np.where(tot != 0, ind / tot, np.nan)
+        return np.column_stack([a, b, c, ind, tot, prop])
+
+
+def _ols(x: np.ndarray, y: np.ndarray, divisor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n, k = x.shape
+    xtx_inv = np.linalg.inv(x.T @ x)
+    beta = xtx_inv @ (x.T @ y)
+    resid = y - x @ beta
+    rss = float(resid @ resid)
+    s2 = rss / (n if divisor == "ml" else n - k)
+    return beta, xtx_inv * s2, resid
+
+
+def _delta(pair: _PairData, se_method: str) -> dict[str, Any]:
+    """Point estimates, delta-method SEs and the IKT quantities of one arm pair."""
+    xm, xy = pair.xm(), pair.xy()
+    for x, what in ((xm, "mediator"), (xy, "outcome")):
+        rank = np.linalg.matrix_rank(x)
+        if rank < x.shape[1]:
+            raise AnalysisError(f"mediation: the {what} model cannot be estimated: some terms are redundant "
+                                f"(rank {rank} < {x.shape[1]}); a covariate is constant or duplicates another.")
+        if x.shape[0] <= x.shape[1]:
+            raise AnalysisError(f"mediation: the {what} model has {x.shape[1]} terms but only {x.shape[0]} "
+                                "complete participants.")
+    bm, vm, em = _ols(xm, pair.m, se_method)
+    by, vy, _ = _ols(xy, pair.y, se_method)
+    a, c, b = bm[0], by[0], by[1]
+    va, vc, vb, cbc = vm[0, 0], vy[0, 0], vy[1, 1], vy[0, 1]
+    ind, tot = a * b, a * b + c
+    # Multivariate delta method; a is from the mediator equation, so cov(a, b) = cov(a, c') = 0
+    # (lavaan's treatment of separate regression equations with uncorrelated residuals).
+    v_ind = b * b * va + a * a * vb
+    v_tot = v_ind + vc + 2 * a * cbc
+    if tot != 0:
+        g = np.array([b * c, a * c, -ind]) / tot ** 2  # d prop / d (a, b, c')
+        sig = np.array([[va, 0, 0], [0, vb, cbc], [0, cbc, vc]])
+        v_prop = float(g @ sig @ g)
+        prop = ind / tot
+    else:
+        v_prop, prop = np.nan, np.nan
+    # IKT: residuals of the total-effect regression and of the mediator regression
+    xt = np.column_stack([pair.t, pair.z])
+    _, _, e1 = _ols(xt, pair.y, "ml")
+    n = len(pair.y)
+    rho_tilde = float(e1 @ em / np.sqrt((e1 @ e1) * (em @ em)))
+    return {
+        "est": np.array([a, b, c, ind, tot, prop]),
+        "se": np.sqrt(np.array([va, vb, vc, v_ind, v_tot, v_prop])),
+        "sens": {"a": float(a), "rho_at_zero": rho_tilde, "sigma_total": float(np.sqrt(e1 @ e1 / n)),
+                 "sigma_mediator": float(np.sqrt(em @ em / n))},
+    }
+
+
+# --------------------------------------------------------------------------- data shaping
+
+
+def _order_waves(data: pd.DataFrame, wave: str, waves: Sequence[Any] | None) -> list[Any]:
+    if waves is not None:
+        return list(waves)
+    if "wave_index" in data.columns:
+        w = data[[wave, "wave_index"]].dropna().drop_duplicates().sort_values("wave_index")
+        return list(w[wave])
+    return _levels(data[wave])
+
+
+def _wide(func: str, data: pd.DataFrame, names: Sequence[str], waves: Sequence[Any], *, participant: str,
+          arm: str, wave: str, score: str, outcome_col: str, person_cols: Sequence[str]) -> pd.DataFrame:
+    """One row per participant: arm, person columns and ``"<outcome>@<wave>"`` score columns."""
+    person_cols = [c for c in dict.fromkeys(person_cols) if c not in (participant, arm)]
+    person = data[[participant, arm, *person_cols]]
+    varying = [c for c in [arm, *person_cols] if (person.groupby(participant)[c].nunique() > 1).any()]
+    if varying:
+        raise DataValidationError(
+            f"{func}: column(s) {varying!r} take more than one value within a participant; arm, covariates and "
+            "the cluster must be participant-level (one value per participant).")
+    person = person.groupby(participant, sort=True).first()
+    rows = data[data[outcome_col].isin(names) & data[wave].isin(waves)]
+    keys = rows[[participant, outcome_col, wave]]
+    if keys.duplicated().any():
+        dup = keys[keys.duplicated()].iloc[0].tolist()
+        raise DataValidationError(
+            f"{func}: more than one score for participant {dup[0]!r}, outcome {dup[1]!r}, wave {dup[2]!r}; "
+            "pass one score per participant, outcome and wave.")
+    wide = rows.pivot(index=participant, columns=[outcome_col, wave], values=score)
+    wide.columns = [f"{o}@{w}" for o, w in wide.columns]
+    need = [f"{o}@{w}" for o in names for w in waves]
+    wide = wide.reindex(columns=need).apply(pd.to_numeric, errors="coerce").astype(float)
+    return person.join(wide, how="left").reset_index()
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def mediation(
+    data: pd.DataFrame,
+    mediator: str | Sequence[str],
+    outcome: str | Sequence[str],
+    *,
+    pre: Any = "baseline",
+    mid: Any = None,
+    post: Any = "post",
+    design: str = "auto",
+    waves: Sequence[Any] | None = None,
+    control: Any = "control",
+    arms: Sequence[Any] | None = None,
+    covariates: Sequence[str] = (),
+    cluster: str | None = None,
+    n_boot: int = 2000,
+    ci: Sequence[str] = CI_METHODS,
+    seed: Any = None,
+    conf_level: float = 0.95,
+    se_method: str = "ols",
+    n_jobs: int | None = 1,
+    backend: str | None = None,
+    participant: str = "participant_id",
+    arm: str = "arm",
+    wave: str = "wave",
+    score: str = "score",
+    outcome_col: str = "outcome",
+) -> MediationResult:
+    """Indirect, direct and total effect of each arm on an outcome through a mediator.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        Long analysis frame: one row per participant x wave x outcome with ``participant``,
+        ``arm``, ``wave``, ``outcome_col`` (e.g. ``"general_belongingness_scale.total"``),
+        ``score`` and participant-level covariates / cluster (as
+        :attr:`mentor_eval.data.AnalysisData.analysis`).
+    mediator, outcome : str or sequence of str
+        Mediator(s) and outcome(s) (values of ``outcome_col``). Every pair with mediator !=
+        outcome is analysed, so ``mediator=[B, H], outcome=[H, B]`` gives both directions.
+    pre, mid, post : wave labels
+        Baseline, the mediator's wave and the outcome's wave. ``pre=None``: no baseline
+        adjustment.
+    design : {"auto", "half-longitudinal", "cross-sectional"}
+        ``"half-longitudinal"``: mediator at ``mid``, outcome at ``post`` (Cole & Maxwell 2003).
+        ``"cross-sectional"``: both at ``post`` (weaker evidence: nothing orders mediator
+        before outcome). ``"auto"``: half-longitudinal when ``mid`` is given or the data
+        hold a wave strictly between ``pre`` and ``post`` (the middle one of them), else
+        cross-sectional.
+    waves : sequence of wave labels, optional
+        Wave order (default: by ``wave_index`` when present, else sorted).
+    control : arm label
+        The comparison arm; every other arm (or ``arms``) is compared with it.
+    arms : sequence of arm labels, optional
+        Arms to analyse (default: every non-control arm).
+    covariates : sequence of str
+        Further pre-treatment participant covariates (text ones dummy coded); in both models.
+    cluster : str, optional
+        Participant-level cluster column (mentor, group). Whole clusters are resampled;
+        missing labels (e.g. unmentored control participants) are clusters of one.
+    n_boot : int
+        Bootstrap replicates (0: delta method only).
+    ci : sequence of {"percentile", "bca"}
+        Bootstrap interval methods to report.
+    seed : int, optional
+        Seed of the bootstrap (same seed: identical intervals on any number of workers).
+    conf_level : float
+        Confidence level.
+    se_method : {"ols", "ml"}
+        Residual variance divisor of the delta-method SEs: ``n - k`` (OLS) or ``n`` (maximum
+        likelihood, as lavaan ``sem()``).
+    n_jobs, backend
+        joblib workers and backend of the bootstrap (see :func:`mentor_eval.parallel.run_bootstrap`).
+    participant, arm, wave, score, outcome_col : str
+        Column names.
+
+    Returns
+    -------
+    MediationResult
+        ``effects`` columns:
+
+        - ``arm``: the mentored arm compared with control; ``mediator``, ``outcome``.
+        - ``effect``: ``"indirect"`` (a*b), ``"direct"`` (c'), ``"total"`` (a*b + c') or
+          ``"proportion"`` (indirect / total, the share of the effect carried by the mediator).
+        - ``estimate``: point estimate (outcome units; a share for ``proportion``).
+        - ``se``: delta-method SE (``method == "delta"``) or SD of the bootstrap replicates.
+        - ``ci_low``, ``ci_high``: limits at ``conf_level``; ``p``: two-sided p value
+          (normal z for delta rows; bootstrap tail share, BCa-adjusted for BCa rows).
+        - ``n``: participants in both models; ``n_excluded``: those of the two arms dropped
+          for a missing score or covariate.
+        - ``method``: ``"delta"`` or ``"bootstrap"``; ``ci_method``: ``"normal"``,
+          ``"percentile"`` or ``"bca"``.
+        - ``design``: ``"half-longitudinal"`` or ``"cross-sectional"``; ``mediator_wave``,
+          ``outcome_wave``.
+        - ``n_boot``: valid bootstrap replicates (0 for delta rows); ``n_clusters``:
+          resampling units; ``rho_at_zero``: see ``sensitivity``.
+
+        ``paths``: the same keys and interval columns with ``path`` in ``a``, ``b``, ``direct``.
+        ``sensitivity``: ``arm``, ``mediator``, ``outcome``, ``acme`` (= a*b), ``rho_at_zero``,
+        ``a``, ``sigma_total``, ``sigma_mediator``.
+
+    Notes
+    -----
+    Models (ordinary least squares, complete cases): ``M = Z g + a T + e_m`` and
+    ``Y = Z h + c' T + b M + e_y`` with ``T`` the arm indicator (arm vs control, other arms
+    left out) and ``Z`` = intercept, the baselines of mediator and outcome, covariates. The
+    indirect effect is ``a b``; for linear models without an arm x mediator interaction it
+    is the average causal mediation effect under sequential ignorability (Imai et al. 2010).
+
+    Delta method: ``Var(ab) = b^2 Var(a) + a^2 Var(b)``; ``Var(total)`` adds ``Var(c') + 2 a
+    Cov(b, c')``; the proportion ``ab / (ab + c')`` uses its gradient. Cov(a, b) = 0 across the
+    two equations (as lavaan). Delta-method SEs ignore clustering and assume normality of
+    ``ab``, which is skewed in small samples: prefer the bootstrap intervals, which
+    resample whole clusters within arms (arm sizes in clusters stay fixed).
+
+    Sensitivity (Imai, Keele & Tingley 2010): if the two models' errors correlate at ``rho``
+    (an unmeasured common cause of mediator and outcome), the ACME is
+    ``a s1 / s2 (rho~ - rho sqrt((1 - rho~^2) / (1 - rho^2)))`` with ``s1``, ``s2`` the residual
+    SDs of the total-effect and mediator regressions and ``rho~`` the correlation of their
+    residuals; it vanishes at ``rho = rho~`` (``rho_at_zero``). A small ``|rho_at_zero|``
+    means a weak confounder would explain the indirect effect away.
+
+    The proportion mediated is unstable when the total effect is near zero; read its
+    interval, not its point estimate.
+
+    References
+    ----------
+    Cole, D. A., & Maxwell, S. E. (2003). Testing mediational models with longitudinal data.
+    Journal of Abnormal Psychology, 112(4), 558-577.
+    Imai, K., Keele, L., & Tingley, D. (2010). A general approach to causal mediation
+    analysis. Psychological Methods, 15(4), 309-334.
+    MacKinnon, D. P., Lockwood, C. M., & Williams, J. (2004). Confidence limits for the
+    indirect effect. Multivariate Behavioral Research, 39(1), 99-128.
+    Preacher, K. J., & Hayes, A. F. (2008). Behavior Research Methods, 40, 879-891.
+    Sobel, M. E. (1982). Asymptotic confidence intervals for indirect effects in structural
+    equation models. Sociological Methodology, 13, 290-312.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(1)
+    >>> n = 200
+    >>> t = np.repeat([0, 1], n // 2)
+    >>> m0, y0 = rng.normal(size=n), rng.normal(size=n)
+    >>> m1 = 0.5 * m0 + 0.6 * t + rng.normal(size=n)
+    >>> y2 = 0.5 * y0 + 0.4 * m1 + 0.1 * t + rng.normal(size=n)
+    >>> people = pd.DataFrame({"participant_id": range(n), "arm": np.where(t, "nw", "control")})
+    >>> long = pd.concat([
+    ...     people.assign(wave=w, outcome=o, score=v) for w, o, v in [
+    ...         ("baseline", "belonging", m0), ("baseline", "hope", y0),
+    ...         ("midpoint", "belonging", m1), ("post", "hope", y2)]])
+    >>> res = mediation(long, "belonging", "hope", mid="midpoint", n_boot=0)
+    >>> res.effects[["effect", "design"]].iloc[0].tolist()
+    ['indirect', 'half-longitudinal']
+    """
+    func = "mediation"
+    check_one_of(func, "design", design, ("auto", *DESIGNS))
+    check_one_of(func, "se_method", se_method, ("ols", "ml"))
+    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    n_boot = check_positive_int(func, "n_boot", n_boot, minimum=0)
+    ci = [ci] if isinstance(ci, str) else list(ci)
+    for c in ci:
+        check_one_of(func, "ci", c, CI_METHODS)
+    mediators = [mediator] if isinstance(mediator, str) else list(mediator)
+    outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
+    covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    if not mediators or not outcomes:
+        raise ParameterError(f"The 'mediator' and 'outcome' parameters of {func} must each name at least one outcome.")
+    person_cols = [*covariates, *([cluster] if cluster else [])]
+    check_columns(func, data, [participant, arm, wave, score, outcome_col, *person_cols], what="data")
+    known = set(pd.unique(data[outcome_col].dropna()))
+    for name, vals in (("mediator", mediators), ("outcome", outcomes)):
+        bad = [v for v in vals if v not in known]
+        if bad:
+            raise ParameterError(f"The '{name}' parameter of {func} names outcome(s) not in data: {bad!r}; "
+                                 f"available: {sorted(map(str, known))!r}.")
+    pairs = [(m, o) for m in mediators for o in outcomes if m != o]
+    if not pairs:
+        raise ParameterError(f"The 'mediator' and 'outcome' parameters of {func} give no pair with mediator != outcome.")
+
+    order = _order_waves(data, wave, waves)
+    present = set(pd.unique(data[wave].dropna()))
+    for name, w in (("pre", pre), ("post", post), ("mid", mid)):
+        if w is not None and w not in present:
+            raise DataValidationError(f"{func}: the {name} wave {w!r} does not occur in the '{wave}' column; it holds "
+                                      f"{sorted(map(str, present))!r}.")
+    chosen = design
+    if design != "cross-sectional":
+        if mid is None and post in order and (pre is None or pre in order):
+            lo = order.index(pre) if pre is not None else -1
+            between = [w for w in order[lo + 1:order.index(post)] if w in present]
+            if between:
+                mid = between[(len(between) - 1) // 2]  # the middle one (lower middle when even)
+        if mid is None:
+            if design == "half-longitudinal":
+                raise DataValidationError(f"{func}: a half-longitudinal design needs a mediator wave between "
+                                          f"{pre!r} and {post!r}; pass 'mid=' or use design='cross-sectional'.")
+            chosen = "cross-sectional"
+        else:
+            if mid in (pre, post):
+                raise ParameterError(f"The 'mid' parameter of {func} must differ from 'pre' and 'post'; got {mid!r}.")
+            chosen = "half-longitudinal"
+    m_wave = mid if chosen == "half-longitudinal" else post
+    need_waves = [w for w in dict.fromkeys([pre, m_wave, post]) if w is not None]
+
+    all_arms = _levels(data[arm])
+    if control not in all_arms:
+        raise ParameterError(f"The 'control' parameter of {func} must be an arm in data {all_arms!r}; got {control!r}.")
+    if arms is None:
+        arms = [a for a in all_arms if a != control]
+    else:
+        arms = [arms] if isinstance(arms, str) else list(arms)
+        bad = [a for a in arms if a not in all_arms or a == control]
+        if bad or not arms:
+            raise ParameterError(f"The 'arms' parameter of {func} must list non-control arms from {all_arms!r}; "
+                                 f"got {arms!r}.")
+    names = list(dict.fromkeys([*mediators, *outcomes]))
+    wide = _wide(func, data, names, need_waves, participant=participant, arm=arm, wave=wave, score=score,
+                 outcome_col=outcome_col, person_cols=person_cols)
+
+    effects, paths, sens = [], [], []
+    z_crit = stats.norm.ppf(0.5 + conf_level / 2)
+    for a_key in arms:
+        sub_all = wide[wide[arm].isin([a_key, control])]
+        for m_name, o_name in pairs:
+            cols = {"m": f"{m_name}@{m_wave}", "y": f"{o_name}@{post}"}
+            base = [f"{m_name}@{pre}", f"{o_name}@{pre}"] if pre is not None else []
+            base = list(dict.fromkeys(base))
+            needed = [cols["m"], cols["y"], *base, *covariates]
+            ok = sub_all[needed].notna().all(axis=1)
+            sub = sub_all[ok].reset_index(drop=True)
+            n_excl = int((~ok).sum())
+            t = (sub[arm] == a_key).to_numpy(dtype=float)
+            if t.sum() < 2 or (1 - t).sum() < 2:
+                raise AnalysisError(f"{func}: arm {a_key!r} vs {control!r} has {int(t.sum())} and {int((1 - t).sum())} "
+                                    f"complete participants for {m_name} -> {o_name}; at least 2 each are needed.")
+            cov_x, _ = _covariate_block(func, sub, covariates)
+            z = np.column_stack([np.ones(len(sub)), sub[base].to_numpy(dtype=float), cov_x])
+            pair = _PairData(z=z, t=t, m=sub[cols["m"]].to_numpy(dtype=float), y=sub[cols["y"]].to_numpy(dtype=float))
+            fit = _delta(pair, se_method)
+            est, se = fit["est"], fit["se"]
+            key = {"arm": a_key, "mediator": m_name, "outcome": o_name}
+            common = {"n": len(sub), "n_excluded": n_excl, "design": chosen, "mediator_wave": m_wave,
+                      "outcome_wave": post, "rho_at_zero": fit["sens"]["rho_at_zero"]}
+            zstat = est / se
+            p_norm = 2 * stats.norm.sf(np.abs(zstat))
+            block: dict[str, dict[str, np.ndarray]] = {
+                "normal": {"se": se, "ci_low": est - z_crit * se, "ci_high": est + z_crit * se, "p": p_norm,
+                           "n_valid": np.zeros(6, dtype=int)}}
+            n_clusters = len(sub)
+            if n_boot > 0 and ci:
+                plan = resampling_plan(len(sub), clusters=sub[cluster].to_numpy() if cluster else None,
+                                       strata=t, func=func)
+                n_clusters = plan.n_clusters
+                statistic = _PairStatistic(pair)
+                boot = run_bootstrap(statistic, plan, n_boot, seed=seed, n_jobs=n_jobs, backend=backend)
+                jack = statistic(jackknife_weights(plan)) if "bca" in ci else None
+                for cm in ci:
+                    block[cm] = bootstrap_ci(boot, est, method=cm, conf_level=conf_level, jackknife=jack)
+            for cm, r in block.items():
+                meth = "delta" if cm == "normal" else "bootstrap"
+                for nm in _ROW_ORDER:
+                    j = _STAT_NAMES.index(nm)
+                    row = {**key, "estimate": float(est[j]), "se": float(r["se"][j]), "ci_low": float(r["ci_low"][j]),
+                           "ci_high": float(r["ci_high"][j]), "p": float(r["p"][j]), **common, "method": meth,
+                           "ci_method": cm, "n_boot": int(r["n_valid"][j]), "n_clusters": n_clusters}
+                    if nm in ("a", "b", "direct"):
+                        paths.append({**row, "path": nm})
+                    if nm in EFFECTS:
+                        effects.append({**row, "effect": nm})
+            sens.append({**key, "acme": float(est[3]), **fit["sens"], "design": chosen, "n": len(sub)})
+
+    eff_cols = ["arm", "mediator", "outcome", "effect", "estimate", "se", "ci_low", "ci_high", "p", "n", "method",
+                "design", "ci_method", "n_excluded", "mediator_wave", "outcome_wave", "n_boot", "n_clusters",
+                "rho_at_zero"]
+    eff = pd.DataFrame(effects)[eff_cols]
+    path_cols = ["arm", "mediator", "outcome", "path", "estimate", "se", "ci_low", "ci_high", "p", "n", "method",
+                 "design", "ci_method", "n_boot", "n_clusters"]
+    params = {"pre": pre, "mid": m_wave if chosen == "half-longitudinal" else None, "post": post, "design": chosen,
+              "covariates": covariates, "cluster": cluster, "n_boot": n_boot, "seed": seed, "conf_level": conf_level,
+              "se_method": se_method, "control": control}
+    return MediationResult(effects=eff, paths=pd.DataFrame(paths)[path_cols], sensitivity=pd.DataFrame(sens),
+                           parameters=params)

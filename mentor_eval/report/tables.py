@@ -1,0 +1,496 @@
+"""The display frames behind every report table (labels, plain column names, suppression flags)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mentor_eval._params import check_one_of, check_positive_int
+from mentor_eval.errors import ParameterError
+from mentor_eval.pipeline import StudyResults
+from mentor_eval.report.disclosure import SUPPRESSED
+from mentor_eval.report.html import escape
+from mentor_eval.report.names import (
+    _instrument_name,
+    _keep,
+    _relabel,
+    _renamed,
+    _scale_label,
+    arm_labels,
+    variable_label,
+)
+from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected, _suppress, is_protected, protect
+
+__all__ = [
+    "flow_table_for_report",
+    "attrition_table",
+    "attrition_sentence",
+    "baseline_table",
+    "reliability_table",
+    "reliability_by_arm_table",
+    "invariance_table",
+    "invariance_verdicts",
+    "item_statistics",
+    "contrasts_table",
+    "prepost_table",
+    "hypotheses_table",
+    "exploratory_table",
+    "notes_table",
+    "versions_table",
+    "parameters_table",
+    "inputs_table",
+    "model_summary",
+    "title_html",
+]
+
+# --------------------------------------------------------------------------- flow and attrition
+
+
+def _empty_safe(func):
+    """A table of a result the study does not have (e.g. no control arm, one wave) is an
+    empty frame, which :func:`mentor_eval.report.display.show_table` reports as not applicable."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(results, *args, **kwargs):
+        try:
+            return func(results, *args, **kwargs)
+        except KeyError:
+            source = _SOURCES.get(func.__name__)
+            if source is not None and not len(getattr(results, source)):
+                return pd.DataFrame()
+            raise
+
+    return wrapper
+
+
+_SOURCES = {"attrition_table": "attrition", "baseline_table": "baseline", "contrasts_table": "contrasts",
+            "prepost_table": "prepost", "reliability_table": "reliability", "flow_table_for_report": "flow",
+            "reliability_by_arm_table": "reliability_by_arm", "invariance_table": "invariance"}
+
+
+@_empty_safe
+def flow_table_for_report(results: StudyResults, min_cell: int | None = None) -> pd.DataFrame:
+    """Participant flow per arm and wave, suppressed, with labels.
+
+    Parameters
+    ----------
+    results : StudyResults
+        Raw (then protected with ``min_cell``) or already protected results.
+    min_cell : int, optional
+        As in :func:`protect`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``Arm``, ``Wave``, ``Enrolled``, ``Assessed``, ``% assessed``,
+        ``Analysed``, ``% analysed`` and the suppression flags (shown as the
+
+        suppression marker by ``show_table``).
+    """
+    safe = protect(results, min_cell)
+    flow = _relabel(safe.flow, safe)
+    names = {"arm": "Arm", "wave": "Wave", "n_enrolled": "Enrolled", "n_assessed": "Assessed",
+             "pct_assessed": "% assessed", "n_analysed": "Analysed", "pct_analysed": "% analysed"}
+    return _renamed(_keep(flow, list(names)), names)
+
+
+
+@_empty_safe
+def attrition_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Attrition per arm versus control with the WWC verdict (protected results).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Arm``, ``Enrolled``, ``Analysed``, ``Attrition %``, ``Overall attrition %``,
+        ``Differential (points)``, ``Largest differential still low``, ``Verdict``
+        (``full`` adds the control counts and the boundary used).
+    """
+    _require_protected("attrition_table", results)
+    t = _relabel(results.attrition, results)
+    names = {"arm": "Arm", "n_enrolled": "Enrolled", "n_analysed": "Analysed", "attrition_pct": "Attrition %",
+             "overall_attrition_pct": "Overall attrition %", "differential_pct": "Differential (points)",
+             "max_differential_pct": "Largest differential still low", "verdict": "Verdict"}
+    if full:
+        names.update({"reference": "Compared with", "n_enrolled_ref": "Control enrolled",
+                      "n_analysed_ref": "Control analysed", "reference_attrition_pct": "Control attrition %",
+                      "boundary": "WWC boundary"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+def attrition_sentence(results: StudyResults) -> str:
+    """One sentence explaining the WWC attrition verdict for this study."""
+    att = results.attrition
+    if att is None or not len(att):
+        return "Attrition could not be assessed (no comparison with a control group)."
+    high = att[att["verdict"] == "high"]
+    boundary = str(att["boundary"].iloc[0]) if "boundary" in att.columns else "cautious"
+    labels = arm_labels(results)
+    intro = (f"The What Works Clearinghouse (WWC) calls attrition 'high' when, for the overall share of "
+             f"participants lost, the gap in losses between an arm and the control group is larger than its "
+             f"{boundary} boundary, because then the groups left to compare may no longer be alike")
+    if not len(high):
+        return intro + "; by that standard attrition was low for every arm."
+    names = ", ".join(labels.get(a, a) for a in high["arm"])
+    return intro + f"; by that standard attrition was high for {names}."
+
+
+# --------------------------------------------------------------------------- baseline and psychometrics
+
+_CATEGORY_WORDS = {
+    "satisfies": "equivalent (difference of 0.05 SD or less)",
+    "satisfies with adjustment": "close enough, as the analysis adjusts for it (0.05 to 0.25 SD)",
+    "requires statistical adjustment": "needs adjustment, which the analysis does not make (0.05 to 0.25 SD)",
+    "does not satisfy": "not equivalent (more than 0.25 SD)",
+    "not computable": "could not be computed",
+}
+
+
+@_empty_safe
+def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Baseline equivalence per variable and arm, with the WWC category in words.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Characteristic``, ``Arm``, ``Arm mean``, ``Control mean``, ``Difference (g)``,
+        ``WWC baseline equivalence`` (words); ``full`` adds ns, SDs and the kind.
+    """
+    _require_protected("baseline_table", results)
+    t = _relabel(results.baseline, results, cols=("arm", "reference"))
+    t["variable"] = [variable_label(results, v) for v in t["variable"]]
+    t["category"] = [_CATEGORY_WORDS.get(c, c) for c in t["category"]]
+    names = {"variable": "Characteristic", "arm": "Arm", "mean_arm": "Arm mean", "mean_ref": "Control mean",
+             "g": "Difference (g)", "category": "WWC baseline equivalence"}
+    if full:
+        names.update({"n_arm": "n arm", "n_ref": "n control", "sd_arm": "SD arm", "sd_ref": "SD control",
+                      "kind": "Kind", "note": "Note"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+
+
+
+
+@_empty_safe
+def reliability_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Reliability of each scale in this sample (all arms together), per wave.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Instrument``, ``Scale``, ``Wave``, ``n``, ``Alpha``, ``95% CI low``,
+        ``95% CI high``, ``Omega``, ``Below .70`` (``full`` adds ``k``, standardized
+        alpha, average inter-item r and the note).
+    """
+    _require_protected("reliability_table", results)
+    return _reliability_frame(results, results.reliability, full=full, by_arm=False)
+
+
+@_empty_safe
+def reliability_by_arm_table(results: StudyResults, *, full: bool = True) -> pd.DataFrame:
+    """Reliability per wave and arm (flagged below the threshold), as :func:`reliability_table`."""
+    _require_protected("reliability_by_arm_table", results)
+    return _reliability_frame(results, results.reliability_by_arm, full=full, by_arm=True)
+
+
+def _reliability_frame(results: StudyResults, t: pd.DataFrame, *, full: bool, by_arm: bool) -> pd.DataFrame:
+    if t is None or not len(t):
+        return pd.DataFrame({"Instrument": [], "Scale": []})
+    t = t.copy()
+    t["scale"] = [_scale_label(results, i, s) for i, s in zip(t["instrument"], t["scale"], strict=True)]
+    t["instrument"] = [_instrument_name(results, i) for i in t["instrument"]]
+    if by_arm:
+        t = _relabel(t, results, cols=("arm",))
+    names = {"instrument": "Instrument", "scale": "Scale", "wave": "Wave"}
+    if by_arm:
+        names["arm"] = "Arm"
+    names.update({"n": "n", "alpha": "Alpha", "alpha_ci_low": "95% CI low", "alpha_ci_high": "95% CI high",
+                  "omega_total": "Omega", "below_threshold": "Below .70"})
+    if full:
+        names.update({"k": "Items", "alpha_std": "Standardized alpha", "average_r": "Average inter-item r",
+                      "note": "Note"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+@_empty_safe
+def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Measurement invariance across arms per instrument and level, with the verdict.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Instrument``, ``Level`` (configural / metric / scalar), ``CFI``, ``RMSEA``,
+        ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict`` (``full`` adds
+        the chi-square test and its difference test).
+    """
+    _require_protected("invariance_table", results)
+    t = results.invariance
+    if t is None or not len(t):
+        return pd.DataFrame({"Instrument": [], "Verdict": []})
+    t = t.copy()
+    t["instrument"] = [_instrument_name(results, i) for i in t["instrument"]]
+    names = {"instrument": "Instrument", "level": "Level", "cfi": "CFI", "rmsea": "RMSEA", "srmr": "SRMR",
+             "delta_cfi": "Change in CFI", "delta_rmsea": "Change in RMSEA", "verdict": "Verdict"}
+    if full:
+        names.update({"n": "n", "chisq": "Chi-square", "df": "df", "pvalue": "p", "chisq_diff": "Chi-square change",
+                      "df_diff": "df change", "p_diff": "p change"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+def invariance_verdicts(results: StudyResults) -> dict[str, str]:
+    """Instrument id -> the most demanding invariance level that holds, in words."""
+    t = results.invariance
+    out: dict[str, str] = {}
+    if t is None or not len(t):
+        return out
+    for inst, part in t.groupby("instrument", sort=False):
+        held = "configural"
+        failed = None
+        for lvl, verdict in zip(part["level"].iloc[1:], part["verdict"].iloc[1:], strict=True):
+            if str(verdict).startswith("holds"):
+                held = lvl
+            else:
+                failed = (lvl, verdict)
+                break
+        out[inst] = (f"{held} invariance holds" if failed is None else
+                     f"{failed[0]} invariance {failed[1]} (holds up to {held})")
+    return out
+
+
+def item_statistics(results: StudyResults, instrument_id: str, wave: str | None = None,
+                    min_cell: int | None = None) -> pd.DataFrame:
+    """Item statistics (``psych::alpha``-style) of one instrument at one wave, all arms together.
+
+    Parameters
+    ----------
+    results : StudyResults
+        *Unprotected* results (item statistics need the item responses; the output is
+        aggregate and suppressed).
+    instrument_id : str
+    wave : str, optional
+        Default: the first wave the instrument was given.
+    min_cell : int, optional
+        Items answered by fewer respondents are suppressed.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Scale``, ``Item``, ``Gist``, ``Reversed``, ``n``, ``Mean``, ``SD``,
+        ``Item-rest r``, ``Alpha if dropped``, one row per scored item of each
+        lowest-level scale.
+    """
+    from mentor_eval.psychometrics import item_stats
+
+    if results.data is None:
+        raise ParameterError("item_statistics needs the unprotected results of run_study (item responses).")
+    st = results.study
+    si = st.instrument(instrument_id)
+    inst = si.instrument
+    wave = wave or (si.waves[0] if si.waves else st.baseline)
+    m = check_positive_int("item_statistics", "min_cell", st.privacy.min_cell if min_cell is None else min_cell)
+    items = results.data.items(instrument_id, wave=wave)
+    rs = inst.response_scale
+    rows = []
+    for sc in inst.scales:
+        if sc.subscales:
+            continue
+        cols = [i for i in sc.item_ids if i in items.columns]
+        if len(cols) < 2:
+            continue
+        rev = [i for i in cols if inst.item(i).reverse]
+        st_frame = item_stats(items[cols].astype(float), reverse=rev, scale=(rs.min, rs.max))
+        st_frame.insert(0, "scale", sc.label or sc.id)
+        st_frame["gist"] = [inst.item(i).gist for i in st_frame["item"]]
+        rows.append(st_frame)
+    if not rows:
+        return pd.DataFrame({"Scale": [], "Item": []})
+    t = pd.concat(rows, ignore_index=True)
+    t = _suppress(t, ["n"], ["mean", "sd", "r_drop", "alpha_if_dropped", "r_total"], m)
+    names = {"scale": "Scale", "item": "Item", "gist": "Gist", "reversed": "Reversed", "n": "n", "mean": "Mean",
+             "sd": "SD", "r_drop": "Item-rest r", "alpha_if_dropped": "Alpha if dropped"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+
+@_empty_safe
+def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Arm-vs-control ANCOVA contrasts: difference, g, CIs, adjusted p.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Outcome``, ``Arm``, ``Difference``, ``95% CI low``, ``95% CI high``, ``g``,
+        ``g 95% CI low``, ``g 95% CI high``, ``Adjusted p``, ``Family``
+        (``full`` adds ns, SE, df, t, unadjusted p).
+    """
+    _require_protected("contrasts_table", results)
+    t = _relabel(results.contrasts, results)
+    names = {"outcome": "Outcome", "arm": "Arm", "estimate": "Difference", "ci_low": "95% CI low",
+             "ci_high": "95% CI high", "g": "g", "g_ci_low": "g 95% CI low", "g_ci_high": "g 95% CI high",
+             "p_adj": "Adjusted p", "family": "Family"}
+    if full:
+        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "df": "df", "t": "t",
+                      "p": "p (unadjusted)"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+
+@_empty_safe
+def prepost_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
+    """Within-arm change per outcome: means before and after, change with CI, g_av."""
+    _require_protected("prepost_table", results)
+    t = _relabel(results.prepost, results)
+    names = {"outcome": "Outcome", "arm": "Arm", "n": "n", "mean_pre": "Mean before", "mean_post": "Mean after",
+             "estimate": "Change", "ci_low": "95% CI low", "ci_high": "95% CI high", "g_av": "g (within arm)"}
+    if full:
+        names.update({"sd_pre": "SD before", "sd_post": "SD after", "r_pre_post": "r before-after", "t": "t",
+                      "df": "df", "p": "p", "d_z": "d_z", "wilcoxon_p": "Wilcoxon p"})
+    return _renamed(_keep(t, list(names)), names)
+
+
+
+def hypotheses_table(results: StudyResults) -> pd.DataFrame:
+    """Pre-registered hypotheses with estimate, CI, g, adjusted p and the verdict explained.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Hypothesis``, ``Arm``, ``Outcome``, ``Expected``, ``Difference``,
+        ``95% CI low``, ``95% CI high``, ``g``, ``Adjusted p``, ``Verdict``,
+        ``What it means``.
+    """
+    _require_protected("hypotheses_table", results)
+    h = results.hypotheses
+    if h is None or not len(h):
+        return pd.DataFrame({"Hypothesis": [], "Verdict": []})
+    t = _relabel(h, results)
+    t["direction"] = [f"an {d} compared with control" if d == "increase" else f"a {d} compared with control"
+                      for d in t["direction"]]
+    meaning = []
+    for v in t["verdict"]:
+        if v == "supported":
+            meaning.append("The data support the expected direction, even after accounting for testing "
+                           "several hypotheses.")
+        elif v == "not supported":
+            meaning.append("After accounting for testing several hypotheses, the data do not show the expected "
+                           "change clearly enough; this is not proof that there is no effect.")
+        else:
+            meaning.append("No estimate could be published for this hypothesis.")
+    t["meaning"] = meaning
+    names = {"hypothesis": "Hypothesis", "arm": "Arm", "outcome": "Outcome", "direction": "Expected",
+             "estimate": "Difference", "ci_low": "95% CI low", "ci_high": "95% CI high", "g": "g",
+             "p_adj": "Adjusted p", "verdict": "Verdict", "meaning": "What it means"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def exploratory_table(results: StudyResults, kind: str, *, full: bool = False) -> pd.DataFrame:
+    """Exploratory analyses: ``kind="dose"`` (dose-response) or ``"moderators"`` (subgroups).
+
+    Moderators: the omnibus interaction tests (``full`` adds every interaction and
+    subgroup effect). All rows are labelled exploratory.
+    """
+    _require_protected("exploratory_table", results)
+    check_one_of("exploratory_table", "kind", kind, ("dose", "moderators"))
+    t = results.dose_response if kind == "dose" else results.moderators
+    if t is None or not len(t):
+        return pd.DataFrame({"Outcome": [], "Status": []})
+    t = _relabel(t, results)
+    for col in ("moderator", "term"):
+        if col in t.columns and (kind == "dose" or col == "moderator"):
+            t[col] = [variable_label(results, v) if isinstance(v, str) and v else v for v in t[col]]
+    if "level" in t.columns:
+        t["level"] = [str(v).replace("_", " ") if isinstance(v, str) else v for v in t["level"]]
+    if kind == "dose":
+        names = {"outcome": "Outcome", "arm": "Arm", "term": "Dose", "estimate": "Change per unit",
+                 "ci_low": "95% CI low", "ci_high": "95% CI high", "p": "p", "n": "n", "status": "Status"}
+    else:
+        if not full:
+            t = t[t["test"] == "interaction F"]
+        names = {"outcome": "Outcome", "moderator": "Moderator", "test": "Test", "term": "Term",
+                 "level": "Category", "estimate": "Estimate", "ci_low": "95% CI low", "ci_high": "95% CI high",
+                 "statistic": "Statistic", "p": "p", "status": "Status"}
+        if not full:
+            for k in ("term", "level", "estimate", "ci_low", "ci_high"):
+                names.pop(k)
+    return _renamed(_keep(t, list(names)), names)
+
+
+def notes_table(results: StudyResults) -> pd.DataFrame:
+    """Analyses that could not run, with the reason (participant ids scrubbed by :func:`protect`)."""
+    _require_protected("notes_table", results)
+    n = results.notes
+    if n is None or not len(n):
+        return pd.DataFrame({"Analysis": [], "Applies to": [], "Reason": []})
+    return n.rename(columns={"step": "Analysis", "target": "Applies to", "reason": "Reason"})
+
+
+# --------------------------------------------------------------------------- methods appendix
+
+
+def versions_table(results: StudyResults) -> pd.DataFrame:
+    """Software versions behind the results."""
+    v = results.provenance.get("versions", {})
+    return pd.DataFrame({"Software": list(v), "Version": [str(x) for x in v.values()]})
+
+
+def parameters_table(results: StudyResults) -> pd.DataFrame:
+    """Analysis parameters (outcomes, control arm, waves, covariates, clusters, thresholds)."""
+    p = dict(results.provenance.get("parameters", {}))
+    if is_protected(results):
+        p["report_min_cell"] = results.provenance[_PROTECTED_KEY]["min_cell"]
+    rows = []
+    for k, v in p.items():
+        rows.append({"Parameter": k, "Value": ", ".join(map(str, v)) if isinstance(v, list | tuple) else str(v)})
+    rows.append({"Parameter": "design", "Value": results.study.design})
+    return pd.DataFrame(rows)
+
+
+def inputs_table(results: StudyResults) -> pd.DataFrame:
+    """SHA-256 fingerprint of every input file (study file, participants, responses)."""
+    rows = results.provenance.get("inputs", [])
+    t = pd.DataFrame(rows, columns=["role", "file", "bytes", "sha256"])
+    return t.rename(columns={"role": "Input", "file": "File", "bytes": "Bytes", "sha256": "SHA-256"})
+
+
+def model_summary(results: StudyResults) -> list[str]:
+    """Plain-language list of the statistical models used (methods appendix)."""
+    st = results.study
+    covs = ", ".join(st.covariates) or "none"
+    clusters = ", ".join(st.clusters) or "none"
+    return [
+        f"Main effects: analysis of covariance (ANCOVA) of each outcome at the last wave ({st.final}) on arm, "
+        f"the baseline ({st.baseline}) score and the covariates ({covs}); each arm is compared with the control "
+        "group; the standardized effect size g is the adjusted difference divided by the pooled standard "
+        "deviation, with a small-sample correction (Hedges).",
+        "Multiplicity: Holm's step-down adjustment within the primary and within the secondary outcomes, and "
+        "across the pre-registered hypotheses (one-sided in the pre-registered direction).",
+        f"Change over all waves: linear mixed model (REML) with arm, wave and their interaction, the "
+        f"covariates, and random intercepts for participants and clusters ({clusters}); adjusted means per arm "
+        "and wave with Satterthwaite degrees of freedom. Uses everyone with at least one survey (valid if "
+        "dropout depends only on what was observed).",
+        "Within-arm change: paired t-test of last minus first wave with a Wilcoxon signed-rank check; "
+        "g_av standardizes by the average of the two standard deviations.",
+        "Reliable change: Jacobson-Truax reliable change index with this sample's baseline Cronbach alpha.",
+        "Reliability: Cronbach's alpha with Feldt confidence interval and McDonald's omega (one-factor model); "
+        "values below .70 are flagged.",
+        "Measurement invariance: multi-group confirmatory factor analysis across arms at baseline "
+        "(configural, metric, scalar), judged with Chen's (2007) change-in-fit criteria.",
+        "Design checks: What Works Clearinghouse attrition boundaries and baseline equivalence (Hedges g; "
+        "Cox index for binary characteristics).",
+    ]
+
+def title_html(results: StudyResults, title: str | None = None, kind: str = "Evaluation report") -> str:
+    """The report's title block: ``<h1>`` (escaped) and a line with the study design and privacy rule.
+
+    ``title`` defaults to ``"<study name>: <kind>"``.
+    """
+    st = results.study
+    text = title if title else f"{st.name}: {kind.lower()}" if kind else st.name
+    sub = f"{kind}; {st.design} study."
+    if is_protected(results):
+        m = results.provenance[_PROTECTED_KEY]["min_cell"]
+        sub += (f" Only totals are shown: numbers about fewer than {m} people are hidden (marked "
+                f"'{SUPPRESSED}').")
+    return f'<h1 class="me-title">{escape(text)}</h1><p class="me-subtitle">{escape(sub)}</p>'
+

@@ -1,0 +1,352 @@
+"""Clustered and partially nested ANCOVA: CR2 + Satterthwaite (clubSandwich) and the partially
+nested REML model (lme4/lmerTest) against stored R values, and the bad-input rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes import ancova
+from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit
+
+HERE = Path(__file__).parent / "data" / "partially_nested"
+def _lists(obj):
+    """R's jsonlite unboxes length-1 vectors; make every leaf a list again."""
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    return obj if isinstance(obj, list) else [obj]
+
+
+EXPECTED = _lists(json.loads((HERE / "expected.json").read_text()))
+# our term order (arm dummies before covariates) -> R's (covariates first)
+R_TERMS = {"(Intercept)": "(Intercept)", "pre": "pre", "age": "age", "arm[T.group]": "armgroup",
+           "arm[T.mentor]": "armmentor"}
+
+
+def _long(frame: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    base = frame[["participant_id", "arm", *extra]]
+    return pd.concat([base.assign(wave="baseline", score=frame["pre"]),
+                      base.assign(wave="post", score=frame["post"])], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def partial() -> pd.DataFrame:
+    return _long(pd.read_csv(HERE / "data.csv"), ["mentor_id", "group_id", "age"])
+
+
+@pytest.fixture(scope="module")
+def full() -> pd.DataFrame:
+    return _long(pd.read_csv(HERE / "fully_nested.csv"), ["mentor_id"])
+
+
+@pytest.fixture(scope="module")
+def fits(partial):
+    kw = dict(covariates=["age"], control="control", clusters=["mentor_id", "group_id"], adjust="none")
+    return {m: ancova(partial, cluster_method=m, **kw) for m in ("cr2", "mixed", "none")}
+
+
+def _by_r_term(coef: pd.DataFrame) -> pd.DataFrame:
+    return coef.assign(r=coef["term"].map(R_TERMS)).set_index("r")
+
+
+# ------------------------------------------------------------------ CR2 against clubSandwich
+def test_cr2_coefficients_match_clubsandwich(fits):
+    ref = EXPECTED["partially_nested"]["coef"]
+    coef = _by_r_term(fits["cr2"].coefficients).loc[ref["term"]]
+    np.testing.assert_allclose(coef["estimate"], ref["estimate"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(coef["se"], ref["se"], rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(coef["df"], ref["df"], rtol=1e-8)
+    np.testing.assert_allclose(coef["p"], ref["p"], rtol=1e-7)
+    assert (coef["vcov"] == "CR2").all()
+
+
+def test_cr2_arm_test_is_clubsandwich_htz(fits):
+    ref = EXPECTED["partially_nested"]["wald_arm"]
+    an = fits["cr2"].anova.set_index("term")
+    assert an.loc["arm", "F"] == pytest.approx(ref["F"][0], rel=1e-9)
+    assert an.loc["arm", "df_resid"] == pytest.approx(ref["df_denom"][0], rel=1e-9)
+    assert an.loc["arm", "p"] == pytest.approx(ref["p"][0], rel=1e-8)
+    assert an.loc["arm", "test"] == "Wald F (CR2)"
+    # one-df terms: the squared Satterthwaite t test
+    coef = fits["cr2"].coefficients.set_index("term")
+    assert an.loc["pre", "F"] == pytest.approx(coef.loc["pre", "t"] ** 2, rel=1e-10)
+    assert an.loc["pre", "df_resid"] == pytest.approx(coef.loc["pre", "df"], rel=1e-10)
+
+
+def test_cr2_emmeans_and_contrasts_match_linear_contrast(fits):
+    ref = EXPECTED["partially_nested"]
+    emm = fits["cr2"].emmeans.set_index("arm").loc[["control", "group", "mentor"]]
+    np.testing.assert_allclose(emm["estimate"], ref["emmeans"]["estimate"], atol=1e-9)
+    np.testing.assert_allclose(emm["se"], ref["emmeans"]["se"], rtol=1e-8)
+    np.testing.assert_allclose(emm["df"], ref["emmeans"]["df"], rtol=1e-8)
+    # the clustered arms' adjusted means are less precise than OLS claims
+    assert (emm.loc[["group", "mentor"], "se"] > 1.5 * emm.loc[["group", "mentor"], "se_unclustered"]).all()
+    con = fits["cr2"].contrasts.set_index("contrast").loc[ref["contrasts"]["name"]]
+    np.testing.assert_allclose(con["estimate"], ref["contrasts"]["estimate"], atol=1e-9)
+    np.testing.assert_allclose(con["se"], ref["contrasts"]["se"], rtol=1e-8)
+    np.testing.assert_allclose(con["df"], ref["contrasts"]["df"], rtol=1e-8)
+    np.testing.assert_allclose(con["p"], ref["contrasts"]["p"], rtol=1e-7)
+    assert (con["cluster_method"] == "cr2").all()
+    # se_unclustered is the classical OLS SE of the same contrast
+    ols = fits["none"].contrasts.set_index("contrast").loc[ref["contrasts"]["name"]]
+    np.testing.assert_allclose(con["se_unclustered"], ols["se"], rtol=1e-10)
+    np.testing.assert_allclose(_by_r_term(fits["none"].coefficients).loc[ref["coef"]["term"], "se"],
+                               ref["se_ols"], rtol=1e-9)
+
+
+def test_cr2_fully_nested_matches_clubsandwich(full):
+    ref = EXPECTED["fully_nested"]
+    res = ancova(full, control="control", clusters=["mentor_id"], cluster_method="cr2", contrasts="control")
+    coef = res.coefficients.set_index("term").loc[["(Intercept)", "pre", "arm[T.mentor]"]]
+    np.testing.assert_allclose(coef["se"], ref["coef"]["se"], rtol=1e-8)
+    np.testing.assert_allclose(coef["df"], ref["coef"]["df"], rtol=1e-8)
+    con = res.contrasts.iloc[0]
+    assert con["se"] == pytest.approx(ref["contrasts"]["se"][0], rel=1e-8)
+    assert con["df"] == pytest.approx(ref["contrasts"]["df"][0], rel=1e-8)
+    emm = res.emmeans.set_index("arm").loc[["control", "mentor"]]
+    np.testing.assert_allclose(emm["se"], ref["emmeans"]["se"], rtol=1e-8)
+    np.testing.assert_allclose(emm["df"], ref["emmeans"]["df"], rtol=1e-8)
+
+
+def _dense_cr2(x, y, cl):
+    """CR2 and its Satterthwaite df by the textbook formulas: loops and the full G x G matrix."""
+    m = np.linalg.inv(x.T @ x)
+    beta = m @ x.T @ y
+    e = y - x @ beta
+    labels = list(dict.fromkeys(cl))
+    meat = np.zeros((x.shape[1], x.shape[1]))
+    a_blocks = {}
+    for g in labels:
+        i = np.flatnonzero(cl == g)
+        ih = np.eye(len(i)) - x[i] @ m @ x[i].T
+        lam, vec = np.linalg.eigh(ih)
+        a = vec @ np.diag(1 / np.sqrt(lam)) @ vec.T
+        a_blocks[g] = (i, a)
+        s = x[i].T @ a @ e[i]
+        meat += np.outer(s, s)
+    v = m @ meat @ m
+    ihat = np.eye(len(y)) - x @ m @ x.T
+
+    def df(c):
+        p = np.zeros(len(y))
+        for i, a in a_blocks.values():
+            p[i] = a @ (x[i] @ m @ c)
+        omega = np.array([[p[a_blocks[g][0]] @ ihat[np.ix_(a_blocks[g][0], a_blocks[h][0])] @ p[a_blocks[h][0]]
+                           for h in labels] for g in labels])
+        return np.trace(omega) ** 2 / np.sum(omega**2)
+
+    return beta, v, df
+
+
+def test_vectorised_cr2_equals_dense_loops_with_mixed_cluster_sizes():
+    rng = np.random.default_rng(3)
+    sizes = [1] * 40 + [2] * 5 + [3] * 4 + [7, 7, 12, 31, 40]  # 31, 40: the low-rank path
+    cl = np.repeat(np.arange(len(sizes)), sizes)
+    n = cl.size
+    x = np.column_stack([np.ones(n), rng.normal(size=n), (cl % 3 == 0), rng.normal(size=n)])
+    y = x @ [1, 0.5, 0.3, -0.2] + rng.normal(size=len(sizes))[cl] + rng.normal(size=n)
+    perm = rng.permutation(n)  # rows of a cluster need not be adjacent
+    x, y, cl = x[perm], y[perm], cl[perm]
+    fit = cr2_fit(x, y, cl)
+    beta, v, df = _dense_cr2(x, y, cl)
+    np.testing.assert_allclose(fit.beta, beta, atol=1e-10)
+    np.testing.assert_allclose(fit.vcov, v, rtol=1e-9, atol=1e-12)
+    for c in (np.eye(4)[2], np.eye(4)[1], np.array([0, 1.0, -1.0, 0.5])):
+        assert fit.satterthwaite_df(c)[0] == pytest.approx(df(c), rel=1e-9)
+    assert fit.n_clusters == len(sizes) and fit.n_singletons == 40
+
+
+def test_cr2_with_every_cluster_a_singleton_is_hc2():
+    rng = np.random.default_rng(4)
+    n = 60
+    x = np.column_stack([np.ones(n), rng.normal(size=n), rng.integers(0, 2, n)])
+    y = x @ [0.2, 1.0, 0.5] + rng.normal(size=n) * (1 + x[:, 2])
+    fit = cr2_fit(x, y, cluster_codes(pd.Series([None] * n)))
+    hc2 = sm.OLS(y, x).fit(cov_type="HC2")
+    np.testing.assert_allclose(fit.se, hc2.bse, rtol=1e-10)
+    assert fit.n_singletons == n
+
+
+# ------------------------------------------------------------------ mixed against lmerTest
+def test_mixed_partially_nested_matches_lmertest(fits):
+    ref = EXPECTED["partially_nested"]["mixed"]
+    coef = _by_r_term(fits["mixed"].coefficients).loc[ref["coef"]["term"]]
+    np.testing.assert_allclose(coef["estimate"], ref["coef"]["estimate"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(coef["se"], ref["coef"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(coef["df"], ref["coef"]["df"], rtol=1e-4)
+    emm = fits["mixed"].emmeans.set_index("arm").loc[ref["emmeans"]["arm"]]
+    np.testing.assert_allclose(emm["estimate"], ref["emmeans"]["estimate"], rtol=1e-6)
+    np.testing.assert_allclose(emm["se"], ref["emmeans"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(emm["df"], ref["emmeans"]["df"], rtol=1e-4)
+    con = fits["mixed"].contrasts.set_index("contrast").loc[ref["contrasts"]["name"]]
+    np.testing.assert_allclose(con["estimate"], ref["contrasts"]["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(con["se"], ref["contrasts"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(con["df"], ref["contrasts"]["df"], rtol=1e-4)
+    np.testing.assert_allclose(con["p"], ref["contrasts"]["p"], rtol=1e-4)
+    assert (con["cluster_method"] == "mixed").all() and (coef["vcov"] == "REML").all()
+    # lmerTest anova(type = 2, ddf = "Satterthwaite"): the 2-df arm test
+    an = fits["mixed"].anova.set_index("term")
+    ra = EXPECTED["partially_nested"]["mixed_anova"]
+    k = ra["term"].index("arm")
+    assert an.loc["arm", "F"] == pytest.approx(ra["F"][k], rel=1e-4)
+    assert an.loc["arm", "df_resid"] == pytest.approx(ra["df_denom"][k], rel=1e-4)
+    assert an.loc["arm", "p"] == pytest.approx(ra["p"][k], rel=1e-4)
+
+
+def test_icc_table_from_reml_variance_components(fits):
+    ref = EXPECTED["partially_nested"]["mixed"]["var"]
+    for method in ("cr2", "mixed"):  # the REML variance components are reported whatever the method
+        icc = fits[method].icc.set_index("level")
+        assert list(fits[method].icc.columns) == ["level", "icc", "variance", "n_clusters", "n_singletons",
+                                                  "mean_cluster_size", "method"]
+        assert icc.loc["mentor_id", "variance"] == pytest.approx(ref["mentor"][0], rel=1e-4)
+        assert icc.loc["group_id", "variance"] == pytest.approx(ref["group"][0], rel=1e-4)
+        assert icc.loc["mentor_id", "icc"] == pytest.approx(ref["mentor"][0] / (ref["mentor"][0] + ref["residual"][0]),
+                                                            rel=1e-4)
+        assert icc.loc["group_id", "icc"] == pytest.approx(ref["group"][0] / (ref["group"][0] + ref["residual"][0]),
+                                                           rel=1e-4)
+        assert icc.loc["mentor_id", "n_clusters"] == 15 and icc.loc["group_id", "n_clusters"] == 10
+        assert icc.loc["mentor_id", "mean_cluster_size"] == 10.0 and (icc["n_singletons"] == 0).all()
+        assert (icc["method"] == "REML").all()
+
+
+def test_mixed_fully_nested_matches_lmertest(full):
+    ref = EXPECTED["fully_nested"]["mixed"]
+    res = ancova(full, control="control", clusters=["mentor_id"], cluster_method="mixed", contrasts="control")
+    coef = res.coefficients.set_index("term").loc[["(Intercept)", "pre", "arm[T.mentor]"]]
+    np.testing.assert_allclose(coef["estimate"], ref["coef"]["estimate"], rtol=1e-5)
+    np.testing.assert_allclose(coef["se"], ref["coef"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(coef["df"], ref["coef"]["df"], rtol=1e-4)
+    assert res.contrasts["df"].iloc[0] == pytest.approx(ref["contrasts"]["df"][0], rel=1e-4)
+    assert res.icc["variance"].iloc[0] == pytest.approx(ref["var"]["mentor"][0], rel=1e-4)
+
+
+# ------------------------------------------------------------------ API rules
+def test_clusters_are_used_by_default_and_none_must_be_explicit(partial, fits):
+    kw = dict(covariates=["age"], control="control", adjust="none")
+    default = ancova(partial, clusters=["mentor_id", "group_id"], **kw)
+    assert (default.contrasts["cluster_method"] != "none").all()
+    plain = ancova(partial, **kw)
+    assert (plain.contrasts["cluster_method"] == "none").all() and plain.icc.empty
+    np.testing.assert_allclose(plain.contrasts["se"], plain.contrasts["se_unclustered"])
+    # explicit "none" keeps the unclustered inference but still reports the ICC
+    none = fits["none"]
+    np.testing.assert_allclose(none.contrasts["se"], plain.contrasts["se"])
+    assert none.icc["icc"].notna().all()
+    with pytest.raises(ParameterError, match="'cluster_method' parameter of ancova must be one of"):
+        ancova(partial, clusters=["mentor_id"], cluster_method="cr1", **kw)
+    with pytest.raises(ParameterError, match="no 'clusters' were given"):
+        ancova(partial, cluster_method="cr2", **kw)
+    with pytest.raises(ParameterError, match="hc3"):
+        ancova(partial, clusters=["mentor_id"], hc3=True, **kw)
+    with pytest.raises(ParameterError, match="lacks the column"):
+        ancova(partial, clusters=["site_id"], **kw)
+
+
+def test_dunnett_and_tukey_use_the_clustered_covariance_and_family_min_df(partial, fits):
+    res = ancova(partial, covariates=["age"], control="control", clusters=["mentor_id", "group_id"],
+                 cluster_method="cr2", adjust={"control": "dunnett", "pairwise": "tukey"}, mvt_maxpts=10_000)
+    ctl = res.contrasts[res.contrasts["family"] == "vs control"]
+    ref = fits["cr2"].contrasts.set_index("contrast").loc[ctl["contrast"]]
+    np.testing.assert_allclose(ctl["se"], ref["se"])
+    # single-step p lies between the unadjusted p and Bonferroni at the family's smallest df
+    from scipy import stats
+
+    tmin = 2 * stats.t.sf(np.abs(ctl["t"]), ctl["df"].min())
+    assert np.all(ctl["p_adj"] >= ctl["p"] - 1e-12) and np.all(ctl["p_adj"] <= np.minimum(1, 2 * tmin) + 1e-9)
+    assert np.all(ctl["ci_high_adj"] - ctl["ci_low_adj"] > ctl["ci_high"] - ctl["ci_low"])
+    # Hedges' g interval widens with the clustered SE
+    g_none = fits["none"].contrasts.set_index("contrast").loc[ctl["contrast"]]
+    assert np.all((ctl["g_ci_high"] - ctl["g_ci_low"]).to_numpy() > (g_none["g_ci_high"] - g_none["g_ci_low"]).to_numpy())
+
+
+# ------------------------------------------------------------------ bad input
+def test_cluster_missing_for_part_of_an_arm_names_column_and_arm(partial):
+    bad = partial.copy()
+    bad.loc[bad["participant_id"].isin(["P160", "P161"]), "mentor_id"] = np.nan
+    kw = dict(control="control", clusters=["mentor_id", "group_id"], cluster_method="cr2", contrasts="control")
+    with pytest.raises(AnalysisError, match=r"column 'mentor_id' is missing for 2 of the 150 analysed participants "
+                                            r"of arm 'mentor' \(e.g. P160, P161\)"):
+        ancova(bad, **kw)
+    res = ancova(bad, on_bad_clusters="fallback", **kw)  # they become clusters of one
+    assert res.info["status"].eq("cluster fallback").sum() == 1
+    icc = res.icc.set_index("level")
+    assert icc.loc["mentor_id", "n_clusters"] == 15
+    with pytest.raises(ParameterError, match="'on_bad_clusters'"):
+        ancova(bad, on_bad_clusters="ignore", **kw)
+
+
+def test_all_singleton_clusters_and_one_cluster_arm_are_errors_unless_fallback(partial):
+    solo = partial.assign(mentor_id=lambda d: np.where(d["arm"] == "mentor", "m-" + d["participant_id"], None))
+    kw = dict(control="control", clusters=["mentor_id"], contrasts="control")
+    with pytest.raises(AnalysisError, match=r"every cluster in column 'mentor_id' has a single member \(arm\(s\) "
+                                            r"'mentor'\)"):
+        ancova(solo, cluster_method="mixed", **kw)
+    res = ancova(solo, cluster_method="cr2", on_bad_clusters="fallback", **kw)
+    assert res.icc["method"].iloc[0].startswith("not estimated (all clusters have one member")
+    # CR2 then treats everyone as a cluster of one: HC2
+    assert (res.contrasts["cluster_method"] == "cr2").all()
+    mixed = ancova(solo, cluster_method="mixed", on_bad_clusters="fallback", **kw)
+    assert (mixed.contrasts["cluster_method"] == "none").all()  # nothing left to model: said so
+    one = partial.assign(mentor_id=lambda d: np.where(d["arm"] == "mentor", "M00", None))
+    with pytest.raises(AnalysisError, match=r"every analysed participant of arm 'mentor' is in the same 'mentor_id' "
+                                            r"cluster \('M00'\)"):
+        ancova(one, cluster_method="cr2", **kw)
+
+
+def test_a_cluster_column_with_one_value_for_everyone_is_ignored(partial):
+    one_site = partial.assign(site_id="S1")
+    res = ancova(one_site, control="control", clusters=["site_id", "mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    assert list(res.icc["level"]) == ["mentor_id", "group_id"]
+    assert res.info["status"].eq("cluster ignored").sum() == 1
+    ref = ancova(partial, control="control", clusters=["mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    np.testing.assert_allclose(res.contrasts["se"], ref.contrasts["se"], rtol=1e-12)
+
+
+# ------------------------------------------------------------------ pipeline
+def _mentor_study(tmp_path, **overrides):
+    from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
+
+    n = 48
+    mentors = ["" if i % 2 == 0 else f"m{(i // 2) % 6}" for i in range(n)]  # nw: 6 mentors of 4
+    return write_study(tmp_path, participants=participants_csv(n, extra={"mentor_id": mentors}),
+                       responses=rows_to_csv(response_rows(n, seed=3)), **overrides)
+
+
+def test_pipeline_contrasts_use_the_declared_clusters(tmp_path):
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(_mentor_study(tmp_path, clusters=["mentor_id"]), psychometrics=False, mixed=False)
+    assert len(res.contrasts) == 1
+    row = res.contrasts.iloc[0]
+    assert row["cluster_method"] == "mixed" and np.isfinite(row["se_unclustered"])
+    assert (res.ancova_means["cluster_method"] == "mixed").all()
+    icc = res.ancova_icc
+    assert list(icc["level"]) == ["mentor_id"] and icc["n_clusters"].iloc[0] == 6
+    assert icc["outcome"].iloc[0] == "adult_hope_scale.total"
+    # without declared clusters: today's analysis, an empty icc table
+    plain = run_study(_mentor_study(tmp_path / "plain", clusters=[]), psychometrics=False, mixed=False)
+    assert (plain.contrasts["cluster_method"] == "none").all() and plain.ancova_icc.empty
+    assert plain.contrasts["se"].iloc[0] == pytest.approx(plain.contrasts["se_unclustered"].iloc[0])
+
+
+def test_pipeline_single_arm_study_notes_that_there_is_nothing_to_compare(tmp_path):
+    from test_validation_support import participants_csv, write_study
+
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(write_study(tmp_path, design="single-arm", arms=[{"key": "nw", "label": "NW",
+                                                                     "model": "narrative_weaving"}],
+                                participants=participants_csv().replace(",ctrl,", ",nw,")),
+                    psychometrics=False, mixed=False)
+    notes = res.notes[res.notes["step"] == "ANCOVA"]
+    assert len(notes) == 1 and "single arm" in notes["reason"].iloc[0]
+    assert len(res.contrasts) == 0 and len(res.prepost)

@@ -1,0 +1,204 @@
+"""Mediation: lavaan parity, hand algebra, Imai-Keele-Tingley sensitivity, bootstrap, design labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize, stats
+
+from mentor_eval.errors import DataValidationError, ParameterError
+from mentor_eval.outcomes.mediation import acme_at_rho, mediation
+
+HERE = Path(__file__).parent / "data" / "mediation"
+WIDE = pd.read_csv(HERE / "data.csv")
+EXPECTED = json.loads((HERE / "expected.json").read_text())
+WAVES = [("baseline", "bel", "m_pre"), ("baseline", "hope", "y_pre"), ("midpoint", "bel", "m_mid"),
+         ("post", "hope", "y_post")]
+
+
+def _long(wide: pd.DataFrame, waves=WAVES) -> pd.DataFrame:
+    return pd.concat([wide.assign(wave=w, outcome=o, score=wide[c]) for w, o, c in waves], ignore_index=True)
+
+
+LONG = _long(WIDE)
+
+
+def _pick(res, effect, ci_method="normal"):
+    e = res.effects
+    return e[(e["effect"] == effect) & (e["ci_method"] == ci_method)].iloc[0]
+
+
+def _path(res, path, ci_method="normal"):
+    p = res.paths
+    return p[(p["path"] == path) & (p["ci_method"] == ci_method)].iloc[0]
+
+
+def test_point_estimates_and_delta_ses_match_lavaan_sem_ml():
+    res = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], se_method="ml", n_boot=0)
+    got = {"a": _path(res, "a"), "b": _path(res, "b"), "cp": _path(res, "direct"),
+           "indirect": _pick(res, "indirect"), "total": _pick(res, "total"), "proportion": _pick(res, "proportion")}
+    for k, row in got.items():
+        assert row["estimate"] == pytest.approx(EXPECTED[k]["est"], abs=1e-6), k
+        assert row["se"] == pytest.approx(EXPECTED[k]["se"], abs=1e-6), k
+    assert _pick(res, "direct")["estimate"] == pytest.approx(EXPECTED["cp"]["est"], abs=1e-6)
+    assert int(_pick(res, "indirect")["n"]) == EXPECTED["n"]
+
+
+def _ols(y, x):
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    r = y - x @ beta
+    return beta, np.linalg.inv(x.T @ x) * (r @ r) / (len(y) - x.shape[1]), r
+
+
+def test_ols_delta_ses_by_hand_and_total_equals_the_reduced_form_arm_effect():
+    res = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=0)
+    d = WIDE
+    z = np.column_stack([np.ones(len(d)), d[["m_pre", "y_pre", "age", "female"]]])
+    t = d["treat"].to_numpy(float)
+    bm, vm, _ = _ols(d["m_mid"].to_numpy(), np.column_stack([t, z]))
+    by, vy, _ = _ols(d["y_post"].to_numpy(), np.column_stack([t, d["m_mid"], z]))
+    a, va, c, b = bm[0], vm[0, 0], by[0], by[1]
+    se_ind = np.sqrt(b ** 2 * va + a ** 2 * vy[1, 1])
+    se_tot = np.sqrt(b ** 2 * va + a ** 2 * vy[1, 1] + vy[0, 0] + 2 * a * vy[0, 1])
+    ind = _pick(res, "indirect")
+    assert ind["estimate"] == pytest.approx(a * b, abs=1e-10)
+    assert ind["se"] == pytest.approx(se_ind, abs=1e-10)
+    assert ind["p"] == pytest.approx(2 * stats.norm.sf(abs(a * b) / se_ind), abs=1e-10)
+    assert ind["ci_low"] == pytest.approx(a * b - stats.norm.ppf(0.975) * se_ind, abs=1e-10)
+    assert _pick(res, "total")["se"] == pytest.approx(se_tot, abs=1e-10)
+    assert _pick(res, "direct")["estimate"] == pytest.approx(c, abs=1e-10)
+    assert _pick(res, "direct")["se"] == pytest.approx(np.sqrt(vy[0, 0]), abs=1e-10)
+    # the OLS SEs are the ML (lavaan) ones rescaled by sqrt(n / (n - k)) per equation
+    n = len(d)
+    assert _path(res, "a")["se"] == pytest.approx(EXPECTED["a"]["se"] * np.sqrt(n / (n - 6)), abs=1e-8)
+    assert _path(res, "b")["se"] == pytest.approx(EXPECTED["b"]["se"] * np.sqrt(n / (n - 7)), abs=1e-8)
+    # a*b + c' is the ANCOVA arm effect of y_post ~ treat + Z (same covariates in both models)
+    bt, _, _ = _ols(d["y_post"].to_numpy(), np.column_stack([t, z]))
+    assert _pick(res, "total")["estimate"] == pytest.approx(bt[0], abs=1e-10)
+    assert _pick(res, "proportion")["estimate"] == pytest.approx(a * b / bt[0], abs=1e-10)
+
+
+def test_rho_at_zero_is_where_the_ikt_acme_vanishes_and_acme_at_zero_is_ab():
+    res = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=0)
+    s = res.sensitivity.iloc[0]
+    kw = {"a": s["a"], "sigma_total": s["sigma_total"], "sigma_mediator": s["sigma_mediator"],
+          "rho_tilde": s["rho_at_zero"]}
+    assert acme_at_rho(0.0, **kw) == pytest.approx(_pick(res, "indirect")["estimate"], abs=1e-12)
+    assert acme_at_rho(s["rho_at_zero"], **kw) == pytest.approx(0.0, abs=1e-12)
+    assert _pick(res, "indirect")["rho_at_zero"] == s["rho_at_zero"]
+
+    # Independent derivation: the reduced-form error is e1 = g e_m + e_y. Given rho = corr(e_m, e_y),
+    # solve the two moment equations cov(e1, e_m) = g s_m^2 + rho s_m s_y and
+    # var(e1) = g^2 s_m^2 + s_y^2 + 2 g rho s_m s_y for (g, s_y); the ACME is a g.
+    s1, s2, rt = s["sigma_total"], s["sigma_mediator"], s["rho_at_zero"]
+    for rho in (-0.6, -0.2, 0.1, 0.45, 0.8):
+        def eqs(v, rho=rho):
+            g, sy = v
+            return [g * s2 ** 2 + rho * s2 * sy - rt * s1 * s2,
+                    g ** 2 * s2 ** 2 + sy ** 2 + 2 * g * rho * s2 * sy - s1 ** 2]
+        g, sy = optimize.fsolve(eqs, [0.0, s1])
+        assert sy > 0 and np.max(np.abs(eqs([g, sy]))) < 1e-8
+        assert acme_at_rho(rho, **kw) == pytest.approx(s["a"] * g, abs=1e-7)
+    with pytest.raises(ParameterError, match="'rho'"):
+        acme_at_rho(1.0, **kw)
+    curve = res.sensitivity_curve([0.0, rt])
+    np.testing.assert_allclose(curve["acme"], [_pick(res, "indirect")["estimate"], 0.0], atol=1e-12)
+
+
+def test_rho_at_zero_recovers_the_confounding_that_creates_a_spurious_indirect_effect():
+    # No true b path; mediator and outcome share an unmeasured cause with error correlation 0.4.
+    rng = np.random.default_rng(7)
+    n = 40_000
+    t = rng.integers(0, 2, n)
+    e = rng.multivariate_normal([0, 0], [[1, 0.4], [0.4, 1]], n)
+    m = 0.5 * t + e[:, 0]
+    y = 0.3 * t + e[:, 1]
+    people = pd.DataFrame({"participant_id": range(n), "arm": np.where(t, "x", "control")})
+    long = pd.concat([people.assign(wave="post", outcome="m", score=m),
+                      people.assign(wave="post", outcome="y", score=y)])
+    res = mediation(long, "m", "y", pre=None, n_boot=0)
+    assert _pick(res, "indirect")["estimate"] > 0.15  # naive a*b is biased by the confounding
+    assert res.sensitivity["rho_at_zero"].iloc[0] == pytest.approx(0.4, abs=0.02)
+    assert _pick(res, "indirect")["design"] == "cross-sectional"
+
+
+def test_bootstrap_intervals_are_reproducible_and_agree_with_delta_in_a_large_sample():
+    res = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=1000, seed=4)
+    again = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=1000, seed=4)
+    pd.testing.assert_frame_equal(res.effects, again.effects)
+    assert set(res.effects["ci_method"]) == {"normal", "percentile", "bca"}
+    assert set(res.effects.loc[res.effects["ci_method"] == "bca", "method"]) == {"bootstrap"}
+    tot_d, tot_b = _pick(res, "total"), _pick(res, "total", "percentile")
+    assert tot_b["estimate"] == tot_d["estimate"]
+    assert tot_b["se"] == pytest.approx(tot_d["se"], rel=0.15)
+    assert tot_b["ci_low"] == pytest.approx(tot_d["ci_low"], abs=0.35)
+    ind_b = _pick(res, "indirect", "bca")
+    assert ind_b["ci_low"] < ind_b["estimate"] < ind_b["ci_high"] and ind_b["n_boot"] == 1000
+    assert ind_b["se"] == pytest.approx(_pick(res, "indirect")["se"], rel=0.25)
+
+
+def test_whole_clusters_are_resampled_when_a_cluster_column_is_given():
+    plain = mediation(LONG, "bel", "hope", mid="midpoint", n_boot=300, seed=2, ci=["percentile"])
+    clus = mediation(LONG.assign(mentor_id=LONG["mentor_id"].replace("", np.nan)), "bel", "hope", mid="midpoint",
+                     cluster="mentor_id", n_boot=300, seed=2, ci=["percentile"])
+    # 120 control singletons + 40 mentors of 3
+    assert _pick(clus, "indirect", "percentile")["n_clusters"] == 160
+    assert _pick(plain, "indirect", "percentile")["n_clusters"] == 240
+    assert _pick(clus, "total", "percentile")["se"] != _pick(plain, "total", "percentile")["se"]
+
+
+def test_auto_design_uses_the_middle_wave_and_falls_back_to_cross_sectional_with_a_label():
+    res = mediation(LONG.assign(wave_index=LONG["wave"].map({"baseline": 0, "midpoint": 1, "post": 2})),
+                    "bel", "hope", n_boot=0)
+    assert set(res.effects["design"]) == {"half-longitudinal"} and set(res.effects["mediator_wave"]) == {"midpoint"}
+    two = _long(WIDE, [("baseline", "bel", "m_pre"), ("baseline", "hope", "y_pre"), ("post", "bel", "m_mid"),
+                       ("post", "hope", "y_post")])
+    cross = mediation(two, "bel", "hope", n_boot=0)
+    assert set(cross.effects["design"]) == {"cross-sectional"} and set(cross.effects["mediator_wave"]) == {"post"}
+    assert "weaker evidence" in cross.summary()
+    # the same numbers: the design only decides which wave the mediator is read at
+    assert _pick(cross, "indirect")["estimate"] == pytest.approx(_pick(res, "indirect")["estimate"], abs=1e-12)
+    with pytest.raises(DataValidationError, match="needs a mediator wave between"):
+        mediation(two, "bel", "hope", design="half-longitudinal", n_boot=0)
+
+
+def test_both_directions_and_complete_cases_are_reported():
+    long = LONG.copy()
+    rng = np.random.default_rng(3)
+    more = WIDE.assign(h_mid=WIDE["y_pre"] + rng.normal(0, 3, len(WIDE)),
+                       b_post=WIDE["m_mid"] + rng.normal(0, 0.5, len(WIDE)))
+    extra = _long(more, [("midpoint", "hope", "h_mid"), ("post", "bel", "b_post")])
+    long = pd.concat([long, extra], ignore_index=True)
+    drop = (long["participant_id"] == "P005") & (long["outcome"] == "bel") & (long["wave"] == "midpoint")
+    long = long[~drop]
+    res = mediation(long, ["bel", "hope"], ["hope", "bel"], mid="midpoint", n_boot=0)
+    pairs = set(zip(res.effects["mediator"], res.effects["outcome"], strict=True))
+    assert pairs == {("bel", "hope"), ("hope", "bel")}
+    row = res.effects[(res.effects["mediator"] == "bel") & (res.effects["effect"] == "indirect")].iloc[0]
+    assert row["n"] == 239 and row["n_excluded"] == 1
+    assert list(res.effects.columns[:11]) == ["arm", "mediator", "outcome", "effect", "estimate", "se", "ci_low",
+                                              "ci_high", "p", "n", "method"]
+    assert list(res.effects["effect"].iloc[:4]) == ["indirect", "direct", "total", "proportion"]
+    assert "nw vs control" in res.summary()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mediator": "belong"}, ParameterError, "names outcome\\(s\\) not in data: \\['belong'\\]"),
+        ({"se_method": "wls"}, ParameterError, "'se_method' parameter of mediation must be one of"),
+        ({"control": "waitlist"}, ParameterError, "'control' parameter of mediation"),
+        ({"mid": "week6"}, DataValidationError, "the mid wave 'week6' does not occur"),
+        ({"ci": ["bc"]}, ParameterError, "'ci' parameter"),
+        ({"covariates": ["income"]}, ParameterError, "lacks the column\\(s\\) 'income'"),
+        ({"mediator": "hope"}, ParameterError, "no pair with mediator != outcome"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(kwargs, error, message):
+    args = {"mediator": "bel", "outcome": "hope", "mid": "midpoint", "n_boot": 0, **kwargs}
+    with pytest.raises(error, match=message):
+        mediation(LONG, **args)
