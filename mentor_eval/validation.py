@@ -608,12 +608,14 @@ def validate_frames(
     for si in study.instruments:
         for item_id, col in si.item_columns().items():
             item_info[col] = (si, item_id)
-    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}  # fidelity indicator columns
+    # fidelity indicator columns
+    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}
     p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage) | set(fid_types)
     r_known = set(RESPONSE_FIXED) | set(item_info)
 
     # One step per table, then the two together; each reads and writes the run's state.
     state = SimpleNamespace(
+        fid_types=fid_types,
         findings=findings, item_info=item_info, missing_threshold=missing_threshold, notes=notes,
         p_known=p_known, p_raw=p_raw, pseudo_cols=pseudo_cols, r_known=r_known, r_raw=r_raw,
         seconds_per_item=seconds_per_item, secret=secret, straightline_items=straightline_items, study=study,
@@ -633,6 +635,7 @@ def validate_frames(
 
 def _step_privacy(state: SimpleNamespace) -> None:
     """Identifying columns: flagged, dropped unless allowed (both tables)."""
+    fid_types = state.fid_types
     findings = state.findings
     item_info = state.item_info
     notes = state.notes
@@ -670,6 +673,7 @@ def _step_privacy(state: SimpleNamespace) -> None:
 
 def _step_participants(state: SimpleNamespace) -> None:
     """The participants table: arm, covariates, clusters, dosage, dates, schema, duplicates."""
+    fid_types = state.fid_types
     findings = state.findings
     identifying = state.identifying
     notes = state.notes
