@@ -376,10 +376,6 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
                    "quarantine")
     outs = [o for o in outs if o in scored]
     primary = [o for o in primary if o in scored]
-    if not outs:
-        return _shaped({name: pd.DataFrame() for name in (
-            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "mixed_means",
-            "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
     primary_scores = frame[frame["outcome"].isin(primary or outs)]
