@@ -27,8 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_scoring import _definition, _env, _write_csv  # noqa: E402
-from bench_validate import make_study  # noqa: E402
+from bench_scoring import _definition, _env  # noqa: E402
 
 SCORE = """
 import sys
@@ -63,25 +62,39 @@ res = mixed_model(data)
 
 
 def _run(cmd: list[str], timeout: float) -> tuple[float, float] | None:
-    """Wall seconds and peak RSS (MB) of one fresh process; None on timeout."""
+    """Wall seconds and peak RSS (MB) of one fresh process (GNU time, see bench_scoring); None on timeout."""
+    wrapped = ["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd] if Path("/usr/bin/time").exists() else cmd
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
-    deadline = t + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            return None
-        time.sleep(0.05)
+    proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
     wall = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        raise SystemExit(f"{' '.join(cmd[:3])} ... failed ({code}):\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    text = err.decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} ... failed ({proc.returncode}):\n{text[-2000:]}")
+    peaks = [int(line.split("=", 1)[1]) for line in text.splitlines() if line.startswith("MAXRSS_KB=")]
+    return wall, (peaks[-1] / 1024 if peaks else float("nan"))
+
+
+def _generate(step: str, folder: Path, n: int, here: str) -> Path:
+    """Write the data of one step in a child process, so that this process stays small."""
+    code = {
+        "score": "import sys; sys.path.insert(0, sys.argv[3]); from bench_scoring import _write_csv; "
+                 "from pathlib import Path; _write_csv(Path(sys.argv[1]), int(sys.argv[2]))",
+        "validate": "import sys; sys.path.insert(0, sys.argv[3]); from bench_validate import make_study; "
+                    "from pathlib import Path; make_study(Path(sys.argv[1]).parent, int(sys.argv[2]))",
+        "mixed": MIXED_DATA,
+    }[step]
+    target = folder / {"score": "responses_wide.csv", "validate": "study.yaml", "mixed": "mixed.parquet"}[step]
+    if step == "mixed":
+        subprocess.run([sys.executable, "-c", code, str(n), str(target), here], check=True, env=_env())
+    else:
+        subprocess.run([sys.executable, "-c", code, str(target), str(n), here], check=True, env=_env())
+    return target
 
 
 def main() -> None:
@@ -111,17 +124,10 @@ def main() -> None:
             for step in steps:
                 if step in stopped:
                     continue
-                if step == "score":
-                    data = folder / "responses_wide.csv"
-                    _write_csv(data, n)
-                    cmd = [py, "-c", SCORE, str(data), str(defn)]
-                elif step == "validate":
-                    study = make_study(folder, n)
-                    cmd = [py, "-c", VALIDATE, str(study)]
-                else:
-                    data = folder / "mixed.parquet"
-                    subprocess.run([py, "-c", MIXED_DATA, str(n), str(data), here], check=True, env=_env())
-                    cmd = [py, "-c", MIXED, str(data)]
+                target = _generate(step, folder, n, here)
+                cmd = {"score": [py, "-c", SCORE, str(target), str(defn)],
+                       "validate": [py, "-c", VALIDATE, str(target)],
+                       "mixed": [py, "-c", MIXED, str(target)]}[step]
                 out = _run(cmd, args.timeout)
                 if out is None:
                     print(f"{step:>8} {n:>10,} rows: over {args.timeout:.0f} s; larger sizes skipped", flush=True)

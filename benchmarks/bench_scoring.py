@@ -128,17 +128,31 @@ sc <- scoreItems(keys, d[, paste0("q", 1:30)], totals = TRUE, impute = "none", m
 """
 
 
+_GNU_TIME = Path("/usr/bin/time").exists()
+
+
 def _run(cmd: list[str], ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one fresh process."""
+    """Wall seconds and peak RSS (MB) of one fresh process.
+
+    The peak is measured by GNU ``time`` when installed: a child forked straight from this
+    (larger) process would report this process's memory as its own peak, since Linux keeps the
+    high-water mark across ``exec``. Without it the figure is an upper bound.
+    """
+    wrapped = ["/usr/bin/time", "-f", "MAXRSS_KB=%M", *cmd] if _GNU_TIME else cmd
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(wrapped, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in ok_codes:
         raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}):\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    peak = usage.ru_maxrss / 1024
+    for line in reversed(err.splitlines()):
+        if line.startswith("MAXRSS_KB="):
+            peak = int(line.split("=", 1)[1]) / 1024
+            break
+    return wall, peak
 
 
 def _env() -> dict[str, str]:

@@ -332,17 +332,16 @@ def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.D
     return si.instrument.published_alpha
 
 
-def _no_reliability_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str:
+def _unusable_alpha_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str | None:
+    """Why this sample's alpha cannot stand in for the reliability (negative or >= 1), if so."""
     si, sc = data.study.resolve_outcome(outcome)
-    base = ("cannot be computed: reliable change needs the scale's reliability, and the instrument gives no "
-            "published_reliability")
     if rel is not None and len(rel) and {"instrument", "scale", "wave", "alpha"} <= set(rel.columns):
         hit = rel[(rel["instrument"] == si.id) & (rel["scale"] == sc.id) & (rel["wave"] == data.study.baseline)]
-        if len(hit) and np.isfinite(hit["alpha"].iloc[0]):
-            return (f"{base} while this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the "
-                    "items do not hang together here; check reverse keys). Add published_reliability to the "
-                    "instrument definition to use the published value.")
-    return f"{base} and this sample has no baseline alpha for it. Add published_reliability to the definition."
+        if len(hit) and np.isfinite(hit["alpha"].iloc[0]) and not 0 < hit["alpha"].iloc[0] < 1:
+            return (f"this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the items do not "
+                    "hang together here; check the reverse keys), so it cannot serve as the reliability; add "
+                    "published_reliability or a retest entry to the instrument definition")
+    return None
 
 
 def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
@@ -376,10 +375,6 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
                    "quarantine")
     outs = [o for o in outs if o in scored]
     primary = [o for o in primary if o in scored]
-    if not outs:
-        return _shaped({name: pd.DataFrame() for name in (
-            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "mixed_means",
-            "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
     primary_scores = frame[frame["outcome"].isin(primary or outs)]
@@ -464,6 +459,9 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     weeks = {w.key: w.week for w in st.waves}
     for o in outs:
         alpha = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        why = _unusable_alpha_reason(data, o, reliability) if alpha is None else None
+        if why:
+            notes.rows.append({"step": "reliable change", "target": o, "reason": why})
         si, sc = st.resolve_outcome(o)
         retest = [e for e in getattr(si.instrument, "retest", ()) if e.scale == sc.id]
         with warnings.catch_warnings(record=True) as caught:

@@ -53,6 +53,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -577,7 +578,13 @@ def validate_frames(
     straightline_items: int = 8,
     key: str | bytes | None = None,
 ) -> ValidationResult:
-    """Validate already read files (see :func:`validate_study`, which reads them)."""
+    """Validate already read files (see :func:`validate_study`, which reads them).
+
+    The work is a sequence of small steps sharing one state: identifying columns (both files),
+    the participants table, the responses table, the two tables together (ids, duplicates,
+    unknown participants, date order, empty waves), warnings, and the quarantine of responses
+    whose participant failed; then the result is assembled.
+    """
     func = "validate_study"
     check_in_interval(func, "missing_threshold", missing_threshold, 0, 1, closed="both")
     check_in_interval(func, "seconds_per_item", seconds_per_item, 0, float("inf"), closed="left")
@@ -601,11 +608,42 @@ def validate_frames(
     for si in study.instruments:
         for item_id, col in si.item_columns().items():
             item_info[col] = (si, item_id)
-    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}  # fidelity indicator columns
+    # fidelity indicator columns
+    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}
     p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage) | set(fid_types)
     r_known = set(RESPONSE_FIXED) | set(item_info)
 
-    # ---------------------------------------------------------------- privacy
+    # One step per table, then the two together; each reads and writes the run's state.
+    state = SimpleNamespace(
+        fid_types=fid_types,
+        findings=findings, item_info=item_info, missing_threshold=missing_threshold, notes=notes,
+        p_known=p_known, p_raw=p_raw, pseudo_cols=pseudo_cols, r_known=r_known, r_raw=r_raw,
+        seconds_per_item=seconds_per_item, secret=secret, straightline_items=straightline_items, study=study,
+    )
+    del p_raw, r_raw  # the state holds the only references (item texts are freed as converted)
+    for step in (_step_privacy, _step_participants, _step_responses, _step_cross_table, _step_warnings,
+                 _step_quarantined_participants):
+        step(state)
+    # _assemble builds the clean Int64 item columns one by one, dropping each column's codes as it
+    # goes (r_cells holds the only reference to them)
+    return _assemble(study, state.p_raw, state.r_raw, _Cells(state.pdata, list(state.pdata.columns)),
+                     state.r_cells, state.p_typed,
+                     state.dates, state.duration, state.fr, state.identifying, notes, secret, pseudo_cols,
+                     {"missing_threshold": missing_threshold, "seconds_per_item": seconds_per_item,
+                      "straightline_items": straightline_items})
+
+
+def _step_privacy(state: SimpleNamespace) -> None:
+    """Identifying columns: flagged, dropped unless allowed (both tables)."""
+    fid_types = state.fid_types
+    findings = state.findings
+    item_info = state.item_info
+    notes = state.notes
+    p_raw = state.p_raw
+    pseudo_cols = state.pseudo_cols
+    r_raw = state.r_raw
+    study = state.study
+    state.r_raw = None  # this step holds the only reference: converted item texts can go
     allowed = set(getattr(study.privacy, "allow_identifying", ()) or ())
     ident_rows = []
     frames = {"participants": p_raw, "responses": r_raw}
@@ -630,8 +668,17 @@ def validate_frames(
     p_raw, r_raw = frames["participants"], frames["responses"]
     del frames, raw
     identifying = pd.DataFrame(ident_rows, columns=["file", "table", "column", "reason", "by", "action"])
+    state.identifying, state.p_raw, state.r_raw = identifying, p_raw, r_raw
 
-    # ---------------------------------------------------------------- participants
+
+def _step_participants(state: SimpleNamespace) -> None:
+    """The participants table: arm, covariates, clusters, dosage, dates, schema, duplicates."""
+    fid_types = state.fid_types
+    findings = state.findings
+    identifying = state.identifying
+    notes = state.notes
+    p_raw = state.p_raw
+    study = state.study
     pdata = p_raw.data
     if "arm" not in pdata.columns:
         if study.design == "single-arm" and len(study.arms) == 1:
@@ -715,8 +762,18 @@ def validate_frames(
         findings.add("participants", rows[~two], "participant_id", "duplicate_participant",
                      [f"the participant id appears on {k} rows; the participants file needs one row per "
                       "participant" for k in counts[~two]])
+    state.p_typed, state.pdata, state.pid, state.schemas = p_typed, pdata, pid, schemas
 
-    # ---------------------------------------------------------------- responses
+
+def _step_responses(state: SimpleNamespace) -> None:
+    """The responses table: item answers (codes and labels), dates, durations, schema."""
+    findings = state.findings
+    item_info = state.item_info
+    notes = state.notes
+    r_raw = state.r_raw
+    schemas = state.schemas
+    study = state.study
+    state.r_raw = None  # this step holds the only reference: converted item texts can go
     rdata = r_raw.data
     n_r = len(rdata)
     present_items = [c for c in item_info if c in rdata.columns]
@@ -804,8 +861,29 @@ def validate_frames(
     _run_schema(schemas["responses"], r_conv, "responses", findings, r_messages)
     del r_conv, conv
     _range_hints(findings, study, codes, item_info)
+    state.codes = codes
+    state.dates = dates
+    state.duration = duration
+    state.n_r = n_r
+    state.present_items = present_items
+    state.r_cells = r_cells
+    state.r_raw = r_raw
+    state.rdata = rdata
+    state.wave_keys = wave_keys
 
-    # integer keys: participant ids of both tables share one code space; waves coded by study order
+
+def _step_cross_table(state: SimpleNamespace) -> None:
+    """Both tables together: ids, duplicate rows, unknown participants, date order, empty waves."""
+    codes = state.codes
+    dates = state.dates
+    findings = state.findings
+    n_r = state.n_r
+    p_raw = state.p_raw
+    pid = state.pid
+    present_items = state.present_items
+    r_cells = state.r_cells
+    rdata = state.rdata
+    wave_keys = state.wave_keys
     n_p = len(pid)
     id_codes, _ = pd.factorize(pd.concat([pid, rdata["participant_id"]], ignore_index=True), use_na_sentinel=True)
     p_code, r_code = id_codes[:n_p], id_codes[n_p:]
@@ -859,8 +937,26 @@ def validate_frames(
                              f"no response rows for wave {w!r}", severity="warning", value=[w])
     else:
         answered = np.zeros(n_r, dtype=np.int64)
+    state.answered, state.in_p, state.key_ok, state.p_code, state.r_code = answered, in_p, key_ok, p_code, r_code
 
-    # ---------------------------------------------------------------- warnings
+
+def _step_warnings(state: SimpleNamespace) -> None:
+    """Warnings (nothing quarantined): straight-lining, too fast, missing items, unexpected columns."""
+    answered = state.answered
+    codes = state.codes
+    duration = state.duration
+    findings = state.findings
+    item_info = state.item_info
+    missing_threshold = state.missing_threshold
+    p_known = state.p_known
+    p_raw = state.p_raw
+    pdata = state.pdata
+    r_known = state.r_known
+    r_raw = state.r_raw
+    rdata = state.rdata
+    seconds_per_item = state.seconds_per_item
+    straightline_items = state.straightline_items
+    study = state.study
     _straight_lining(findings, study, codes, straightline_items)
     if duration is not None:
         fast = ~np.isnan(duration) & (answered > 0) & (duration < seconds_per_item * answered)
@@ -879,7 +975,10 @@ def validate_frames(
                          + closest(col, sorted(known)).replace(" (did you mean", "; did you mean").rstrip(")"),
                          severity="warning")
 
-    # ---------------------------------------------------------------- participants quarantined -> responses
+
+def _step_quarantined_participants(state: SimpleNamespace) -> None:
+    """Responses of participants whose participants row failed are quarantined too."""
+    findings, in_p, key_ok, p_code, r_code = state.findings, state.in_p, state.key_ok, state.p_code, state.r_code
     fr = findings.frame()
     p_bad_rows = np.unique(fr.loc[(fr["table"] == "participants") & (fr["severity"] == "failure") &
                                   (fr["row"] >= 0), "row"].to_numpy(dtype=np.int64))
@@ -892,13 +991,7 @@ def validate_frames(
         findings.add("responses", np.flatnonzero(hit), "participant_id", "participant_quarantined",
                      "the participant's row in the participants file failed validation")
         fr = findings.frame()
-
-    # _assemble builds the clean Int64 item columns one by one, dropping each column's codes as it
-    # goes (r_cells holds the only reference to them)
-    return _assemble(study, p_raw, r_raw, _Cells(pdata, list(pdata.columns)), r_cells, p_typed, dates, duration,
-                     fr, identifying, notes, secret, pseudo_cols,
-                     {"missing_threshold": missing_threshold, "seconds_per_item": seconds_per_item,
-                      "straightline_items": straightline_items})
+    state.fr = fr
 
 
 # ============================================================================ rule helpers

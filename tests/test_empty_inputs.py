@@ -89,8 +89,8 @@ def test_negative_sample_alpha_without_published_reliability(tmp_path):
                                 outcomes={"primary": ["my_scale.total"]}, instrument_dir="inst",
                                 responses="\n".join(lines) + "\n"), mixed=False)
     n = _notes(res)
-    reason = n[n["step"] == "reliable change"]["reason"].iloc[0]
-    assert "outside 0-1" in reason and "published_reliability" in reason
+    reasons = " ".join(n[n["step"] == "reliable change"]["reason"])
+    assert "outside 0-1" in reasons and "published_reliability" in reasons
     assert len(res.reliable_change) == 0 and "arm" in res.reliable_change.columns
 
 
