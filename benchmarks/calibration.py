@@ -332,7 +332,7 @@ def summarize(raw: pd.DataFrame, designs: list[Design]) -> pd.DataFrame:
 
 
 def markdown(table: pd.DataFrame, designs: list[Design], *, command: str, seed: int, n_reps: int,
-             missing: list[str]) -> str:
+             missing: list[str], note: str = "") -> str:
     """The calibration report (docs/calibration.md)."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
@@ -349,8 +349,18 @@ def markdown(table: pd.DataFrame, designs: list[Design], *, command: str, seed: 
         "  6-10), null dyad arms in four-arm designs, control unclustered).",
         "- `none` ignores clustering (the behaviour before cluster-aware ANCOVA); `cr2` and `mixed` use the",
         "  declared cluster `mentor_id`. Rows marked **x** miss their target.",
+        "- Type I rows pool every true-null contrast of a replicate (four-arm designs: two null arms on hope",
+        "  and three on belonging), so their n counts contrasts and their binomial SE is a little optimistic",
+        "  (contrasts share the control arm). FWER rows count replicates.",
+        "- Reliable change in mentored arms: with mentor or group effects, participants of a mentored arm",
+        "  really do change (some mentors help more than others) even when the arm's average effect is zero, so",
+        "  more than 5% are flagged there; the 5% target applies to the control arm and to unclustered arms.",
+        "- *d_z* intervals come from `prepost`, which treats participants as independent; in a clustered arm",
+        "  they are too narrow.",
         "",
     ]
+    if note:
+        out += [note, ""]
     if missing:
         out += ["Not calibrated in this run:", ""] + [f"- {m}" for m in missing] + [""]
     for d in designs:
@@ -381,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path, default=root / "docs" / "calibration.csv")
     ap.add_argument("--render", type=Path, help="only rewrite --out from a summary CSV written by an earlier run")
     ap.add_argument("--command", help="the command to record in the report (default: this one)")
+    ap.add_argument("--note", default="", help="a paragraph to add to the report (e.g. why designs were not run)")
     args = ap.parse_args(argv)
     designs = design_grid(args.grid)
     if args.only:
@@ -395,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         if skip:
             skip = False
             continue
-        if a in ("--out", "--csv", "--render", "--command"):
+        if a in ("--out", "--csv", "--render", "--command", "--note"):
             skip = True
             continue
         kept.append(a)
@@ -407,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         done = set(table["design"])
         notes = missing + [f"design `{d.key}` ({d.label}): not run" for d in designs if d.key not in done]
         n_reps = int(table["n"][table["measure"] == "coverage"].max()) if len(table) else args.reps
-        args.out.write_text(markdown(table, designs, command=cmd, seed=args.seed, n_reps=n_reps, missing=notes),
-                            encoding="utf-8")
+        args.out.write_text(markdown(table, designs, command=cmd, seed=args.seed, n_reps=n_reps, missing=notes,
+                                     note=args.note), encoding="utf-8")
         return 0
 
     def write(raw: pd.DataFrame) -> pd.DataFrame:
