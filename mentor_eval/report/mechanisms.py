@@ -104,11 +104,13 @@ def protect_mechanisms(results: StudyResults, m: int, small_arms: set[Any], coun
     out["fidelity"] = _flags(fid)
     ca = _drop_exclusions(results.cace)
     if len(ca):
+        # participants whose compliance is unknown are left out: an exclusion count, not published
+        ca = ca.drop(columns=[c for c in ("n_dose_missing",) if c in ca.columns])
         stats = [c for c in ("estimate", "se", "df", "ci_low", "ci_high", "p", "first_stage_f", "wald")
                  if c in ca.columns]
         n = pd.to_numeric(ca["n"], errors="coerce").fillna(0)
         ca = _hide(ca, (n < m).to_numpy() | ca["arm"].isin(both).to_numpy(), stats,
-                   ["n", "n_arm", "n_compliers", "n_dose_missing", "n_clusters"], kind="primary")
+                   ["n", "n_arm", "n_compliers", "n_clusters"], kind="primary")
         comp = pd.to_numeric(ca["n_compliers"], errors="coerce").fillna(0)
         non = pd.to_numeric(ca["n_arm"], errors="coerce").fillna(0) - comp
         # share x arm size gives the complier count: a small complier or non-complier group hides
@@ -250,6 +252,9 @@ def path_diagram_figure(results: StudyResults, arm: str, pair: tuple[str, str] |
     nodes = {"arm": (0.12, 0.22, f"Offered {labels.get(arm, arm)}"),
              "m": (0.5, 0.82, f"{med_name.capitalize()}{m_wave}"),
              "y": (0.88, 0.22, f"{out_name.capitalize()}{o_wave}")}
+    fig.add_trace(go.Scatter(x=[v[0] for v in nodes.values()], y=[v[1] for v in nodes.values()], mode="markers",
+                             marker={"size": 40, "opacity": 0}, hoverinfo="text",
+                             hovertext=[_esc(v[2]) for v in nodes.values()], showlegend=False))
     for x, y, text in nodes.values():
         # node labels wrap (a long arm name in a box at the edge was clipped at desktop width)
         wrapped = "<br>".join(_esc(part) for part in textwrap.wrap(str(text), 20)) or _esc(text)
