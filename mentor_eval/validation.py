@@ -49,6 +49,7 @@ looks_zero_based.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ from mentor_eval.io.raw import closest, unusable
 from mentor_eval.io.redcap import is_redcap_system_column
 from mentor_eval.labels import MISSING_TOKENS, label_codes, map_labels
 from mentor_eval.privacy import detect_identifying_columns, pseudonym_key, pseudonymize
-from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE
+from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE, item_checks
 
 __all__ = [
     "FAILURE_RULES",
@@ -341,9 +342,51 @@ def parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return u_dates[idx], u_failed[idx], u_serial[idx]
 
 
-def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    m = map_labels(values, None)
-    return m.codes, m.failed
+def _numbers(values: pd.Series, spec: Any = None, missing_codes: Sequence[str] = ()
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of a text column: (values, text that is not a number).
+
+    The file's number format (``decimal``, ``thousands`` of its spec) is applied first, and the
+    study's declared ``missing_codes`` are missing values, not failures.
+    """
+    decimal = spec_get(spec, "decimal") or "." if spec is not None else "."
+    thousands = spec_get(spec, "thousands") if spec is not None else None
+    text = values
+    if (decimal != "." or thousands) and not pd.api.types.is_numeric_dtype(values.dtype):
+        text = values.astype("str")
+        if thousands:
+            text = text.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
+    m = map_labels(text, None)
+    failed = m.failed
+    if missing_codes and failed.any():
+        declared = {" ".join(str(c).lower().split()) for c in missing_codes}
+        norm = values.astype("str").str.strip().str.lower().str.split().str.join(" ")
+        failed = failed & ~norm.isin(declared).to_numpy(dtype=bool, na_value=False)
+    return m.codes, failed
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+
+
+def _decimal_comma_cells(values: pd.Series, bad: np.ndarray, spec: Any) -> int:
+    if not bad.any() or ((spec_get(spec, "decimal") or ".") if spec is not None else ".") != ".":
+        return 0
+    return int(values[bad].astype("str").str.match(_DECIMAL_COMMA).sum())
+
+
+def _number_hint(values: pd.Series, bad: np.ndarray, spec: Any, file_key: str) -> str:
+    """Why text cells of a numeric column may not be numbers: a decimal comma, or a missing code."""
+    if not bad.any():
+        return ""
+    texts = values[bad].astype("str")
+    decimal = (spec_get(spec, "decimal") or ".") if spec is not None else "."
+    if decimal == "." and texts.str.match(_DECIMAL_COMMA).mean() >= 0.5:
+        return (f"; the cells look like numbers with a decimal comma (e.g. {texts.iloc[0].strip()!r}): set "
+                f"{file_key}.decimal: ',' in the study")
+    return ("; if this text means 'not known', list it under missing_codes in the study to read it as "
+            "missing")
 
 
 # ============================================================================ schemas
@@ -369,19 +412,6 @@ def _isin(keys: Sequence[str]):
 def _floats(s: pd.Series) -> np.ndarray:
     # no copy for the float64 columns validation builds
     return s.to_numpy() if s.dtype == np.float64 else s.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _whole(s: pd.Series) -> pd.Series:
-    v = _floats(s)
-    return pd.Series(np.isnan(v) | (v == np.round(v)), index=s.index)
-
-
-def _between(lo: float, hi: float):
-    def check(s: pd.Series) -> pd.Series:
-        v = _floats(s)
-        return pd.Series(np.isnan(v) | ((v >= lo) & (v <= hi)), index=s.index)
-
-    return check
 
 
 def _non_negative(s: pd.Series) -> pd.Series:
@@ -424,7 +454,7 @@ def build_schemas(study: Any) -> dict[str, pa.DataFrameSchema]:
         for item_id, col in si.item_columns().items():
             r_cols[col] = pa.Column(
                 nullable=True, required=False, title=f"{si.id} item {item_id}",
-                checks=[_check(_whole, RULE_INTEGER), _check(_between(rs.min, rs.max), RULE_RANGE)],
+                checks=item_checks(rs.min, rs.max, numeric=False, described=False),
             )
     return {
         "participants": pa.DataFrameSchema(p_cols, strict=False, name="participants"),
@@ -626,10 +656,13 @@ def validate_frames(
     pdata = pdata.assign(arm=pdata["arm"].str.strip())
     p_conv = pd.DataFrame({"participant_id": pdata["participant_id"], "arm": pdata["arm"]})
     p_typed: dict[str, Any] = {}
+    p_spec = study.files.participants
+    missing_codes = tuple(getattr(study, "missing_codes", ()) or ())
     for col in study.dosage:
-        v, bad = _numbers(pdata[col])
+        v, bad = _numbers(pdata[col], p_spec, missing_codes)
         findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
-                     f"dosage column {col!r} must hold numbers")
+                     f"dosage column {col!r} must hold numbers"
+                     + _number_hint(pdata[col], bad, p_spec, "files.participants"))
         p_conv[col] = v
         p_typed[col] = v
     for col, type_ in fid_types.items():  # type and range per indicator (count, proportion, boolean)
@@ -639,11 +672,15 @@ def validate_frames(
     for col in (*study.covariates, *study.clusters):
         if col in p_typed or col in ("site_id", "mentor_id", "group_id"):
             continue
-        v, bad = _numbers(pdata[col])
-        n_num = int((~np.isnan(v)).sum())
-        if n_num and n_num >= int(bad.sum()) * 4 and col in study.covariates:
+        v, bad = _numbers(pdata[col], p_spec, missing_codes)
+        # numbers written with a decimal comma in a file read with '.' count as numbers here
+        n_num = int((~np.isnan(v)).sum()) + _decimal_comma_cells(pdata[col], bad, p_spec)
+        # A covariate whose cells are mostly numbers is numeric: each text cell is a finding (never a
+        # silent switch of the whole column to categories); a declared missing code is missing.
+        if n_num and n_num >= int(bad.sum()) - (n_num - int((~np.isnan(v)).sum())) and col in study.covariates:
             findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
-                         f"covariate {col!r} holds numbers; this cell is text")
+                         f"covariate {col!r} holds numbers; this cell is text"
+                         + _number_hint(pdata[col], bad, p_spec, "files.participants"))
             p_typed[col] = v
     for col in _DATE_COLUMNS_P:
         if col in pdata.columns:
@@ -693,6 +730,7 @@ def validate_frames(
     codes: dict[str, np.ndarray] = {}
     lookups = {si.id: label_codes(si.instrument) for si in study.instruments}
     failed_rows: dict[str, np.ndarray] = {}
+    failed_texts: dict[str, np.ndarray] = {}
     labelled: dict[str, int] = {}
     # Item texts leave the table as they are converted; only cells whose text differs from the
     # plain form of their code are kept (for reports and the quarantine, see _Cells).
@@ -707,6 +745,8 @@ def validate_frames(
         m = map_labels(values, lookups[si.id])
         codes[col] = m.codes
         failed_rows[col] = np.flatnonzero(m.failed)
+        if len(failed_rows[col]):
+            failed_texts[col] = values.take(failed_rows[col]).to_numpy(dtype=object)
         labelled[si.id] = labelled.get(si.id, 0) + m.n_labelled
         odd = None if m.as_code is None else np.flatnonzero(~m.as_code)
         if odd is None or len(odd) > n_r // 2:
@@ -714,6 +754,7 @@ def validate_frames(
         elif len(odd):
             kept[col] = (odd, values.take(odd))
         del values, m
+    _unfinished(findings, r_raw, rdata, study.files.responses, codes, notes)
     r_cells = _Cells(rdata, r_columns, codes, kept)
     for col, rows in failed_rows.items():
         if not len(rows):
@@ -722,9 +763,10 @@ def validate_frames(
         rs = si.instrument.response_scale
         # text answers in use for this instrument (any column): an unmatched text is a label typo
         if labelled.get(si.id, 0):
+            known = ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items()))
             findings.add("responses", rows, col, RULE_LABEL,
-                         f"not an answer label of {si.id}; known labels: "
-                         + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
+                         [f"not an answer label of {si.id}{_closest_label(t, rs)}; known labels: {known}"
+                          for t in failed_texts[col]])
         else:
             findings.add("responses", rows, col, RULE_NUMERIC,
                          f"must be a number from {rs.min} to {rs.max} ({si.id})"
@@ -860,6 +902,55 @@ def validate_frames(
 
 
 # ============================================================================ rule helpers
+def _closest_label(text: Any, scale: Any) -> str:
+    """``"; closest known label: 'Somewhat agree' (5)"`` for a label typo, or nothing."""
+    import difflib
+
+    from mentor_eval.labels import normalize_label
+
+    words = {normalize_label(w): (w, k) for w, k in scale.all_labels().items()}
+    near = difflib.get_close_matches(normalize_label(text), list(words), n=1, cutoff=0.6)
+    if not near:
+        return ""
+    word, code = words[near[0]]
+    return f"; closest known label: {word!r} (code {code})"
+
+
+_FALSE = frozenset({"0", "false", "f", "no", "n"})
+
+
+def _unfinished(findings: _Findings, raw: RawFrame, rdata: pd.DataFrame, spec: Any,
+                codes: dict[str, np.ndarray], notes: list[str]) -> None:
+    """Qualtrics responses with Finished false or Progress below 100: flagged; their answers are
+    left out of the analysis unless the file's ``unfinished`` option is ``keep``."""
+    if raw.format != "qualtrics" or not ({"Finished", "Progress"} & set(rdata.columns)):
+        return
+    n = len(rdata)
+    unfinished = np.zeros(n, dtype=bool)
+    if "Finished" in rdata.columns:
+        fin = rdata["Finished"].astype("str").str.strip().str.lower()
+        unfinished |= fin.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
+    if "Progress" in rdata.columns:
+        prog, _ = _numbers(rdata["Progress"])
+        unfinished |= ~np.isnan(prog) & (prog < 100)
+    rows = np.flatnonzero(unfinished)
+    if not len(rows):
+        return
+    keep = (spec_get(spec, "unfinished") or "exclude") == "keep"
+    if keep:
+        message = "an unfinished response (Finished false or Progress below 100); analysed (unfinished: keep)"
+    else:
+        message = ("an unfinished response (Finished false or Progress below 100): kept in the participant "
+                   "flow as assessed, its answers left out of the analysis; set files.responses.unfinished: "
+                   "keep to analyse them")
+        for col in codes:
+            codes[col][rows] = np.nan
+    findings.add("responses", rows, "Finished" if "Finished" in rdata.columns else "Progress",
+                 "unfinished_response", message, severity="warning")
+    notes.append(f"{raw.file_name}: {len(rows)} unfinished Qualtrics response(s) "
+                 + ("analysed (unfinished: keep)." if keep else "left out of the analysis (unfinished: exclude)."))
+
+
 def _serial_warnings(findings: _Findings, table: str, col: str, dates: np.ndarray, serial: np.ndarray) -> None:
     rows = np.flatnonzero(serial)
     if len(rows):

@@ -66,6 +66,19 @@ def test_cr2_coefficients_match_clubsandwich(fits):
     assert (coef["vcov"] == "CR2").all()
 
 
+def test_cr2_arm_test_is_clubsandwich_htz(fits):
+    ref = EXPECTED["partially_nested"]["wald_arm"]
+    an = fits["cr2"].anova.set_index("term")
+    assert an.loc["arm", "F"] == pytest.approx(ref["F"][0], rel=1e-9)
+    assert an.loc["arm", "df_resid"] == pytest.approx(ref["df_denom"][0], rel=1e-9)
+    assert an.loc["arm", "p"] == pytest.approx(ref["p"][0], rel=1e-8)
+    assert an.loc["arm", "test"] == "Wald F (CR2)"
+    # one-df terms: the squared Satterthwaite t test
+    coef = fits["cr2"].coefficients.set_index("term")
+    assert an.loc["pre", "F"] == pytest.approx(coef.loc["pre", "t"] ** 2, rel=1e-10)
+    assert an.loc["pre", "df_resid"] == pytest.approx(coef.loc["pre", "df"], rel=1e-10)
+
+
 def test_cr2_emmeans_and_contrasts_match_linear_contrast(fits):
     ref = EXPECTED["partially_nested"]
     emm = fits["cr2"].emmeans.set_index("arm").loc[["control", "group", "mentor"]]
@@ -133,7 +146,7 @@ def _dense_cr2(x, y, cl):
 
 def test_vectorised_cr2_equals_dense_loops_with_mixed_cluster_sizes():
     rng = np.random.default_rng(3)
-    sizes = [1] * 40 + [2] * 5 + [3] * 4 + [7, 7, 12]
+    sizes = [1] * 40 + [2] * 5 + [3] * 4 + [7, 7, 12, 31, 40]  # 31, 40: the low-rank path
     cl = np.repeat(np.arange(len(sizes)), sizes)
     n = cl.size
     x = np.column_stack([np.ones(n), rng.normal(size=n), (cl % 3 == 0), rng.normal(size=n)])
@@ -285,3 +298,55 @@ def test_all_singleton_clusters_and_one_cluster_arm_are_errors_unless_fallback(p
     with pytest.raises(AnalysisError, match=r"every analysed participant of arm 'mentor' is in the same 'mentor_id' "
                                             r"cluster \('M00'\)"):
         ancova(one, cluster_method="cr2", **kw)
+
+
+def test_a_cluster_column_with_one_value_for_everyone_is_ignored(partial):
+    one_site = partial.assign(site_id="S1")
+    res = ancova(one_site, control="control", clusters=["site_id", "mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    assert list(res.icc["level"]) == ["mentor_id", "group_id"]
+    assert res.info["status"].eq("cluster ignored").sum() == 1
+    ref = ancova(partial, control="control", clusters=["mentor_id", "group_id"], contrasts="control",
+                 cluster_method="cr2")
+    np.testing.assert_allclose(res.contrasts["se"], ref.contrasts["se"], rtol=1e-12)
+
+
+# ------------------------------------------------------------------ pipeline
+def _mentor_study(tmp_path, **overrides):
+    from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
+
+    n = 48
+    mentors = ["" if i % 2 == 0 else f"m{(i // 2) % 6}" for i in range(n)]  # nw: 6 mentors of 4
+    return write_study(tmp_path, participants=participants_csv(n, extra={"mentor_id": mentors}),
+                       responses=rows_to_csv(response_rows(n, seed=3)), **overrides)
+
+
+def test_pipeline_contrasts_use_the_declared_clusters(tmp_path):
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(_mentor_study(tmp_path, clusters=["mentor_id"]), psychometrics=False, mixed=False)
+    assert len(res.contrasts) == 1
+    row = res.contrasts.iloc[0]
+    assert row["cluster_method"] == "mixed" and np.isfinite(row["se_unclustered"])
+    assert (res.ancova_means["cluster_method"] == "mixed").all()
+    icc = res.ancova_icc
+    assert list(icc["level"]) == ["mentor_id"] and icc["n_clusters"].iloc[0] == 6
+    assert icc["outcome"].iloc[0] == "adult_hope_scale.total"
+    # without declared clusters: today's analysis, an empty icc table
+    plain = run_study(_mentor_study(tmp_path / "plain", clusters=[]), psychometrics=False, mixed=False)
+    assert (plain.contrasts["cluster_method"] == "none").all() and plain.ancova_icc.empty
+    assert plain.contrasts["se"].iloc[0] == pytest.approx(plain.contrasts["se_unclustered"].iloc[0])
+
+
+def test_pipeline_single_arm_study_notes_that_there_is_nothing_to_compare(tmp_path):
+    from test_validation_support import participants_csv, write_study
+
+    from mentor_eval.pipeline import run_study
+
+    res = run_study(write_study(tmp_path, design="single-arm", arms=[{"key": "nw", "label": "NW",
+                                                                     "model": "narrative_weaving"}],
+                                participants=participants_csv().replace(",ctrl,", ",nw,")),
+                    psychometrics=False, mixed=False)
+    notes = res.notes[res.notes["step"] == "ANCOVA"]
+    assert len(notes) == 1 and "single arm" in notes["reason"].iloc[0]
+    assert len(res.contrasts) == 0 and len(res.prepost)

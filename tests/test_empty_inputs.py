@@ -95,7 +95,7 @@ def test_negative_sample_alpha_without_published_reliability(tmp_path):
 
 
 def test_cli_never_shows_a_traceback_for_a_bug(tmp_path, monkeypatch, capsys):
-    import mentor_eval.cli.validate as v
+    import mentor_eval.validation as v
 
     def boom(*a, **k):
         raise KeyError("alpha")

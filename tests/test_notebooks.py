@@ -22,7 +22,7 @@ XSS = "<script>alert(1)</script>"
 STRICT = 150  # hides the control arm at the last wave (138 analysed), keeps the other arms visible
 
 SECTIONS = [
-    "Executive summary",
+    "Executive summary in detail",
     "What was tried: the mentorship models",
     "Participant flow and attrition",
     "Baseline equivalence",

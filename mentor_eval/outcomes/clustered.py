@@ -108,6 +108,60 @@ class CR2Fit:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(frob > 0, trace**2 / frob, np.nan)
 
+    def _pw(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cluster cross-products of the adjusted contrast loadings: d (G, q, q), w (G, p, q)."""
+        x, m = self._x, self._xtx_inv
+        pmat = self._apply_a(x @ (m @ C.T))  # n x q
+        d = np.add.reduceat(pmat[:, :, None] * pmat[:, None, :], self._starts, axis=0)
+        w = np.add.reduceat(x[:, :, None] * pmat[:, None, :], self._starts, axis=0)
+        return d, w
+
+    def wald_test(self, C: np.ndarray) -> dict[str, float]:
+        """HTZ Wald test of ``C beta = 0`` (clubSandwich ``Wald_test(..., test = "HTZ")``).
+
+        Returns ``F`` (the Hotelling-scaled statistic), ``df_num`` (q), ``df_denom`` and ``p``.
+
+        Notes
+        -----
+        Pustejovsky & Tipton (2018), section 3: ``Q = (C b)' (C V C')^-1 (C b)``; with
+        ``Omega = E[C V C']`` under the working model and the covariances of the entries of
+        ``Omega^{-1/2} C V C' Omega^{-1/2}``, ``nu = q (q + 1) / sum(Var)`` and
+        ``F = (nu - q + 1) / (nu q) Q ~ F(q, nu - q + 1)``. Every G x G array of clubSandwich's
+        ``P_array`` is reduced to sums over clusters and p x p products, so the cost is linear in G.
+        """
+        C = np.atleast_2d(np.asarray(C, dtype=float))
+        q = C.shape[0]
+        m = self._xtx_inv
+        cb = C @ self.beta
+        qstat = float(cb @ np.linalg.solve(C @ self.vcov @ C.T, cb))
+        d, w = self._pw(C)
+        qq = np.einsum("gia,ij,gjb->gab", w, m, w)
+        omega = (d - qq).sum(axis=0)
+        lam, vec = np.linalg.eigh(0.5 * (omega + omega.T))
+        root = np.where(lam > _EIG_TOL, 1.0 / np.sqrt(np.where(lam > _EIG_TOL, lam, 1.0)), 0.0)
+        rot = (vec * root) @ vec.T  # Omega^{-1/2}
+        d, w = self._pw(rot @ C)  # B_st = P computed for the rotated contrasts
+        qq = np.einsum("gia,ij,gjb->gab", w, m, w)
+        s_ab = np.einsum("gia,gjb->abij", w, w)  # S_ab = sum_g w_ag w_bg'
+        ms = np.einsum("ij,abjk->abik", m, s_ab)  # M S_ab
+
+        def inner(s_, t_, u_, v_):
+            # <P_st, P_uv>_F over the G x G cluster pairs
+            return float(np.sum(d[:, s_, t_] * d[:, u_, v_]) - np.sum(d[:, s_, t_] * qq[:, u_, v_])
+                         - np.sum(d[:, u_, v_] * qq[:, s_, t_])
+                         + np.einsum("ij,ji->", ms[t_, v_], ms[u_, s_]))
+
+        total = 0.0
+        for s_ in range(q):
+            for t_ in range(q):
+                total += inner(s_, t_, t_, s_) + inner(s_, s_, t_, t_)
+        nu = q * (q + 1) / total
+        delta = max((nu - q + 1) / nu, 0.0)
+        df = nu - q + 1
+        fstat = delta * qstat / q
+        p = float(stats.f.sf(fstat, q, df)) if df > 0 else float("nan")
+        return {"F": fstat, "df_num": float(q), "df_denom": float(df), "p": p}
+
     def contrasts(self, L: np.ndarray) -> pd.DataFrame:
         """Estimate, CR2 SE, Satterthwaite df, t and two-sided p of each row of ``L``.
 
@@ -130,8 +184,9 @@ class CR2Fit:
 def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
     """Return a function applying the block-diagonal ``A = diag_g (I - H_gg)^{-1/2}`` to (n, k).
 
-    Blocks are grouped by cluster size: singletons in closed form ``1 / sqrt(1 - h_ii)``, every
-    other size by one stacked symmetric eigendecomposition.
+    Blocks are grouped by cluster size: singletons in closed form ``1 / sqrt(1 - h_ii)``, small
+    clusters of one size by one stacked symmetric eigendecomposition, large clusters by a low-rank
+    update of the identity.
     """
     n = x.shape[0]
     order = np.argsort(codes, kind="stable")
@@ -148,6 +203,19 @@ def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
             lam = 1.0 - h
             a = np.where(lam > _EIG_TOL, 1.0 / np.sqrt(np.where(lam > _EIG_TOL, lam, 1.0)), 0.0)
             plans.append((idx[:, 0], a, None))
+        elif size > max(2 * x.shape[1], 24):
+            # Large clusters (sites): I - H_gg differs from I only on the column space of X_g, so
+            # with X_g = U S V' and S V' M V S = Q diag(lam) Q', W = U Q,
+            # (I - H_gg)^{-1/2} = I + W diag((1 - lam)^{-1/2} - 1) W' -- O(size p^2), not O(size^3).
+            for row in idx:
+                u, sv, vt = np.linalg.svd(x[row], full_matrices=False)
+                keep = sv > sv[0] * 1e-12 if sv.size else sv > 0
+                u, sv, vt = u[:, keep], sv[keep], vt[keep]
+                k = (sv[:, None] * vt) @ m @ (vt.T * sv[None, :])
+                lam, q = np.linalg.eigh(0.5 * (k + k.T))
+                rest = 1.0 - lam
+                root = np.where(rest > _EIG_TOL, 1.0 / np.sqrt(np.where(rest > _EIG_TOL, rest, 1.0)), 0.0)
+                plans.append((row, None, (u @ q, root - 1.0)))
         else:
             hgg = np.einsum("gip,pq,gjq->gij", xs, m, xs)
             ih = np.eye(size)[None, :, :] - hgg
@@ -162,6 +230,11 @@ def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray):
         for idx, a1, a in plans:
             if a is None:
                 out[idx] = v[idx] * (a1[:, None] if v.ndim == 2 else a1)
+            elif isinstance(a, tuple):  # one large cluster, low-rank form
+                w, c = a
+                vi = v[idx]
+                coef = w.T @ vi
+                out[idx] = vi + w @ (coef * (c[:, None] if vi.ndim == 2 else c))
             else:
                 out[idx] = np.einsum("gij,gj...->gi...", a, v[idx])
         return out

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from mentor_eval.errors import ParameterError
 from mentor_eval.report.html import escape, table_html
 
-__all__ = ["figure_html", "show", "show_table", "reset_plotlyjs"]
+__all__ = ["figure_html", "show", "show_table", "reset_plotlyjs", "use_results"]
 
 _CONFIG = {"displaylogo": False, "responsive": True}
 _state: dict[str, Any] = {"plotlyjs_done": False, "counter": 0}
@@ -125,10 +125,23 @@ def show(fig: go.Figure, *, caption: str | None = None, alt: str | None = None) 
     display({"text/html": html_, "text/plain": f"<Figure: {fig.layout.title.text or 'untitled'}>"}, raw=True)
 
 
+def use_results(results: Any) -> None:
+    """Remember the suppression threshold of protected ``results`` so every table names it
+    in its "why hidden" note (call once at the top of a report notebook)."""
+    rep = getattr(results, "provenance", {}).get("report") if hasattr(results, "provenance") else None
+    _state["min_cell"] = rep.get("min_cell") if rep else None
+
+
 def show_table(frame: pd.DataFrame, caption: str, **kwargs: Any) -> None:
     """Display a frame as an accessible, escaped HTML table (see
     :func:`mentor_eval.report.html.table_html` for the keyword arguments)."""
     from IPython.display import display
 
+    if not len(frame):
+        display({"text/html": f'<p class="me-not-applicable">{escape(caption)}: not applicable to this study.</p>',
+                 "text/plain": caption}, raw=True)
+        return
+    if kwargs.get("min_cell") is None and _state.get("min_cell") is not None:
+        kwargs["min_cell"] = _state["min_cell"]
     html_ = table_html(frame, caption, **kwargs)
     display({"text/html": html_, "text/plain": caption}, raw=True)

@@ -482,10 +482,9 @@ def limitations(results: StudyResults) -> list[str]:
 
 
 def _variable(results: StudyResults, variable: str) -> str:
-    v = str(variable)
-    if re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", v):
-        return _outcome(results, v)
-    return v.replace("=", ": ")
+    from mentor_eval.report.names import variable_label
+
+    return variable_label(results, variable)
 
 
 # --------------------------------------------------------------------------- arm cards

@@ -16,7 +16,7 @@ from mentor_eval.report.names import (
     _renamed,
     _scale_label,
     arm_labels,
-    outcome_labels,
+    variable_label,
 )
 from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected, _suppress, is_protected, protect
 
@@ -45,6 +45,30 @@ __all__ = [
 # --------------------------------------------------------------------------- flow and attrition
 
 
+def _empty_safe(func):
+    """A table of a result the study does not have (e.g. no control arm, one wave) is an
+    empty frame, which :func:`mentor_eval.report.display.show_table` reports as not applicable."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(results, *args, **kwargs):
+        try:
+            return func(results, *args, **kwargs)
+        except KeyError:
+            source = _SOURCES.get(func.__name__)
+            if source is not None and not len(getattr(results, source)):
+                return pd.DataFrame()
+            raise
+
+    return wrapper
+
+
+_SOURCES = {"attrition_table": "attrition", "baseline_table": "baseline", "contrasts_table": "contrasts",
+            "prepost_table": "prepost", "reliability_table": "reliability", "flow_table_for_report": "flow",
+            "reliability_by_arm_table": "reliability_by_arm", "invariance_table": "invariance"}
+
+
+@_empty_safe
 def flow_table_for_report(results: StudyResults, min_cell: int | None = None) -> pd.DataFrame:
     """Participant flow per arm and wave, suppressed, with labels.
 
@@ -71,6 +95,7 @@ def flow_table_for_report(results: StudyResults, min_cell: int | None = None) ->
 
 
 
+@_empty_safe
 def attrition_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Attrition per arm versus control with the WWC verdict (protected results).
 
@@ -121,6 +146,7 @@ _CATEGORY_WORDS = {
 }
 
 
+@_empty_safe
 def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Baseline equivalence per variable and arm, with the WWC category in words.
 
@@ -132,8 +158,7 @@ def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame
     """
     _require_protected("baseline_table", results)
     t = _relabel(results.baseline, results, cols=("arm", "reference"))
-    outs = outcome_labels(results, pd.unique(t["variable"]))
-    t["variable"] = [outs.get(v, v) if "." in str(v) else v for v in t["variable"]]
+    t["variable"] = [variable_label(results, v) for v in t["variable"]]
     t["category"] = [_CATEGORY_WORDS.get(c, c) for c in t["category"]]
     names = {"variable": "Characteristic", "arm": "Arm", "mean_arm": "Arm mean", "mean_ref": "Control mean",
              "g": "Difference (g)", "category": "WWC baseline equivalence"}
@@ -147,6 +172,7 @@ def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame
 
 
 
+@_empty_safe
 def reliability_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Reliability of each scale in this sample (all arms together), per wave.
 
@@ -161,6 +187,7 @@ def reliability_table(results: StudyResults, *, full: bool = False) -> pd.DataFr
     return _reliability_frame(results, results.reliability, full=full, by_arm=False)
 
 
+@_empty_safe
 def reliability_by_arm_table(results: StudyResults, *, full: bool = True) -> pd.DataFrame:
     """Reliability per wave and arm (flagged below the threshold), as :func:`reliability_table`."""
     _require_protected("reliability_by_arm_table", results)
@@ -186,6 +213,7 @@ def _reliability_frame(results: StudyResults, t: pd.DataFrame, *, full: bool, by
     return _renamed(_keep(t, list(names)), names)
 
 
+@_empty_safe
 def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Measurement invariance across arms per instrument and level, with the verdict.
 
@@ -285,6 +313,7 @@ def item_statistics(results: StudyResults, instrument_id: str, wave: str | None 
 
 
 
+@_empty_safe
 def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Arm-vs-control ANCOVA contrasts: difference, g, CIs, adjusted p.
 
@@ -307,6 +336,7 @@ def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFram
 
 
 
+@_empty_safe
 def prepost_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Within-arm change per outcome: means before and after, change with CI, g_av."""
     _require_protected("prepost_table", results)
@@ -366,6 +396,11 @@ def exploratory_table(results: StudyResults, kind: str, *, full: bool = False) -
     if t is None or not len(t):
         return pd.DataFrame({"Outcome": [], "Status": []})
     t = _relabel(t, results)
+    for col in ("moderator", "term"):
+        if col in t.columns and (kind == "dose" or col == "moderator"):
+            t[col] = [variable_label(results, v) if isinstance(v, str) and v else v for v in t[col]]
+    if "level" in t.columns:
+        t["level"] = [str(v).replace("_", " ") if isinstance(v, str) else v for v in t["level"]]
     if kind == "dose":
         names = {"outcome": "Outcome", "arm": "Arm", "term": "Dose", "estimate": "Change per unit",
                  "ci_low": "95% CI low", "ci_high": "95% CI high", "p": "p", "n": "n", "status": "Status"}
@@ -452,10 +487,10 @@ def title_html(results: StudyResults, title: str | None = None, kind: str = "Eva
     """
     st = results.study
     text = title if title else f"{st.name}: {kind.lower()}" if kind else st.name
-    sub = f"{kind} for the {st.design} study {st.name}."
+    sub = f"{kind}; {st.design} study."
     if is_protected(results):
         m = results.provenance[_PROTECTED_KEY]["min_cell"]
-        sub += (f" Only aggregate results are shown; any group of fewer than {m} participants is suppressed "
-                f"(marked '{SUPPRESSED}').")
+        sub += (f" Only totals are shown: numbers about fewer than {m} people are hidden (marked "
+                f"'{SUPPRESSED}').")
     return f'<h1 class="me-title">{escape(text)}</h1><p class="me-subtitle">{escape(sub)}</p>'
 
