@@ -661,7 +661,8 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
     Results are identical whatever the scheduler and the number of workers: each study is
     deterministic, runs alone, and results are gathered in the order of the portfolio file.
     Only the protected aggregates of :func:`analyse_program` travel back from a worker.
-    Pooling is :func:`pool_programs`.
+    Pooling is :func:`pool_programs`. On an existing cluster the workers need mentor-eval
+    installed and the study folders readable at the same paths (a shared file system).
 
     References
     ----------
