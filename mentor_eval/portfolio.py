@@ -661,7 +661,8 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
     Results are identical whatever the scheduler and the number of workers: each study is
     deterministic, runs alone, and results are gathered in the order of the portfolio file.
     Only the protected aggregates of :func:`analyse_program` travel back from a worker.
-    Pooling is :func:`pool_programs`.
+    Pooling is :func:`pool_programs`. On an existing cluster the workers need mentor-eval
+    installed and the study folders readable at the same paths (a shared file system).
 
     References
     ----------
@@ -1236,12 +1237,34 @@ def methods_paragraphs(result: PortfolioResult) -> list[str]:
 
 
 def regression_table(result: PortfolioResult) -> pd.DataFrame:
-    """Meta-regression coefficients per outcome as text (empty without moderators)."""
+    """Meta-regression coefficients per outcome in words (empty without moderators).
+
+    A categorical moderator's term reads ``format: group (vs community)``: the difference in g
+    from the reference level (the first level in sorted order, as in :func:`meta_regression`).
+    """
     r = result.regression
     if not len(r):
         return pd.DataFrame(columns=["Outcome", "Term", "Coefficient (95% CI)", "p"])
+    eff = result.effects[result.effects["status"] == "included"]
+    labels = eff.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
+
+    def term(outcome: str, t: str) -> str:
+        if t == "intercept":
+            return "intercept (reference levels)"
+        if t.endswith("]") and "[" in t:
+            mod, level = t[:-1].split("[", 1)
+            sub = eff.loc[eff["outcome"] == outcome, mod] if mod in eff.columns else pd.Series(dtype=object)
+            levels = sorted(sub.dropna().astype(str).unique())
+            ref = f" (vs {levels[0]})" if levels else ""
+            return f"{mod}: {level}{ref}"
+        return t
+
+    def p_text(p: float) -> str:
+        return "" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
     return pd.DataFrame({
-        "Outcome": r["outcome"], "Term": r["term"],
+        "Outcome": [labels.get(o, o) for o in r["outcome"]],
+        "Term": [term(o, t) for o, t in zip(r["outcome"], r["term"], strict=True)],
         "Coefficient (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(r["estimate"], r["ci_low"], r["ci_high"], strict=True)],
-        "p": r["p"].round(3),
+        "p": [p_text(p) for p in r["p"]],
     })

@@ -215,3 +215,11 @@ def test_words_for_an_empty_portfolio_and_consistency_in_plain_words():
     assert "differ a lot" in text and "very likely also help" in text
     assert "could do better or worse" in consistency_sentence({**row, "pi_low": -0.1})
     assert consistency_sentence({"k": 1}).startswith("Only one program")
+
+
+def test_regression_table_names_the_reference_level(tiny_result):
+    from mentor_eval.portfolio import regression_table
+
+    t = regression_table(tiny_result)
+    assert "format: group (vs dyad)" in set(t["Term"])
+    assert not t["Outcome"].str.contains(r"\.total").any()  # labels, not ids
