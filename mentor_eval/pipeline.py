@@ -359,7 +359,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     primary = [o for o in primary if o in scored]
     if not outs:
         return _shaped({name: pd.DataFrame() for name in (
-            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "mixed_means",
+            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "ancova_icc", "mixed_means",
             "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
