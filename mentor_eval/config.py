@@ -57,24 +57,36 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.second = key, first, second
 
 
+class _Recursive(Exception):
+    pass
+
+
 def _expanded_size(root: yaml.Node) -> int:
-    """Number of nodes the document has once every alias is expanded (memoised, linear time)."""
+    """Number of nodes the document has once every alias is expanded (memoised, linear time).
+
+    Raises ``_Recursive`` for an alias inside its own anchor (a structure that contains itself).
+    """
     sizes: dict[int, int] = {}
+    active: set[int] = set()  # expanded, not finished: the current path of the walk
     # Iterative post-order walk: nested anchors can be deeper than Python's recursion limit.
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
-        if id(node) in sizes:
-            continue
+        key = id(node)
         children: list[yaml.Node] = []
         if isinstance(node, yaml.SequenceNode):
             children = list(node.value)
         elif isinstance(node, yaml.MappingNode):
             children = [n for pair in node.value for n in pair]
-        if done or not children:
-            total = 1 + sum(sizes.get(id(c), 0) for c in children)
-            sizes[id(node)] = min(total, MAX_NODES + 1)
+        if done:
+            active.discard(key)
+            sizes[key] = min(1 + sum(sizes[id(c)] for c in children), MAX_NODES + 1)
             continue
+        if key in sizes:
+            continue
+        if key in active:
+            raise _Recursive
+        active.add(key)
         stack.append((node, True))
         stack.extend((c, False) for c in children if id(c) not in sizes)
     return sizes[id(root)]
@@ -140,6 +152,9 @@ def read_yaml(path: str | Path, *, error: type[MentorEvalError], what: str = "fi
                         "and aliases ('&name' / '*name'), far more than any study needs; this is how a "
                         "'billion laughs' file exhausts memory. Write the values out instead of nesting aliases.")
         return loader.construct_document(node)
+    except _Recursive:
+        raise error(f"{p.name}: an alias ('*name') is used inside its own anchor ('&name'), so the {what} "
+                    "would contain itself without end; write the values out instead.") from None
     except _DuplicateKey as exc:
         raise error(f"{p.name}: line {exc.second}: the key {str(exc.key)!r} is given twice in the same mapping "
                     f"(first on line {exc.first}); YAML would silently keep only the later value. Delete one "

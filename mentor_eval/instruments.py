@@ -49,11 +49,24 @@ _CITATION_KEYS = {"authors", "year", "title", "journal", "volume", "issue", "pag
 
 @dataclass(frozen=True)
 class ResponseScale:
-    """The answer options of an instrument: integer codes ``min``..``max`` with labels."""
+    """The answer options of an instrument: integer codes ``min``..``max`` with labels.
+
+    ``labels`` holds one label per code (the wording shown to respondents); ``aliases`` other
+    wordings of the same answer that exports use (``Neutral`` for ``Neither agree nor
+    disagree``), so a fully labelled export maps whichever wording the survey used.
+    """
 
     min: int
     max: int
     labels: Mapping[int, str] = field(default_factory=dict)
+    aliases: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+    def all_labels(self) -> dict[str, int]:
+        """Every known wording (labels and aliases, as written) -> code."""
+        out = {v: k for k, v in self.labels.items()}
+        for k, words in self.aliases.items():
+            out.update(dict.fromkeys(words, k))
+        return out
 
     @property
     def n_points(self) -> int:
@@ -265,30 +278,48 @@ class _Checker(ConfigChecker):
 
 def _parse_response_scale(c: _Checker, raw: Any, path: str) -> ResponseScale:
     m = c.mapping(raw, path)
-    c.unknown_keys(m, {"min", "max", "labels"}, path)
+    c.unknown_keys(m, {"min", "max", "labels", "aliases"}, path)
     if "min" not in m or "max" not in m:
         raise c.fail(path, "needs both 'min' and 'max'.")
     lo = c.integer(m["min"], f"{path}.min")
     hi = c.integer(m["max"], f"{path}.max")
     if lo >= hi:
         raise c.fail(f"{path}.min", f"min ({lo}) must be smaller than max ({hi}).")
+    seen: dict[str, int] = {}
+
+    def code(k: Any, kp: str) -> int:
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise c.fail(kp, f"label keys must be whole-number codes; got {k!r}.")
+        if not lo <= k <= hi:
+            raise c.fail(kp, f"code {k} is outside the response scale {lo}-{hi}.")
+        return k
+
+    def unique(word: str, k: int, kp: str) -> None:
+        key = " ".join(word.lower().split())
+        if key in seen and seen[key] != k:
+            raise c.fail(kp, f"label {word!r} is also used for code {seen[key]}.")
+        if key in seen:
+            raise c.fail(kp, f"label {word!r} is given twice for code {k}.")
+        seen[key] = k
+
     labels: dict[int, str] = {}
     if m.get("labels") is not None:
-        lab = c.mapping(m["labels"], f"{path}.labels")
-        for k, v in lab.items():
+        for k, v in c.mapping(m["labels"], f"{path}.labels").items():
             kp = f"{path}.labels.{k}"
-            if isinstance(k, bool) or not isinstance(k, int):
-                raise c.fail(kp, f"label keys must be whole-number codes; got {k!r}.")
-            if not lo <= k <= hi:
-                raise c.fail(kp, f"code {k} is outside the response scale {lo}-{hi}.")
-            labels[k] = c.text(v, kp)  # type: ignore[assignment]
-        seen: dict[str, int] = {}
-        for k, v in labels.items():
-            key = " ".join(v.lower().split())
-            if key in seen:
-                raise c.fail(f"{path}.labels.{k}", f"label {v!r} is also used for code {seen[key]}.")
-            seen[key] = k
-    return ResponseScale(lo, hi, labels)
+            labels[code(k, kp)] = c.text(v, kp)  # type: ignore[assignment]
+            unique(labels[k], k, kp)
+    aliases: dict[int, tuple[str, ...]] = {}
+    if m.get("aliases") is not None:
+        for k, v in c.mapping(m["aliases"], f"{path}.aliases").items():
+            kp = f"{path}.aliases.{k}"
+            k = code(k, kp)
+            if k not in labels:
+                raise c.fail(kp, f"code {k} has aliases but no label; give its label under 'labels' first.")
+            words = tuple(c.text(w, f"{kp}[{i}]") for i, w in enumerate(c.seq(v, kp, allow_scalar=True)))
+            for i, w in enumerate(words):
+                unique(w, k, f"{kp}[{i}]")  # type: ignore[arg-type]
+            aliases[k] = words  # type: ignore[assignment]
+    return ResponseScale(lo, hi, labels, aliases)
 
 
 def _parse_alpha(c: _Checker, raw: Any, path: str) -> float | None:

@@ -37,8 +37,9 @@ def label_codes(scale: ResponseScale | Instrument | Mapping[int, str]) -> dict[s
     """Normalised answer label -> code for a response scale (or an instrument's current form)."""
     if isinstance(scale, Instrument):
         scale = scale.response_scale
-    labels = scale.labels if isinstance(scale, ResponseScale) else scale
-    return {normalize_label(v): int(k) for k, v in labels.items()}
+    if isinstance(scale, ResponseScale):
+        return {normalize_label(v): int(k) for v, k in scale.all_labels().items()}
+    return {normalize_label(v): int(k) for k, v in scale.items()}
 
 
 # Whole numbers of up to 9 digits are exact in float64 and int64, and their text is the plain

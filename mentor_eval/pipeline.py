@@ -31,7 +31,9 @@ __all__ = [
     "run_study",
     "run_psychometrics",
     "run_outcomes",
+    "run_mechanisms",
     "write_tables",
+    "write_table_files",
     "input_fingerprints",
     "package_versions",
 ]
@@ -82,6 +84,15 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
                       "p", "n", "n_excluded", "note", "status"),
     "item_distributions": ("instrument", "wave", "item", "item_id", "gist", "reverse", "level", "label", "n",
                            "n_item", "share", "midpoint"),
+    "mediation": ("arm", "mediator", "outcome", "effect", "estimate", "se", "ci_low", "ci_high", "p", "n", "method",
+                  "design", "ci_method", "n_excluded", "mediator_wave", "outcome_wave", "n_boot", "n_clusters",
+                  "rho_at_zero"),
+    "mediation_paths": ("arm", "mediator", "outcome", "path", "estimate", "se", "ci_low", "ci_high", "p", "n",
+                        "method", "design", "ci_method", "n_boot", "n_clusters"),
+    "fidelity": ("arm", "model", "indicator", "label", "type", "column", "expected", "primary", "n", "n_recorded",
+                 "n_reached", "share_reached", "share_reached_all", "mean", "median"),
+    "cace": ("model", "indicator", "outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n",
+             "n_arm", "n_compliers", "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"),
 }
 
 
@@ -113,6 +124,10 @@ class StudyResults:
     item_distributions : share of each response level per instrument item at the final wave
     notes : analyses that could not run, with the reason
     provenance : versions, parameters and SHA-256 of every input
+    mediation : indirect / direct / total / proportion per arm x mediator x outcome (belonging <-> hope)
+    mediation_paths : the a, b and direct paths behind ``mediation`` (for path diagrams)
+    fidelity : per arm x indicator, the share of participants reaching the model's expected dose
+    cace : ITT, compliance share and complier average causal effect per outcome x arm
     """
 
     study: Study
@@ -137,6 +152,10 @@ class StudyResults:
     item_distributions: pd.DataFrame
     notes: pd.DataFrame
     provenance: dict[str, Any] = field(default_factory=dict)
+    mediation: pd.DataFrame = field(default_factory=pd.DataFrame)
+    mediation_paths: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fidelity: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cace: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Name -> result table (the DataFrame fields)."""
@@ -313,17 +332,16 @@ def _published_or_sample_reliability(data: AnalysisData, outcome: str, rel: pd.D
     return si.instrument.published_alpha
 
 
-def _no_reliability_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str:
+def _unusable_alpha_reason(data: AnalysisData, outcome: str, rel: pd.DataFrame | None) -> str | None:
+    """Why this sample's alpha cannot stand in for the reliability (negative or >= 1), if so."""
     si, sc = data.study.resolve_outcome(outcome)
-    base = ("cannot be computed: reliable change needs the scale's reliability, and the instrument gives no "
-            "published_reliability")
     if rel is not None and len(rel) and {"instrument", "scale", "wave", "alpha"} <= set(rel.columns):
         hit = rel[(rel["instrument"] == si.id) & (rel["scale"] == sc.id) & (rel["wave"] == data.study.baseline)]
-        if len(hit) and np.isfinite(hit["alpha"].iloc[0]):
-            return (f"{base} while this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the "
-                    "items do not hang together here; check reverse keys). Add published_reliability to the "
-                    "instrument definition to use the published value.")
-    return f"{base} and this sample has no baseline alpha for it. Add published_reliability to the definition."
+        if len(hit) and np.isfinite(hit["alpha"].iloc[0]) and not 0 < hit["alpha"].iloc[0] < 1:
+            return (f"this sample's baseline alpha is {hit['alpha'].iloc[0]:.2f}, outside 0-1 (the items do not "
+                    "hang together here; check the reverse keys), so it cannot serve as the reliability; add "
+                    "published_reliability or a retest entry to the instrument definition")
+    return None
 
 
 def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, reliability: pd.DataFrame | None = None,
@@ -357,10 +375,6 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
                    "quarantine")
     outs = [o for o in outs if o in scored]
     primary = [o for o in primary if o in scored]
-    if not outs:
-        return _shaped({name: pd.DataFrame() for name in (
-            "flow", "attrition", "baseline", "prepost", "ancova_means", "contrasts", "ancova_icc", "mixed_means",
-            "mixed_contrasts", "icc", "reliable_change", "hypotheses", "moderators", "dose_response")})
 
     # design checks
     primary_scores = frame[frame["outcome"].isin(primary or outs)]
@@ -445,6 +459,9 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     weeks = {w.key: w.week for w in st.waves}
     for o in outs:
         alpha = _published_or_sample_reliability(data, o, reliability if reliability is not None else pd.DataFrame())
+        why = _unusable_alpha_reason(data, o, reliability) if alpha is None else None
+        if why:
+            notes.rows.append({"step": "reliable change", "target": o, "reason": why})
         si, sc = st.resolve_outcome(o)
         retest = [e for e in getattr(si.instrument, "retest", ()) if e.scale == sc.id]
         with warnings.catch_warnings(record=True) as caught:
@@ -481,6 +498,97 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             doses.append(notes.run("dose-response", lambda d=d, o=o: dose_response(
                 frame, o, dose=d, pre=pre, post=post, arms=mentored), target=f"{o} on {d}"))
     res["dose_response"] = _concat(doses)
+    return _shaped(res)
+
+
+MECHANISM_SEED = 14  # fixed, so a report's bootstrap intervals are reproducible
+MECHANISM_BOOT = 2000
+
+
+def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, str]]:
+    """Belonging -> hope for every hope outcome (and subscale), hope totals -> belonging."""
+    constructs, totals = {}, set()
+    for o in outcomes:
+        si, sc = study.resolve_outcome(o)
+        constructs[o] = si.instrument.construct
+        if sc.subscales or len([s for s in si.instrument.scales if not s.subscales]) <= 1:
+            totals.add(o)
+    bel = [o for o in outcomes if constructs[o] == "belonging"]
+    hope = [o for o in outcomes if constructs[o] == "hope"]
+    return [(b, h) for b in bel for h in hope] + [(h, b) for h in hope if h in totals for b in bel]
+
+
+def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None, notes: StepNotes | None = None,
+                   n_boot: int = MECHANISM_BOOT, seed: int = MECHANISM_SEED) -> dict[str, pd.DataFrame]:
+    """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects.
+
+    Also returns ``dose_response``: the slope on each arm's own fidelity indicators that are
+    not already study ``dosage`` columns (``run_study`` appends it to the dose-response table).
+    """
+    from mentor_eval.fidelity import fidelity_summary, primary_columns
+    from mentor_eval.outcomes import cace, mediation
+
+    notes = notes or StepNotes()
+    st = data.study
+    frame = data.analysis
+    outs = list(outcomes) if outcomes else list(st.outcomes.all)
+    covs = [c for c in st.covariates if c in frame.columns]
+    clusters = _cluster_columns(data)
+    cluster = clusters[-1] if clusters else None  # the innermost level the program creates (mentor, group)
+    control = st.control_arm
+    res: dict[str, pd.DataFrame] = {}
+
+    med, paths = [], []
+    pairs = _mediation_pairs(st, outs)
+    if not len(frame):
+        notes.rows.append({"step": "mechanisms", "target": "", "reason": "no clean scores to analyse"})
+        return _shaped({k: pd.DataFrame() for k in ("mediation", "mediation_paths", "fidelity", "cace",
+                                                    "dose_response")})
+    if control is None:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "no control arm to compare with"})
+    elif not pairs:
+        notes.rows.append({"step": "mediation", "target": "", "reason": "needs a belonging and a hope outcome"})
+    else:
+        for m, o in pairs:
+            r = notes.run("mediation", lambda m=m, o=o: mediation(
+                frame, m, o, pre=st.baseline, post=st.final, waves=list(st.wave_keys), control=control,
+                covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed), target=f"{m} -> {o}")
+            if isinstance(r, pd.DataFrame):
+                continue
+            med.append(r.effects)
+            paths.append(r.paths)
+    res["mediation"], res["mediation_paths"] = _concat(med), _concat(paths)
+
+    if st.fidelity:
+        res["fidelity"] = notes.run("fidelity", lambda: fidelity_summary(data))
+    else:
+        res["fidelity"] = pd.DataFrame()
+        notes.rows.append({"step": "fidelity", "target": "", "reason": "study.yaml maps no fidelity indicators "
+                                                                        "(key 'fidelity')"})
+    ca = []
+    prim = primary_columns(st.fidelity)
+    primary = [o for o in outs if o in st.outcomes.primary] or outs
+    for a, fc in prim.items() if control is not None else ():
+        r = notes.run("complier effect", lambda a=a, fc=fc: cace(
+            frame, primary, dose=fc.column, threshold=fc.indicator.expected, pre=st.baseline, post=st.final,
+            control=control, arms=[a], covariates=covs, cluster=cluster, missing_dose="drop"), target=a)
+        ca.append(_with(r, model=fc.model, indicator=fc.indicator.key))
+    res["cace"] = _concat(ca)
+    # dose-response on each arm's own indicators (those not already analysed as study dosage)
+    from mentor_eval.outcomes import dose_response
+
+    doses = []
+    for fc in st.fidelity:
+        if fc.column in st.dosage or fc.indicator.type == "boolean" or fc.column not in frame.columns:
+            continue
+        for o in primary:
+            doses.append(_with(notes.run("dose-response", lambda fc=fc, o=o: dose_response(
+                frame, o, dose=fc.column, pre=st.baseline, post=st.final, arms=[fc.arm]),
+                target=f"{o} on {fc.column}"), indicator=fc.indicator.key))
+    res["dose_response"] = _concat(doses)
+    if not prim:
+        notes.rows.append({"step": "complier effect", "target": "", "reason": "no arm maps its model's primary "
+                                                                               "fidelity indicator"})
     return _shaped(res)
 
 
@@ -559,6 +667,7 @@ def run_study(
     psychometrics: bool = True,
     mixed: bool = True,
     threshold: float = RELIABILITY_THRESHOLD,
+    validation: Any = None,
 ) -> StudyResults:
     """Validate, score and analyse a study; return every result table.
 
@@ -572,16 +681,22 @@ def run_study(
         Run the psychometric checks / the mixed models (both on by default).
     threshold : float
         Reliability below which a scale is flagged.
+    validation : ValidationResult, optional
+        A validation already run on this study (e.g. to decide first whether to analyse it).
 
     Returns
     -------
     StudyResults
     """
-    data = load_analysis_data(study)
+    data = load_analysis_data(study, validation=validation)
     notes = StepNotes()
     psy = run_psychometrics(data, threshold=threshold, notes=notes) if psychometrics else _shaped({
         "reliability": pd.DataFrame(), "reliability_by_arm": pd.DataFrame(), "invariance": pd.DataFrame()})
     res = run_outcomes(data, outcomes=outcomes, reliability=psy["reliability"], notes=notes, mixed=mixed)
+    mech = run_mechanisms(data, outcomes=outcomes, notes=notes)
+    extra_doses = mech.pop("dose_response")
+    if len(extra_doses):
+        res["dose_response"] = _concat([res["dose_response"], extra_doses])
     dist = _shaped({"item_distributions": _item_distributions(data)})["item_distributions"]
     st = data.study
     provenance = {
@@ -590,11 +705,12 @@ def run_study(
         "parameters": {"outcomes": list(outcomes or st.outcomes.all), "reliability_threshold": threshold,
                        "control": st.control_arm, "pre": st.baseline, "post": st.final,
                        "covariates": list(st.covariates), "clusters": list(st.clusters),
-                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family"},
+                       "min_cell": st.privacy.min_cell, "multiplicity": "holm within family",
+                       "mechanism_bootstrap": {"replicates": MECHANISM_BOOT, "seed": MECHANISM_SEED}},
         "inputs": input_fingerprints(st).to_dict(orient="records"),
     }
     return StudyResults(study=st, data=data, **psy, **res, item_distributions=dist, notes=notes.frame(),
-                        provenance=provenance)
+                        provenance=provenance, **mech)
 
 
 def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[str] | None = None) -> list[Path]:
@@ -602,10 +718,19 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
 
     Only aggregate tables are written (never row-level data).
     """
+    return write_table_files(results.tables(), results.provenance, out_dir, names=names)
+
+
+def write_table_files(tables: dict[str, pd.DataFrame], provenance: dict[str, Any], out_dir: str | Path, *,
+                      names: Sequence[str] | None = None) -> list[Path]:
+    """Write tables as CSV + JSON (records) and ``provenance.json`` into ``out_dir``; return the paths.
+
+    The one writer of every command's result tables (``analyze``, ``psychometrics``).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, table in results.tables().items():
+    for name, table in tables.items():
         if names is not None and name not in names:
             continue
         csv = out / f"{name}.csv"
@@ -614,7 +739,7 @@ def write_tables(results: StudyResults, out_dir: str | Path, *, names: Sequence[
         js.write_text(table.to_json(orient="records", indent=1, default_handler=str))
         written += [csv, js]
     prov = out / "provenance.json"
-    prov.write_text(json.dumps(results.provenance, indent=1, default=str))
+    prov.write_text(json.dumps(provenance, indent=1, default=str))
     written.append(prov)
     return written
 

@@ -32,8 +32,10 @@ from __future__ import annotations
 import glob as _glob
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ __all__ = [
     "consistency_sentence",
     "standout_sentences",
     "SCHEDULERS",
+    "dask_client",
     "SAMPLE_MODELS",
     "simulate_portfolio",
 ]
@@ -68,6 +71,8 @@ __all__ = [
 GROUPINGS = ("model", "format")
 MODERATORS = ("format", "targeted", "population", "model")
 SCHEDULERS = ("auto", "serial", "local")
+#: How long to wait for an existing Dask scheduler to answer.
+DASK_CONNECT_TIMEOUT = "20s"
 _KEYS = {"name", "studies", "outcomes", "group_by", "method", "test", "prediction", "moderators", "privacy",
          "max_quarantined", "level", "description"}
 _STUDY_KEYS = {"path", "population", "label"}
@@ -327,7 +332,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
         outcome's family among its targets), ``g``, ``g_se``, ``variance`` (``g_se``^2),
         ``g_ci_low``, ``g_ci_high``, ``estimate`` (raw-score difference), ``ci_low``, ``ci_high``,
         ``p``, ``n_arm``, ``n_reference``, ``status`` ("included", or "left out"), ``reason``.
-        ``design`` columns: ``program``, ``arm``, ``model``, ``n_enrolled``, ``n_analysed``,
+        ``design`` columns: ``program``, ``arm``, ``arm_label``, ``model``, ``n_enrolled``, ``n_analysed``,
         ``attrition_pct``, ``overall_attrition_pct``, ``differential_pct``, ``attrition_verdict``,
         ``baseline_g_max`` (largest |g| over the outcomes at baseline), ``baseline_category``
         (the worst WWC category among them).
@@ -339,9 +344,10 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     study's disclosure control hides (an arm with fewer than ``min_cell`` people) are kept as
     rows "left out" with the reason, and never pooled.
     """
-    from mentor_eval import protect
     from mentor_eval.pipeline import input_fingerprints, run_study
+    from mentor_eval.report.protect import protect
     from mentor_eval.study import load_study
+    from mentor_eval.validation import validate_study
 
     base = Path(root) if root is not None else spec.path.parent
     try:
@@ -367,24 +373,32 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     if not measured:
         return _excluded(program, rel, f"the study measures none of the portfolio's outcomes ({', '.join(wanted)}).")
     try:
-        results = run_study(study, outcomes=measured, psychometrics=False, mixed=False)
+        validation = validate_study(study)
     except MentorEvalError as exc:
         return _excluded(program, rel, f"the data failed validation: {exc}")
-    counts = results.data.validation.counts
+    counts = validation.counts
     read, quarantined = int(counts["rows_read"].sum()), int(counts["quarantined"].sum())
     share = quarantined / read if read else 0.0
     m = max(int(min_cell), int(study.privacy.min_cell))
-    info = {"design": study.design, "rows_read": read, "rows_quarantined": quarantined,
+    # a count of quarantined rows is a count of people too: below min_cell it is withheld
+    shown = quarantined if quarantined == 0 or quarantined >= m else None
+    info = {"design": study.design, "rows_read": read, "rows_quarantined": shown,
             "quarantined_share": share, "min_cell": m, "missing_outcomes": missing,
             "population": spec.population}
     inputs = input_fingerprints(study).to_dict(orient="records")
     if share > max_quarantined:
-        rules = results.data.validation.rule_counts()
-        top = ", ".join(f"{r.rule} ({r.n})" for r in rules[rules["severity"] == "failure"].head(3).itertuples())
+        # decided before any analysis: a study left out costs only its validation
+        rules = validation.rule_counts()
+        top = ", ".join(f"{r.rule} ({r.n if r.n >= m else f'fewer than {m}'})"
+                        for r in rules[rules["severity"] == "failure"].head(3).itertuples())
         return ProgramResult(program, rel, "excluded",
                              f"the data failed validation: {100 * share:.0f}% of rows were quarantined "
                              f"(limit {100 * max_quarantined:.0f}%); rules broken: {top}.",
                              pd.DataFrame(), pd.DataFrame(), info, inputs)
+    try:
+        results = run_study(study, outcomes=measured, psychometrics=False, mixed=False, validation=validation)
+    except MentorEvalError as exc:
+        return _excluded(program, rel, f"the study could not be analysed: {exc}", info)
     safe = protect(results, m)
     info["n_enrolled"] = safe.provenance.get("report", {}).get("n_enrolled")
     arms = {a.key: a for a in study.arms}
@@ -392,6 +406,8 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
     rows = []
     for o in measured:
         fam = _family(o, study)
+        si, sc = study.resolve_outcome(o)
+        o_label = f"{si.instrument.name}: {sc.label or sc.id}"
         for a in study.arms:
             if a.key == study.control_arm:
                 continue
@@ -403,7 +419,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
 
             row = {"program": program, "arm": a.key, "arm_label": a.label, "model": a.model.key,
                    "model_name": a.model.name, "format": a.model.format, "population": spec.population,
-                   "outcome": o, "family": fam, "targeted": _targeted(fam, a.model.targets),
+                   "outcome": o, "outcome_label": o_label, "family": fam, "targeted": _targeted(fam, a.model.targets),
                    "g": val("g"), "g_se": val("g_se"), "g_ci_low": val("g_ci_low"), "g_ci_high": val("g_ci_high"),
                    "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"), "p": val("p"),
                    "n_arm": val("n_arm"), "n_reference": val("n_reference")}
@@ -441,7 +457,8 @@ def _design_rows(safe: Any, program: str, arms: dict[str, Any], outcomes: Sequen
         gmax = float(np.nanmax(np.abs(b["g"].to_numpy(dtype=float)))) if len(b) and b["g"].notna().any() else np.nan
         cats = [c for c in b["category"].dropna().astype(str)] if len(b) and "category" in b else []
         worst = min(cats, key=lambda c: order.index(c) if c in order else -1) if cats else ""
-        rows.append({"program": program, "arm": key, "model": arm.model.key, "n_enrolled": get("n_enrolled"),
+        rows.append({"program": program, "arm": key, "arm_label": arm.label, "model": arm.model.key,
+                     "n_enrolled": get("n_enrolled"),
                      "n_analysed": get("n_analysed"), "attrition_pct": get("attrition_pct"),
                      "overall_attrition_pct": get("overall_attrition_pct"),
                      "differential_pct": get("differential_pct"), "attrition_verdict": get("verdict"),
@@ -457,7 +474,8 @@ class PortfolioResult:
     Attributes
     ----------
     programs : one row per study: ``program``, ``path``, ``status`` (included / excluded),
-        ``reason``, ``design``, ``n_enrolled``, ``rows_read``, ``rows_quarantined``,
+        ``reason``, ``design``, ``n_enrolled``, ``rows_read``, ``rows_quarantined`` (None when below
+        ``min_cell``),
         ``quarantined_share``, ``min_cell``, ``population``, ``missing_outcomes``
     effects : every program's effect per arm x outcome (see :func:`analyse_program`), with
         ``group`` (the pooling key: the model or its format) and ``row_label``
@@ -502,7 +520,7 @@ class PortfolioResult:
         for r in self.programs[self.programs["status"] != "included"].itertuples():
             lines.append(f"  left out: {r.program} ({r.path}): {r.reason}")
         for r in self.random().itertuples():
-            lines.append(f"  {r.group_label} / {r.outcome}: g = {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
+            lines.append(f"  {r.group_label} / {r.outcome_label}: g = {r.estimate:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}], "
                          f"k = {r.k}, tau = {r.tau:.2f}, I^2 = {r.i2:.0f}%, PI [{r.pi_low:.2f}, {r.pi_high:.2f}]")
         return "\n".join(lines)
 
@@ -546,37 +564,75 @@ def load_portfolio_result(folder: str | Path) -> PortfolioResult:
     return PortfolioResult(**tables, provenance=json.loads(prov.read_text()))
 
 
-def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: str, workers: int | None,
-               progress: bool) -> list[ProgramResult]:
-    if scheduler == "serial":
-        return [analyse_program(s, **kwargs) for s in specs]
+@contextmanager
+def dask_client(scheduler: str = "local", workers: int | None = None) -> Iterator[Any]:
+    """A Dask client on which studies and joblib work run, closed on exit.
+
+    Parameters
+    ----------
+    scheduler : str, default "local"
+        ``"local"`` starts a ``LocalCluster`` of worker processes on this machine (one thread
+        each); anything else is the address of an existing scheduler (``tcp://host:8786``).
+    workers : int, optional
+        Worker processes of the local cluster (default 2).
+
+    Yields
+    ------
+    distributed.Client
+        While the block runs, joblib's default backend is Dask, so the bootstrap
+        (:func:`mentor_eval.parallel.run_bootstrap`) and simulation-based power
+        (:func:`mentor_eval.outcomes.simulated_power`) spread over the same cluster.
+
+    Example
+    -------
+    >>> with dask_client("local", workers=4):  # doctest: +SKIP
+    ...     res = simulated_power(simulate, analyse, n_sims=5000, n_jobs=-1)
+    """
     try:
         from distributed import Client, LocalCluster
     except ModuleNotFoundError:
-        raise ParameterError("Running studies on Dask needs the optional extra: pip install 'mentor-eval[distributed]' "
+        raise ParameterError("Running on Dask needs the optional extra: pip install 'mentor-eval[distributed]' "
                              "(or use scheduler='serial').") from None
+    import joblib
+
     cluster = None
     if scheduler == "local":
-        # one thread per worker: the studies' numpy work is not shared-memory parallel anyway
+        # one thread per worker: each study's numpy work is small, processes give the parallelism
         cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
     else:
         try:
-            client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+            client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ParameterError(f"Cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     try:
+        with joblib.parallel_config(backend="dask"):
+            yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            # our own workers: a slow shutdown on a busy machine is not worth a warning to the user
+            quiet = logging.getLogger("distributed.nanny")
+            level = quiet.level
+            quiet.setLevel(logging.ERROR)
+            try:
+                cluster.close()
+            finally:
+                quiet.setLevel(level)
+
+
+def _run_tasks(specs: Sequence[ProgramSpec], kwargs: dict[str, Any], scheduler: str, workers: int | None,
+               progress: bool) -> list[ProgramResult]:
+    if scheduler == "serial":
+        return [analyse_program(s, **kwargs) for s in specs]
+    with dask_client(scheduler, workers) as client:
         futures = [client.submit(analyse_program, s, pure=False, **kwargs) for s in specs]
         if progress:
             from distributed import progress as dask_progress
 
             dask_progress(futures)
         return client.gather(futures)  # in the portfolio's order, whatever finished first
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, scheduler: str = "auto",
@@ -604,6 +660,21 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
     -----
     Results are identical whatever the scheduler and the number of workers: each study is
     deterministic, runs alone, and results are gathered in the order of the portfolio file.
+    Only the protected aggregates of :func:`analyse_program` travel back from a worker.
+    Pooling is :func:`pool_programs`. On an existing cluster the workers need mentor-eval
+    installed and the study folders readable at the same paths (a shared file system).
+
+    References
+    ----------
+    Rocklin M (2015). Dask: parallel computation with blocked algorithms and task scheduling.
+    Proceedings of the 14th Python in Science Conference, 130-136.
+
+    Example
+    -------
+    >>> from mentor_eval import run_portfolio, simulate_portfolio
+    >>> path = simulate_portfolio("my_portfolio", n_programs=8)   # doctest: +SKIP
+    >>> res = run_portfolio(path, scheduler="serial")              # doctest: +SKIP
+    >>> print(res.summary())                                       # doctest: +SKIP
     """
     cfg = source if isinstance(source, PortfolioConfig) else load_portfolio(source)
     if not isinstance(scheduler, str) or not scheduler:
@@ -630,8 +701,33 @@ def run_portfolio(source: str | Path | dict[str, Any] | PortfolioConfig, *, sche
 
 
 def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> PortfolioResult:
-    """Pool programs' effects per group x outcome (meta-analysis, leave-one-out, meta-regression)."""
-    from mentor_eval.models import get_model
+    """Pool programs' effects per group x outcome (meta-analysis, leave-one-out, meta-regression).
+
+    Parameters
+    ----------
+    results : list of ProgramResult
+        From :func:`analyse_program`, in the portfolio's order.
+    cfg : PortfolioConfig
+        Grouping (``group_by``), pooling settings and moderators.
+
+    Returns
+    -------
+    PortfolioResult
+        See its attributes; ``pooled`` holds :func:`~mentor_eval.meta_analysis`'s columns plus
+        ``group``, ``group_label``, ``outcome_label`` and ``outliers``.
+
+    Notes
+    -----
+    Only effects with status "included" are pooled (left-out effects stay in ``effects`` with
+    their reason). Two programs with one name are told apart by their path. Arms of one program
+    that fall in one group share a control group, so their effects are correlated; they are
+    pooled as independent and ``notes`` says so. Meta-regression runs per outcome across every
+    included effect on the configured moderators that vary.
+
+    Example
+    -------
+    >>> res = pool_programs(results, load_portfolio("portfolio.yaml"))  # doctest: +SKIP
+    """
     from mentor_eval.outcomes.meta import meta_analysis, meta_regression
     from mentor_eval.pipeline import package_versions
 
@@ -679,9 +775,11 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
                 pooled.insert(1, "group_label", pooled["group"].map(labels))
             else:
                 pooled.insert(1, "group_label", pooled["group"].astype(str).str.capitalize())
+            olabels = use.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
+            pooled.insert(3, "outcome_label", pooled["outcome"].map(olabels))
             for _, gr in pooled[pooled["pooling"] == "random"].iterrows():
                 if gr["k"] < 3:
-                    notes.append({"step": "meta-analysis", "target": f"{gr['group_label']} / {gr['outcome']}",
+                    notes.append({"step": "meta-analysis", "target": f"{gr['group_label']} / {gr['outcome_label']}",
                                   "reason": f"only {gr['k']} program(s): heterogeneity and the prediction interval "
                                             "are not estimable or very uncertain."})
             if cfg.moderators:
@@ -703,7 +801,6 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
                 if co:
                     regression = pd.concat(co, ignore_index=True)
                     regression_fit = pd.concat(fi, ignore_index=True)
-    _ = get_model  # model names come from the studies (custom models included)
     prov: dict[str, Any] = {"name": cfg.name, "description": cfg.description, "settings": cfg.settings(),
                             "versions": package_versions(), "mentor_eval": __version__}
     if cfg.path is not None:
@@ -762,7 +859,8 @@ def standout_sentences(result: PortfolioResult) -> list[str]:
         label = pooled.loc[(r.group, r.outcome), "group_label"]
         full = pooled.loc[(r.group, r.outcome), "estimate"]
         direction = "larger" if r.rstudent > 0 else "smaller"
-        out.append(f"{r.study} ({label}, {r.outcome}) had a clearly {direction} effect than the other programs of "
+        olab = pooled.loc[(r.group, r.outcome), "outcome_label"]
+        out.append(f"{r.study} ({label}, {olab}) had a clearly {direction} effect than the other programs of "
                    f"its model (studentized residual {r.rstudent:.1f}); without it the pooled effect would be "
                    f"{r.estimate:.2f} instead of {full:.2f}.")
     if not out:
@@ -780,7 +878,10 @@ def portfolio_summary(result: PortfolioResult) -> list[str]:
         out.append(f"{len(left)} program(s) were left out because their data could not be used: "
                    + "; ".join(f"{r.program} ({r.reason})" for r in left.itertuples()))
     ran = result.random()
-    for o, sub in ran.groupby("outcome", sort=False):
+    if not len(ran):
+        out.append("No program gave an effect that could be pooled, so nothing can be said yet about the models.")
+        return out
+    for o, sub in ran.groupby("outcome_label", sort=False):
         sub = sub.sort_values("estimate", ascending=False)
         parts = []
         for r in sub.itertuples():
@@ -796,14 +897,14 @@ def portfolio_summary(result: PortfolioResult) -> list[str]:
 # =============================================================================== figures
 def _colors(result: PortfolioResult) -> dict[Any, str]:
     """One colour per group (model), the same in every figure."""
-    from mentor_eval.figures import ARM_COLORS
+    from mentor_eval.report.palette import arm_colors
 
     groups = sorted(result.random()["group"].astype(str).unique()) if len(result.pooled) else []
-    return {g: ARM_COLORS[i % len(ARM_COLORS)] for i, g in enumerate(groups)}
+    return arm_colors(groups)
 
 
 def _layout(fig: Any, title: str, alt: str, caption: str, height: int) -> Any:
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     fig.update_layout(
         title={"text": escape(title), "xref": "container", "x": 0.02, "xanchor": "left", "yref": "container",
@@ -820,11 +921,23 @@ def _layout(fig: Any, title: str, alt: str, caption: str, height: int) -> Any:
 def forest_figure(result: PortfolioResult, group: Any, outcome: str) -> Any:
     """Forest plot of one model and outcome: each program a row, the pooled diamond, the prediction interval.
 
-    Returns a plotly Figure; markers' size follows the program's random-effects weight.
+    Parameters
+    ----------
+    result : PortfolioResult
+    group : the pooling group (a model key, or a format)
+    outcome : str
+        Outcome id (``instrument.scale``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Squares sized by the program's random-effects weight with their 95% CI, the pooled
+        diamond (its width the CI) and the dotted prediction interval; the group's colour is the
+        same in every figure of the report. ``layout.meta`` holds the alt text and caption.
     """
     import plotly.graph_objects as go
 
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     w = result.weights
     rows = w[(w["group"] == group) & (w["outcome"] == outcome)]
@@ -861,10 +974,10 @@ def forest_figure(result: PortfolioResult, group: Any, outcome: str) -> Any:
     fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1)
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(y_order)), type="category")
     fig.update_xaxes(title_text="Effect (Hedges g) with 95% CI")
-    title = f"{p['group_label']}: {outcome}"
+    title = f"{p['group_label']}: {p['outcome_label']}"
     pi_text = (f" A new program would be expected between {p['pi_low']:.2f} and {p['pi_high']:.2f}."
                if np.isfinite(p["pi_low"]) else "")
-    alt = (f"Forest plot of {len(rows)} programs of {p['group_label']} on {outcome}; pooled g {est:.2f} "
+    alt = (f"Forest plot of {len(rows)} programs of {p['group_label']} on {p['outcome_label']}; pooled g {est:.2f} "
            f"(95% CI {lo:.2f} to {hi:.2f}).{pi_text}")
     caption = ("Each row is one program: the square is its effect (larger squares weigh more), the line its 95% "
                "confidence interval. The diamond is the pooled effect and its confidence interval; the dotted line "
@@ -877,13 +990,14 @@ def models_figure(result: PortfolioResult) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from mentor_eval.disclosure import escape
+    from mentor_eval.report.html import escape
 
     ran = result.random()
     outcomes = list(dict.fromkeys(ran["outcome"]))
     colors = _colors(result)
+    olabels = ran.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
     fig = make_subplots(rows=len(outcomes), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=[escape(o) for o in outcomes])
+                        subplot_titles=[escape(olabels[o]) for o in outcomes])
     for i, o in enumerate(outcomes, start=1):
         sub = ran[ran["outcome"] == o].sort_values("estimate")
         for r in sub.itertuples():
@@ -937,7 +1051,8 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
         Range of each program's enrolment (drawn uniformly).
     heterogeneity : float, default 0.10
         SD (latent SD units) of the programs' true effects around their model's mean: real
-        differences between programs of one model.
+        differences between programs of one model. Attrition (8-25%) and differential
+        attrition (0-6 points) also vary between programs.
     broken : bool, default True
         Give the last program a data problem (a site exported a 0-10 scale: out-of-range answers
         in about 40% of its response rows), which validation catches and the portfolio reports.
@@ -972,8 +1087,11 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
         hope, bel = SAMPLE_MODELS.get(model, (0.25, 0.25))
         d_h, d_b = rng.normal(0, heterogeneity, 2)
         n = int(rng.integers(lo, hi + 1))
+        # programs differ in how well they kept participants, so design quality varies too
+        drop, diff = float(rng.uniform(0.08, 0.25)), float(rng.uniform(0.0, 0.06))
         sim = simulate_study(n, arms=["control", model], sites=2, seed=int(seed) * 1000 + i,
-                             effects={model: {"hope": hope + d_h, "belonging": bel + d_b}})
+                             effects={model: {"hope": hope + d_h, "belonging": bel + d_b}}, attrition=drop,
+                             differential_attrition=diff)
         folder = out / "programs" / f"{i + 1:02d}-{model.replace('_', '-')}"
         sim.write(folder, name=f"Program {i + 1:02d} ({model.replace('_', ' ')})")
         folders.append(folder)
@@ -1004,3 +1122,149 @@ def simulate_portfolio(out_dir: str | Path, *, n_programs: int = 12, min_partici
     header = "# A portfolio of simulated programs (mentor-eval simulate-portfolio); no real people.\n"
     path.write_text(header + yaml.safe_dump(cfg, sort_keys=False, width=110), encoding="utf-8")
     return path
+
+
+# =============================================================================== report tables
+def _ci_text(est: float, lo: float, hi: float) -> str:
+    if not np.isfinite(est):
+        return ""
+    return f"{est:.2f} ({lo:.2f} to {hi:.2f})" if np.isfinite(lo) else f"{est:.2f}"
+
+
+def title_html(result: PortfolioResult, title: str | None = None) -> str:
+    """The report's heading: the portfolio's name and what it covers (escaped)."""
+    from mentor_eval.report.html import escape
+
+    progs = result.programs
+    n_in = int((progs["status"] == "included").sum())
+    head = title or f"{result.name}: portfolio report"
+    sub = (f"{len(progs)} programs, {n_in} analysed; effects pooled by "
+           f"{'mentorship model' if result.provenance.get('settings', {}).get('group_by') == 'model' else 'format'}.")
+    return f'<h1 class="me-title">{escape(head)}</h1><p class="me-subtitle">{escape(sub)}</p>'
+
+
+def models_table(result: PortfolioResult) -> pd.DataFrame:
+    """One row per model x outcome: programs, pooled g with CI, prediction interval, tau, I^2."""
+    ran = result.random()
+    if not len(ran):
+        return pd.DataFrame(columns=["Model", "Outcome", "Programs", "Pooled g (95% CI)", "Prediction interval",
+                                     "I\u00b2 (%)"])
+    return pd.DataFrame({
+        "Model": ran["group_label"], "Outcome": ran["outcome_label"], "Programs": ran["k"].astype(int),
+        "Pooled g (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(ran["estimate"], ran["ci_low"], ran["ci_high"], strict=True)],
+        "Prediction interval": [f"{lo:.2f} to {hi:.2f}" if np.isfinite(lo) else "one program only"
+                                for lo, hi in zip(ran["pi_low"], ran["pi_high"], strict=True)],
+        "\u03c4": ran["tau"].round(2), "I\u00b2 (%)": ran["i2"].round(0).astype("Int64"),
+    })
+
+
+def program_table(result: PortfolioResult) -> pd.DataFrame:
+    """Every program's result per arm x outcome (aggregate only; left-out effects with the reason)."""
+    e = result.effects
+    if not len(e):
+        return pd.DataFrame(columns=["Program", "Model", "Outcome", "g (95% CI)", "n (mentored / comparison)", "Note"])
+
+    def n_text(a: float, b: float) -> str:
+        return f"{int(a)} / {int(b)}" if np.isfinite(a) and np.isfinite(b) else "withheld"
+
+    return pd.DataFrame({
+        "Program": e["row_label"], "Model": e["model_name"], "Outcome": e["outcome_label"],
+        "g (95% CI)": [_ci_text(g, lo, hi) for g, lo, hi in zip(e["g"], e["g_ci_low"], e["g_ci_high"], strict=True)],
+        "n (mentored / comparison)": [n_text(a, b) for a, b in zip(e["n_arm"], e["n_reference"], strict=True)],
+        "Note": np.where(e["status"] == "included", "", "left out: " + e["reason"].astype(str)),
+    })
+
+
+def design_table(result: PortfolioResult) -> pd.DataFrame:
+    """Design quality per program x mentored arm: attrition (WWC) and baseline equivalence."""
+    d = result.design
+    if not len(d):
+        return pd.DataFrame(columns=["Program", "Arm", "Overall attrition (%)", "Differential (%)", "Attrition",
+                                     "Largest baseline |g|", "Baseline equivalence"])
+    def pct(col: str) -> pd.Series:
+        return pd.to_numeric(d[col], errors="coerce").round(0).astype("Int64")
+
+    return pd.DataFrame({
+        "Program": d["program"], "Arm": d["arm_label"],
+        "Overall attrition (%)": pct("overall_attrition_pct"), "Differential (%)": pct("differential_pct"),
+        "Attrition": d["attrition_verdict"].fillna("withheld"),
+        "Largest baseline |g|": pd.to_numeric(d["baseline_g_max"], errors="coerce").round(2),
+        "Baseline equivalence": d["baseline_category"].replace("", "withheld"),
+    })
+
+
+def status_table(result: PortfolioResult) -> pd.DataFrame:
+    """Every study of the portfolio: analysed or left out, and why."""
+    p = result.programs
+    return pd.DataFrame({"Program": p["program"], "Status": np.where(p["status"] == "included", "analysed",
+                                                                     "left out"),
+                         "Reason": p["reason"].fillna("")})
+
+
+def standouts_table(result: PortfolioResult) -> pd.DataFrame:
+    """Leave-one-out: the pooled effect without each program and its studentized residual."""
+    loo = result.leave_one_out
+    if not len(loo):
+        return pd.DataFrame(columns=["Program", "Model", "Outcome", "Pooled g without it", "Residual", "Stands out"])
+    ran = result.random().set_index(["group", "outcome"])
+    keys = list(zip(loo["group"], loo["outcome"], strict=True))
+    return pd.DataFrame({
+        "Program": loo["study"], "Model": [ran["group_label"].get(k, k[0]) for k in keys],
+        "Outcome": [ran["outcome_label"].get(k, k[1]) for k in keys], "Pooled g without it": loo["estimate"].round(2),
+        "Residual": loo["rstudent"].round(2), "Stands out": np.where(loo["outlier"].astype(bool), "yes", ""),
+    })
+
+
+def methods_paragraphs(result: PortfolioResult) -> list[str]:
+    """How the pooling was done, in words (for the methods section)."""
+    s = result.provenance.get("settings", {})
+    method = {"REML": "restricted maximum likelihood (REML)", "DL": "the DerSimonian-Laird estimator"}.get(
+        s.get("method"), str(s.get("method")))
+    test = ("Knapp-Hartung t intervals (wider, honest with few programs)" if s.get("test") == "knha"
+            else "normal-theory (z) intervals")
+    pi = ("t with k - 2 degrees of freedom (Higgins, Thompson & Spiegelhalter 2009)" if s.get("prediction") == "higgins"
+          else "the critical value of the confidence interval (metafor's default)")
+    return [
+        "Each program's data went through the same pipeline as a single-study report: validation (bad rows "
+        "quarantined), scoring, and an ANCOVA of the final survey adjusted for the baseline score, giving Hedges g "
+        "and its standard error for each mentored arm against its comparison group.",
+        f"Programs were pooled per model and outcome with a random-effects meta-analysis: the spread of true "
+        f"effects between programs (\u03c4\u00b2) was estimated by {method}, with {test}. The prediction interval "
+        f"uses {pi}. Programs stand out when their studentized deleted residual is beyond \u00b11.96.",
+        f"Privacy: each study's own disclosure control was applied before pooling (at least {s.get('min_cell')} "
+        "people per reported cell); this report holds only aggregate effects, never a participant's answers.",
+    ]
+
+
+def regression_table(result: PortfolioResult) -> pd.DataFrame:
+    """Meta-regression coefficients per outcome in words (empty without moderators).
+
+    A categorical moderator's term reads ``format: group (vs community)``: the difference in g
+    from the reference level (the first level in sorted order, as in :func:`meta_regression`).
+    """
+    r = result.regression
+    if not len(r):
+        return pd.DataFrame(columns=["Outcome", "Term", "Coefficient (95% CI)", "p"])
+    eff = result.effects[result.effects["status"] == "included"]
+    labels = eff.drop_duplicates("outcome").set_index("outcome")["outcome_label"].to_dict()
+
+    def term(outcome: str, t: str) -> str:
+        if t == "intercept":
+            return "intercept (reference levels)"
+        if t.endswith("]") and "[" in t:
+            mod, level = t[:-1].split("[", 1)
+            sub = eff.loc[eff["outcome"] == outcome, mod] if mod in eff.columns else pd.Series(dtype=object)
+            levels = sorted(sub.dropna().astype(str).unique())
+            ref = f" (vs {levels[0]})" if levels else ""
+            return f"{mod}: {level}{ref}"
+        return t
+
+    def p_text(p: float) -> str:
+        return "" if not np.isfinite(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+    return pd.DataFrame({
+        "Outcome": [labels.get(o, o) for o in r["outcome"]],
+        "Term": [term(o, t) for o, t in zip(r["outcome"], r["term"], strict=True)],
+        "Coefficient (95% CI)": [_ci_text(e, lo, hi) for e, lo, hi in zip(r["estimate"], r["ci_low"], r["ci_high"], strict=True)],
+        "p": [p_text(p) for p in r["p"]],
+    })

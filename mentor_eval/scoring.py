@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pandera.errors
 
 from mentor_eval._params import check_columns
 from mentor_eval.errors import DataValidationError, ParameterError
 from mentor_eval.instruments import Instrument, load_instrument
-from mentor_eval.schemas import item_schema
+from mentor_eval.schemas import check_item_column, item_floats, rule_message
 
 __all__ = ["score", "score_long", "item_matrix"]
 
@@ -61,11 +60,11 @@ def item_matrix(
     """
     inst = load_instrument(instrument, form=form)
     ids = inst.scored_item_ids
-    colmap = _checked_columns(responses, inst, columns, validate)
+    arrays = _checked_arrays(responses, inst, columns, validate)
     # Column-major: each item column is copied contiguously.
     x = np.empty((len(responses), len(ids)), dtype=float, order="F")
-    for j, col in enumerate(colmap.values()):
-        x[:, j] = responses[col].to_numpy(dtype=float, na_value=np.nan)
+    for j, item in enumerate(ids):
+        x[:, j] = arrays.pop(item)
     if reverse:
         rs = inst.response_scale
         rev = np.array([inst.item(i).reverse for i in ids])
@@ -74,10 +73,11 @@ def item_matrix(
     return x, ids
 
 
-def _checked_columns(
+def _checked_arrays(
     responses: pd.DataFrame, inst: Instrument, columns: str, validate: bool
-) -> dict[str, str]:
-    """Item id -> column for the scored items, after checking presence (and values)."""
+) -> dict[str, np.ndarray]:
+    """Item id -> float values of each scored item, every column converted once, after checking
+    presence (and, with ``validate``, the item rules of :func:`mentor_eval.schemas.item_rule_failures`)."""
     colmap = inst.column_names(columns, inst.scored_item_ids)
     check_columns("score", responses, [], what="responses")
     missing = [c for c in colmap.values() if c not in responses.columns]
@@ -87,13 +87,23 @@ def _checked_columns(
             f"(pattern {columns!r}): {', '.join(missing[:12])}"
             f"{' ...' if len(missing) > 12 else ''}. Check the column pattern or rename the columns."
         )
-    if validate:
-        schema = item_schema(inst, columns)
-        try:
-            schema.validate(responses[list(colmap.values())], lazy=True)
-        except pandera.errors.SchemaErrors as exc:
-            raise DataValidationError(_format_failures(exc.failure_cases, responses, inst)) from None
-    return colmap
+    rs = inst.response_scale
+    arrays: dict[str, np.ndarray] = {}
+    failures = []
+    for item, col in colmap.items():
+        if validate:
+            values, bad = check_item_column(responses[col], rs.min, rs.max)
+            for rule, rows in bad.items():
+                failures.append(pd.DataFrame({"index": responses.index[rows], "column": col,
+                                              "failure_case": responses[col].to_numpy()[rows],
+                                              "check": rule_message(rule, rs.min, rs.max), "_pos": rows}))
+        else:
+            values, _ = item_floats(responses[col])
+        arrays[item] = values
+    if failures:
+        cases = pd.concat(failures, ignore_index=True).sort_values(["_pos", "column"], kind="stable")
+        raise DataValidationError(_format_failures(cases, responses, inst))
+    return arrays
 
 
 def score(
@@ -121,8 +131,9 @@ def score(
     scales : list of str, optional
         Scales to return (default: all).
     validate : bool, default True
-        Check item values with :func:`mentor_eval.item_schema` first. Only skip when
-        the data were validated already (the study pipeline does).
+        Check item values with the item rules first (those of :func:`mentor_eval.item_schema`:
+        a number, a whole number, within the response scale). Only skip when the data were
+        validated already (the study pipeline does).
 
     Returns
     -------
@@ -149,7 +160,9 @@ def score(
     answered. Missing-data policy: a scale is NaN when fewer than its
     ``min_answered`` items were answered (the rule is in each definition).
 
-    The computation is vectorised numpy over the whole frame (no per-row Python).
+    Item columns may be numbers or text as read from a file (:func:`mentor_eval.io.read_file`):
+    each column is converted once (distinct texts judged once). The computation is vectorised
+    numpy over the whole frame (no per-row Python).
 
     References
     ----------
@@ -170,11 +183,11 @@ def score(
         )
     inst = load_instrument(instrument, form=form)
     wanted = inst.scales if scales is None else tuple(inst.scale(s) for s in scales)
-    colmap = _checked_columns(responses, inst, columns, validate)
     rs = inst.response_scale
-    # Accumulate straight from the frame's column arrays with masked in-place ufuncs:
-    # a full items matrix would cost more in fresh-page faults than the arithmetic.
-    arrays = {i: responses[c].to_numpy(dtype=float, na_value=np.nan) for i, c in colmap.items()}
+    # Each item column is converted once (text, categorical or numbers) and checked on those
+    # values; the scales accumulate from them with masked in-place ufuncs: a full items matrix
+    # would cost more in fresh-page faults than the arithmetic.
+    arrays = _checked_arrays(responses, inst, columns, validate)
     n = len(responses)
     out: dict[str, np.ndarray] = {}
     for sc in wanted:

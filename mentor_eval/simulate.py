@@ -70,6 +70,20 @@ _ATTENUATION = 0.92       # ratio of polychoric to observed item correlation ass
 _START = date(2025, 9, 1)
 _POP_N = 100_000          # sample size of the large-sample population computations
 CLUSTER_ONSETS = ("after_matching", "baseline")
+_B_BELONGING_TO_HOPE = 0.3  # mechanism: latent belonging at the middle wave -> each hope component at later waves
+_B_HOPE_TO_BELONGING = 0.3  # mechanism: latent hope (composite) at the middle wave -> belonging at later waves
+_MECHANISM_ASSUMPTION = (
+    "Mechanism paths (mechanism=True): every participant's hope components at the waves after the middle wave "
+    f"rise by {_B_BELONGING_TO_HOPE} x their latent belonging at the middle wave, and their belonging by "
+    f"{_B_HOPE_TO_BELONGING} x their latent hope (composite) at the middle wave (cross-lagged paths, the same in "
+    "every arm, so there is no arm x mediator interaction). Each model moves its mediator first: models whose "
+    "first target is belonging move belonging (full effect by the middle wave; belonging -> hope), the others "
+    "move hope (hope -> belonging). The other family grows linearly in time by its direct effect, set so that "
+    "its total at the final wave is the stated effect (direct = stated - b x a). Effects scale with dose.")
+_NONCOMPLIANCE_ASSUMPTION = (
+    "Non-compliance: a share of each mentored arm never starts (0 sessions, no mentor or group effect, no program "
+    "effect); the others' dose multiplier is divided by (1 - share), so the arm's average (intention-to-treat) "
+    "effect is the stated effect and the complier (took part) effect is ITT / (1 - share).")
 _SCORES_ONLY_ASSUMPTION = (
     "Score-level path (scores_only): items are continuous, item = lo + 0.6 x range + 0.25 x range x "
     "(loading x latent + sqrt(1 - loading^2) x noise); no item is missing; scale scores are their sums or means.")
@@ -536,6 +550,206 @@ def _effect_table(keys: list[str], models: list[MentorshipModel], effects: Any) 
     return out
 
 
+def _mechanism_direction(m: MentorshipModel) -> str:
+    """"belonging -> hope" when the model's first target is belonging, else "hope -> belonging"."""
+    return "belonging -> hope" if m.targets and m.targets[0] == "belonging" else "hope -> belonging"
+
+
+def _mechanism_plan(keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
+                    frac: np.ndarray) -> dict[str, Any]:
+    """Each arm's own (program-driven) latent shift per wave and family, per unit of dose.
+
+    The mediator family reaches its effect by the middle wave and keeps it; the outcome family
+    grows linearly to its direct effect (stated effect minus b x a), so that with the
+    cross-lagged paths its total at the final wave is the stated effect.
+    """
+    n_w = frac.size
+    mid = (n_w - 1) // 2
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    ramp = np.minimum(1.0, frac / frac[mid])
+    own = np.zeros((len(keys), n_w, 3))
+    direction: dict[str, str | None] = {}
+    for a, (k, m) in enumerate(zip(keys, models, strict=True)):
+        if m.key == "control":
+            direction[k] = None
+            continue
+        d = _mechanism_direction(m)
+        direction[k] = d
+        if d == "belonging -> hope":
+            own[a, :, 2] = eff[a, 2] * ramp
+            for f in (0, 1):
+                own[a, :, f] = (eff[a, f] - _B_BELONGING_TO_HOPE * eff[a, 2]) * frac
+        else:
+            own[a, :, 0] = eff[a, 0] * ramp
+            own[a, :, 1] = eff[a, 1] * ramp
+            own[a, :, 2] = (eff[a, 2] - _B_HOPE_TO_BELONGING * (eff[a, 0] + eff[a, 1]) * hope_w) * frac
+    return {"mid": mid, "own": own, "direction": direction}
+
+
+def _mean_shift(eff: np.ndarray, frac: np.ndarray, plan: dict[str, Any] | None) -> np.ndarray:
+    """(arms x waves x 3) latent mean shift of each arm against control per unit of mean dose."""
+    if plan is None:
+        return eff[:, None, :] * frac[None, :, None]
+    own, mid = plan["own"], plan["mid"]
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    out = own.copy()
+    out[:, mid + 1:, 0] += _B_BELONGING_TO_HOPE * own[:, mid, 2][:, None]
+    out[:, mid + 1:, 1] += _B_BELONGING_TO_HOPE * own[:, mid, 2][:, None]
+    out[:, mid + 1:, 2] += _B_HOPE_TO_BELONGING * ((own[:, mid, 0] + own[:, mid, 1]) * hope_w)[:, None]
+    return out
+
+
+def _mechanism_truth(keys: list[str], models: list[MentorshipModel], plan: dict[str, Any],
+                     wave_list: list[tuple[str, float]], shift: np.ndarray) -> dict[str, Any]:
+    """True a, b, indirect, direct, total and proportion mediated per arm and direction (latent units)."""
+    mid = plan["mid"]
+    own = plan["own"]
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    last = len(wave_list) - 1
+    rows = []
+    for a, (k, m) in enumerate(zip(keys, models, strict=True)):
+        if m.key == "control":
+            continue
+        a_b = float(own[a, mid, 2])
+        a_h = float((own[a, mid, 0] + own[a, mid, 1]) * hope_w)
+        paths = [  # (mediator, outcome, a, b, indirect, total)
+            ("belonging", "hope", a_b, _B_BELONGING_TO_HOPE, 2 * _B_BELONGING_TO_HOPE * a_b * hope_w,
+             float((shift[a, last, 0] + shift[a, last, 1]) * hope_w)),
+            ("belonging", "agency", a_b, _B_BELONGING_TO_HOPE, _B_BELONGING_TO_HOPE * a_b, float(shift[a, last, 0])),
+            ("belonging", "pathways", a_b, _B_BELONGING_TO_HOPE, _B_BELONGING_TO_HOPE * a_b,
+             float(shift[a, last, 1])),
+            ("hope", "belonging", a_h, _B_HOPE_TO_BELONGING, _B_HOPE_TO_BELONGING * a_h, float(shift[a, last, 2])),
+        ]
+        for med, out, a_path, b_path, ind, tot in paths:
+            rows.append({
+                "arm": k, "model": m.key, "mediator": med, "outcome": out,
+                "designed": plan["direction"][k] == f"{med} -> {'hope' if out != 'belonging' else 'belonging'}",
+                "mediator_wave": wave_list[mid][0], "outcome_wave": wave_list[last][0],
+                "a": round(a_path, 6), "b": b_path, "indirect": round(ind, 6), "direct": round(tot - ind, 6),
+                "total": round(tot, 6), "proportion_mediated": round(ind / tot, 6) if abs(tot) > 1e-12 else None,
+            })
+    return {
+        "direction_by_arm": dict(plan["direction"]),
+        "paths": rows,
+        "units": "latent SD units (baseline latent SD = 1), intention-to-treat (mean dose 1)",
+        "formulas": ("indirect = a x b; direct = total - indirect; proportion_mediated = indirect / total; "
+                     "a = the arm's latent shift of the mediator at the middle wave; b = the cross-lagged path "
+                     "(the same in every arm); hope = (agency + pathways) / sqrt(2 + 2 x 0.6), so the indirect "
+                     "effect of belonging on hope is 2 b a / sqrt(3.2) and a for hope is (a_agency + a_pathways) / "
+                     "sqrt(3.2). Estimates from observed scores are attenuated by the mediator's unreliability and, "
+                     "with mediator_confounding=True, biased by the correlated hope and belonging traits."),
+        "designed": "the row whose mediator is the model's first target (its stated mechanism) has designed = true",
+    }
+
+
+def _indicators(m: MentorshipModel) -> tuple[Any, ...]:
+    """The model's fidelity indicators when the registry declares them (else none)."""
+    return tuple(getattr(m, "fidelity", ()) or ())
+
+
+def _fidelity_columns(participants: pd.DataFrame, keys: list[str], models: list[MentorshipModel], arm: np.ndarray,
+                      took_part: np.ndarray, rate: np.ndarray, dosage: bool,
+                      rng: np.random.Generator) -> dict[str, dict[str, str]]:
+    """Add one participant column per fidelity indicator; return the study.yaml ``fidelity`` mapping.
+
+    The primary (dose) indicator is ``sessions_attended``. Other indicators follow the same
+    attendance rate: counts ~ Binomial(ceil(expected / 0.75), rate), proportions = rate plus
+    N(0, 0.08) noise clipped to [0, 1], booleans ~ Bernoulli(rate); never-takers record 0.
+    """
+    mapping: dict[str, dict[str, str]] = {}
+    n = len(participants)
+    cols: dict[str, np.ndarray] = {}
+    kinds: dict[str, str] = {}
+    for a, (k, m) in enumerate(zip(keys, models, strict=True)):
+        inds = _indicators(m)
+        if m.key == "control" or not inds:
+            continue
+        rows = arm == a
+        entry: dict[str, str] = {}
+        for j, ind in enumerate(inds):
+            if j == 0 and dosage:
+                entry[ind.key] = "sessions_attended"
+                continue
+            col = ind.key
+            if ind.type == "count":
+                v = rng.binomial(int(math.ceil(ind.expected / 0.75)), rate).astype(float)
+            elif ind.type == "proportion":
+                v = np.clip(rate + rng.normal(0.0, 0.08, n), 0.0, 1.0).round(3)
+            else:
+                v = (rng.random(n) < rate).astype(float)
+            v = np.where(took_part, v, 0.0)
+            cols.setdefault(col, np.full(n, np.nan))[rows] = v[rows]
+            kinds[col] = ind.type
+            entry[ind.key] = col
+        mapping[k] = entry
+    for col, v in cols.items():
+        dtype = "Float64" if kinds[col] == "proportion" else "Int64"
+        participants[col] = pd.array(np.where(np.isnan(v), None, v), dtype="Float64").astype(dtype)
+    return mapping
+
+
+def _insert_after(cfg: dict[str, Any], after: str, key: str, value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in cfg.items():
+        out[k] = v
+        if k == after:
+            out[key] = value
+    out.setdefault(key, value)
+    return out
+
+
+def _compliance_truth(keys: list[str], models: list[MentorshipModel], arm: np.ndarray, mentored: np.ndarray,
+                      took_part: np.ndarray, attended: np.ndarray, planned: np.ndarray, shift: np.ndarray,
+                      nc: float, fidelity_map: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Complier effects per mentored arm, as multipliers of the intention-to-treat effects."""
+    mean_rate = _DOSE_BETA[0] / sum(_DOSE_BETA)
+    hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
+    last = shift.shape[1] - 1
+    arms = {}
+    for a, (k, m) in enumerate(zip(keys, models, strict=True)):
+        if m.key == "control":
+            continue
+        k_plan = _PLANNED[m.format]
+        inds = _indicators(m)
+        expected = float(inds[0].expected) if inds else math.ceil(0.75 * k_plan)
+        s = np.arange(k_plan + 1)
+        pmf = stats.betabinom.pmf(s, k_plan, *_DOSE_BETA)
+        reach = s >= expected - 1e-12
+        p_reach = (1 - nc) * float(pmf[reach].sum())
+        mean_dose_reach = float((s[reach] / k_plan / mean_rate / (1 - nc) * pmf[reach]).sum() / pmf[reach].sum())
+        itt = {"agency": float(shift[a, last, 0]), "pathways": float(shift[a, last, 1]),
+               "belonging": float(shift[a, last, 2]), "hope": float((shift[a, last, 0] + shift[a, last, 1]) * hope_w)}
+        in_arm = arm == a
+        # took part = at least one session (what an evaluator sees); a 0-session starter has no effect either
+        p_take = (1 - nc) * (1 - float(pmf[0]))
+        arms[k] = {
+            "model": m.key,
+            "share_took_part": round(p_take, 6),
+            "realized_share_took_part": round(float((attended[in_arm] >= 1).mean()), 6) if in_arm.any() else None,
+            "itt_latent_final": {f: round(v, 6) for f, v in itt.items()},
+            "cace_took_part_multiplier": round(1 / p_take, 6),
+            "cace_took_part_latent_final": {f: round(v / p_take, 6) for f, v in itt.items()},
+            "dose_rule": {"column": "sessions_attended", "expected": expected, "planned": k_plan,
+                          "indicator": inds[0].key if inds else None},
+            "share_reached_expected_dose": round(p_reach, 6),
+            "realized_share_reached": round(float((attended[in_arm] >= expected).mean()), 6) if in_arm.any() else None,
+            "iv_estimand_reached_multiplier": round(1 / p_reach, 6) if p_reach > 0 else None,
+            "mean_effect_among_reached_multiplier": round(mean_dose_reach, 6),
+        }
+    return {
+        "by_arm": arms,
+        "formulas": ("Effects scale with dose d = sessions / planned / mean attendance rate / (1 - noncompliance) "
+                     "(0 for never-takers), E[d] = 1, so every ITT effect in 'effects' times "
+                     "cace_took_part_multiplier = 1 / P(took part) is the complier effect of taking part (at least "
+                     "one session; P = (1 - noncompliance) x (1 - P(0 sessions | started))): those who did not take "
+                     "part have no effect, so the exclusion restriction holds. For the rule 'reached the "
+                     "expected dose' the instrumental-variable estimand is ITT / P(reached) "
+                     "(iv_estimand_reached_multiplier) while the mean effect among those who reached it is "
+                     "E[d | reached] x ITT (mean_effect_among_reached_multiplier): they differ because partial "
+                     "doses also help (the exclusion restriction fails for that rule)."),
+    }
+
+
 def _arm_code(key: str, used: set[str]) -> str:
     code = "".join(w[0] for w in key.replace("-", "_").split("_") if w).upper()[:3] or "A"
     base, i = code, 2
@@ -565,6 +779,9 @@ def simulate_study(
     clustered_arms: Sequence[str] | None = None,
     icc_group: float | None = None,
     scores_only: bool = False,
+    mechanism: bool = False,
+    noncompliance: float = 0.0,
+    mediator_confounding: bool = True,
 ) -> SimulatedStudy:
     """Simulate a multi-site mentoring evaluation with a known truth.
 
@@ -625,6 +842,20 @@ def simulate_study(
         as ``scores`` (the layout of :func:`mentor_eval.outcomes.study_power.simulated_frame`);
         ``responses`` then has no item columns and the study cannot be written. About ten times
         faster; for Monte Carlo studies of the analyses (see ``benchmarks/calibration.py``).
+    mechanism : bool, default False
+        Generate each model's mechanism: arm -> belonging at the middle wave -> hope at later
+        waves for models whose first target is belonging, arm -> hope -> belonging for the
+        others, with cross-lagged paths belonging -> hope and hope -> belonging in every arm
+        (needs at least three waves). Also writes each model's fidelity indicators (when the
+        model registry declares them) as participant columns and maps them in ``study.yaml``.
+        ``truth["mechanism"]`` holds the true indirect, direct and total effects (see Notes).
+    noncompliance : float, default 0.0
+        Share of each mentored arm who never take part (in [0, 0.9)): no sessions, no mentor
+        or program effect. ``truth["compliance"]`` holds the complier effects.
+    mediator_confounding : bool, default True
+        False removes the correlation of the hope and belonging latent traits (site, cluster,
+        person and occasion parts; covariates still affect both), so that mediator-outcome
+        confounding comes only through the covariates: a check of mediation estimators.
 
     Returns
     -------
@@ -662,6 +893,20 @@ def simulate_study(
     monotone and MAR on baseline hope. Expected scores use the exact ordinal-probit mean
     ``min + sum_k Phi(lambda mu - tau_k)`` averaged over the dose distribution, so the
     ``score`` truths are exact under a normal latent and ignore item-missingness prorating.
+
+    With ``mechanism=True`` (latent SD units, per unit of mean dose; ``m`` the middle wave, a
+    model's mediator M and outcome Y): ``a`` = the arm's shift of M at wave m (the stated
+    effect of the mediator family, reached by wave m); ``b`` = 0.3 (M at wave m -> Y at later
+    waves, the same in every arm); direct ``c'`` = stated effect on Y - a b (Y's own shift
+    grows linearly in time); indirect = a b; total = c' + a b = the stated effect on Y at the
+    final wave; proportion mediated = a b / total. For the hope composite
+    H = (agency + pathways) / sqrt(2 + 2 x .6): a_H = (a_agency + a_pathways) / sqrt(3.2) and
+    the indirect effect on H of belonging is 2 b a_B / sqrt(3.2). The reverse cross-lagged path
+    (Y at m -> M later) adds b x (Y's shift at m) to M's final-wave effect; ``truth["mechanism"]``
+    lists both directions. With ``noncompliance`` share p never taking part, the complier
+    average causal effect of "took part" (at least one session) is ITT / (1 - p); for the
+    rule "reached the expected dose" the instrumental-variable estimand ITT / P(reached) and
+    the mean effect among those who reached it (which differ: partial doses help too) are given.
 
     References
     ----------
@@ -707,6 +952,13 @@ def simulate_study(
         if ctrl:
             raise ParameterError(f"The 'clustered_arms' parameter of {func} names the control arm {ctrl[0]!r}, "
                                  "which has no mentors or groups to cluster in.")
+    for name, flag in (("mechanism", mechanism), ("mediator_confounding", mediator_confounding)):
+        if not isinstance(flag, bool):
+            raise ParameterError(f"The '{name}' parameter of {func} must be true or false; got {flag!r}.")
+    nc = check_in_interval(func, "noncompliance", noncompliance, 0, 0.9, closed="left")
+    if mechanism and len(wave_list) < 3:
+        raise ParameterError(f"The 'mechanism' parameter of {func} needs at least three waves (the mediator is "
+                             f"measured at a middle wave); got {len(wave_list)}.")
     if not isinstance(scores_only, bool):
         raise ParameterError(f"The 'scores_only' parameter of {func} must be true or false; got {scores_only!r}.")
     item_miss = check_in_interval(func, "item_missing", item_missing, 0, 0.5, closed="left")
@@ -742,7 +994,11 @@ def simulate_study(
             raise ParameterError(f"The 'instruments' parameter of {func}: {exc}") from None
 
     rng = np.random.default_rng(int(seed))
-    chol = np.linalg.cholesky(_LATENT_R)
+    lat_r = _LATENT_R
+    if not mediator_confounding:
+        lat_r = _LATENT_R.copy()
+        lat_r[:2, 2] = lat_r[2, :2] = 0.0
+    chol = np.linalg.cholesky(lat_r)
     n_waves = len(wave_list)
     weeks = np.array([w for _, w in wave_list])
     frac = (weeks - weeks[0]) / (weeks[-1] - weeks[0]) if n_waves > 1 else np.ones(1)
@@ -815,6 +1071,13 @@ def simulate_study(
         dose = np.where(mentored, attended / np.maximum(planned, 1) / mean_rate, 0.0)
     else:
         dose = mentored.astype(float)
+    took_part = mentored.copy()
+    if nc > 0:
+        # never-takers: drawn only when asked for, so studies without non-compliance keep their data
+        took_part &= rng.random(n) >= nc
+        attended = np.where(took_part, attended, 0)
+        rate = np.where(took_part, rate, 0.0)
+        dose = np.where(took_part, dose / (1 - nc), 0.0)
 
     # -------- latent traits (n x waves x 3)
     def corr3(size: int) -> np.ndarray:
@@ -823,7 +1086,7 @@ def simulate_study(
     # cluster ICC per arm: mentor clustering for dyads, group clustering for group/community formats
     icc_arm = np.array([(icc_g if m.clustered_by_group else icc_m) if k in clustered_keys else 0.0
                         for k, m in zip(keys, models, strict=True)])
-    icc_i = np.where(mentored, icc_arm[arm], 0.0)
+    icc_i = np.where(took_part, icc_arm[arm], 0.0)  # never-takers never met their mentor or group
     site_eff = np.sqrt(icc_s) * corr3(n_sites)
     clus_z = corr3(max(n_clusters, 1))  # the same draws whatever the onset, so onsets share data
     if onset == "baseline":
@@ -836,12 +1099,23 @@ def simulate_study(
     stable = np.sqrt(stable_var) * corr3(n)
     base = site_eff[site] + np.where(mentored[:, None], clus_eff, 0.0) + cov_part + stable
     occasion = np.sqrt(_OCCASION_VAR) * (rng.standard_normal((n, n_waves, 3)) @ chol.T)
-    shift = (_TREND + eff[arm][:, None, :] * dose[:, None, None]) * frac[None, :, None]
+    mech_plan = _mechanism_plan(keys, models, eff, frac) if mechanism else None
+    if mech_plan is None:
+        shift = (_TREND + eff[arm][:, None, :] * dose[:, None, None]) * frac[None, :, None]
+    else:
+        shift = _TREND * frac[None, :, None] + mech_plan["own"][arm] * dose[:, None, None]
     theta = base[:, None, :] + occasion + shift
     if onset == "after_matching" and n_waves > 1:
         # matched after the baseline survey: the mentor/group effect is new variance from the second wave on
         late = np.sqrt(icc_i / (1 - icc_i))[:, None] * clus_z[np.maximum(cluster, 0)]
         theta[:, 1:, :] += np.where(mentored[:, None], late, 0.0)[:, None, :]
+    if mech_plan is not None:
+        # cross-lagged paths for everyone: middle-wave belonging -> later hope, middle-wave hope -> later belonging
+        mid = mech_plan["mid"]
+        b_mid, h_mid = theta[:, mid, 2].copy(), (theta[:, mid, 0] + theta[:, mid, 1]) / math.sqrt(2 + 2 * _RHO_AP)
+        theta[:, mid + 1:, 0] += _B_BELONGING_TO_HOPE * b_mid[:, None]
+        theta[:, mid + 1:, 1] += _B_BELONGING_TO_HOPE * b_mid[:, None]
+        theta[:, mid + 1:, 2] += _B_HOPE_TO_BELONGING * h_mid[:, None]
     hope = (theta[..., 0] + theta[..., 1]) / math.sqrt(2 + 2 * _RHO_AP)
     # relationship quality: mentored only, better with more sessions and higher baseline belonging
     dose_z = (attended / np.maximum(planned, 1) - mean_rate) / math.sqrt(
@@ -911,6 +1185,9 @@ def simulate_study(
         participants["sessions_attended"] = pd.array(np.where(mentored, attended, None), dtype="Int64")
         participants["match_start"] = pd.array(match_start, dtype="string")
         participants["match_end"] = pd.array(match_end, dtype="string")
+    fidelity_map: dict[str, dict[str, str]] = {}
+    if mechanism:
+        fidelity_map = _fidelity_columns(participants, keys, models, arm, took_part, rate, dosage, rng)
     participants = participants.sort_values("participant_id", ignore_index=True)
 
     # -------- responses (long: participant x observed wave)
@@ -995,6 +1272,15 @@ def simulate_study(
 
     config = _study_config(keys, models, wave_list, config_instruments, item_models, dosage, n, seed,
                            n_clusters > 0)
+    if fidelity_map:
+        config = _insert_after(config, "dosage" if "dosage" in config else "clusters", "fidelity", fidelity_map)
+    mean_shift = _mean_shift(eff, frac, mech_plan)
+    extra_truth: dict[str, Any] = {}
+    if mech_plan is not None:
+        extra_truth["mechanism"] = _mechanism_truth(keys, models, mech_plan, wave_list, mean_shift)
+    if mentored.any():
+        extra_truth["compliance"] = _compliance_truth(keys, models, arm, mentored, took_part, attended, planned,
+                                                      mean_shift, nc, fidelity_map)
     truth = _truth(
         keys=keys, models=models, eff=eff, wave_list=wave_list, frac=frac, item_models=item_models,
         icc_s=icc_s, icc_m=icc_m, target=target, arm=arm, observed=observed, dosage=dosage,
@@ -1006,11 +1292,12 @@ def simulate_study(
             "differential_attrition": float(differential_attrition), "item_missing": item_miss,
             "dosage": dosage, "seed": int(seed),
             "cluster_onset": onset, "clustered_arms": list(clustered_keys), "icc_group": icc_g,
-            "scores_only": scores_only,
+            "scores_only": scores_only, "mechanism": mechanism, "noncompliance": nc,
+            "mediator_confounding": mediator_confounding,
         },
         mentored=mentored, planned=planned, attended=attended,
         clustering=_clustering_truth(keys, models, wave_list, onset, clustered_keys, icc_arm, icc_s, cluster, arm),
-        scores_only=scores_only,
+        scores_only=scores_only, shift=mean_shift, nc=nc, extra=extra_truth,
     )
     return SimulatedStudy(participants, responses, config, truth, latent, scores)
 
@@ -1126,7 +1413,8 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
            wave_list: list[tuple[str, float]], frac: np.ndarray, item_models: list[_ItemModel],
            icc_s: float, icc_m: float, target: np.ndarray, arm: np.ndarray, observed: np.ndarray,
            dosage: bool, params: dict[str, Any], mentored: np.ndarray, planned: np.ndarray,
-           attended: np.ndarray, clustering: dict[str, Any], scores_only: bool = False) -> dict[str, Any]:
+           attended: np.ndarray, clustering: dict[str, Any], scores_only: bool = False,
+           shift: np.ndarray | None = None, nc: float = 0.0, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     hope_w = 1 / math.sqrt(2 + 2 * _RHO_AP)
     mean_rate = _DOSE_BETA[0] / sum(_DOSE_BETA)
     # distribution of the dose multiplier per format (beta-binomial attendance)
@@ -1135,6 +1423,11 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
         s = np.arange(k + 1)
         pmf = stats.betabinom.pmf(s, k, *_DOSE_BETA)
         dose_dist[f] = (s / k / mean_rate, pmf) if dosage else (np.ones(1), np.ones(1))
+        if nc > 0:  # never-takers: dose 0; takers' multiplier divided by (1 - nc)
+            mult_, pmf_ = dose_dist[f]
+            dose_dist[f] = (np.concatenate([[0.0], mult_ / (1 - nc)]), np.concatenate([[nc], pmf_ * (1 - nc)]))
+    if shift is None:
+        shift = eff[:, None, :] * frac[None, :, None]
 
     effects = []
     reliability: dict[str, float] = {}
@@ -1148,14 +1441,14 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
         for a, (k, m) in enumerate(zip(keys, models, strict=True)):
             if m.key == "control":
                 continue
-            lat_eff = {"agency": eff[a, 0], "pathways": eff[a, 1], "belonging": eff[a, 2],
-                       "hope": (eff[a, 0] + eff[a, 1]) * hope_w}
             mult, pmf = dose_dist[m.format]
             for s in inst.scales:
                 fam, cols = _family_of_scale(im, s.id)
-                for (wk, _), fr in zip(wave_list, frac, strict=True):
+                for t, ((wk, _), fr) in enumerate(zip(wave_list, frac, strict=True)):
+                    sh = shift[a, t]
+                    lat_eff = {"agency": sh[0], "pathways": sh[1], "belonging": sh[2], "hope": (sh[0] + sh[1]) * hope_w}
                     mu0 = np.array([_TREND * fr if lat in lat_eff else 0.0 for lat in im.latent])
-                    step = np.array([lat_eff.get(lat, 0.0) * fr for lat in im.latent])
+                    step = np.array([lat_eff.get(lat, 0.0) for lat in im.latent])
                     if scores_only:  # linear items: the mean dose multiplier is 1, so the effect is exact
                         diff = float(_linear_item_metric(im)[1] * (im.loading * step)[cols].sum())
                     else:
@@ -1167,7 +1460,7 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
                     effects.append({
                         "arm": k, "model": m.key, "outcome": f"{inst.id}.{s.id}", "family": fam,
                         "wave": wk, "fraction_of_full_effect": round(float(fr), 6),
-                        "latent": round(float(lat_eff.get(fam, float("nan")) * fr), 6),
+                        "latent": round(float(lat_eff.get(fam, float("nan"))), 6),
                         "score": round(diff, 6),
                         "g": round(diff / pop[s.id]["sd"], 6),
                     })
@@ -1202,7 +1495,9 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
         "parameters": params,
         "assumptions": [(_CLUSTER_ASSUMPTION_AFTER if a is _CLUSTER_ASSUMPTION_BASELINE
                          and clustering["onset"] == "after_matching" else a) for a in _ASSUMPTIONS]
-                       + ([_SCORES_ONLY_ASSUMPTION] if scores_only else []),
+                       + ([_SCORES_ONLY_ASSUMPTION] if scores_only else [])
+                       + ([_MECHANISM_ASSUMPTION] if extra and "mechanism" in extra else [])
+                       + ([_NONCOMPLIANCE_ASSUMPTION] if nc > 0 else []),
         "latent_correlations": {"agency~pathways": _RHO_AP, "agency~belonging": _RHO_HB,
                                 "pathways~belonging": _RHO_HB},
         "effects_latent_final": {
@@ -1222,6 +1517,7 @@ def _truth(*, keys: list[str], models: list[MentorshipModel], eff: np.ndarray,
         "reliability": reliability,
         "reliability_note": (f"Population Cronbach alpha from a simulation of {_POP_N} complete responses."
                              if not scores_only else "Exact Cronbach alpha of the score-level (linear) items."),
+        **(extra or {}),
         "attrition": {"overall_missing_final": overall, "by_arm": realized,
                       "mechanism": "monotone dropout, MAR on baseline hope"},
         "dosage": dose_info,

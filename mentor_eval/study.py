@@ -47,12 +47,14 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".x
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
     "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
+    "labels", "missing_codes",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
     "path", "format", "layout", "sheet", "encoding", "delimiter", "id_column", "wave_column", "wave_map",
-    "wide_pattern",
+    "wide_pattern", "decimal", "thousands", "unfinished",
 )
+UNFINISHED = ("exclude", "keep")
 #: Environment variable that allows data paths outside the study folder (set by --allow-outside-paths).
 OUTSIDE_PATHS_ENV = "MENTOR_EVAL_ALLOW_OUTSIDE_PATHS"
 # columns with a fixed meaning in the participant and response tables
@@ -154,6 +156,14 @@ class FileSpec:
         Source wave value -> study wave key (e.g. REDCap ``baseline_arm_1`` -> ``baseline``).
     wide_pattern : str or None
         For the wide layout, how a column name combines wave and column, e.g. ``"{wave}_{column}"``.
+    decimal, thousands : str
+        Number format of the file's numeric columns (covariates, dosage, durations): ``decimal``
+        ``"."`` (default) or ``","``; ``thousands`` a grouping character such as ``"."``, ``" "``
+        or ``"'"`` (default: none). ``decimal: ","`` reads ``16,5`` as 16.5.
+    unfinished : str
+        Qualtrics responses with ``Finished`` false or ``Progress`` below 100: ``"exclude"``
+        (default; kept in the data and the participant flow as assessed, their answers not
+        analysed) or ``"keep"`` (analysed like complete ones). Flagged either way.
     """
 
     path: Path
@@ -166,6 +176,9 @@ class FileSpec:
     wave_column: str = "wave"
     wave_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     wide_pattern: str | None = None
+    decimal: str = "."
+    thousands: str | None = None
+    unfinished: str = "exclude"
 
 
 @dataclass(frozen=True)
@@ -197,6 +210,10 @@ class Study:
     custom_models: tuple[MentorshipModel, ...] = ()
     description: str | None = None
     fidelity: tuple[FidelityColumn, ...] = ()  # arm x indicator -> participants column
+    #: Display labels of covariates, dosage variables and their levels (``"gender"``,
+    #: ``"gender=nonbinary"``), from the optional ``labels:`` key; reports fall back to the names.
+    labels: Mapping[str, str] = field(default_factory=dict)
+    missing_codes: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
     @property
@@ -546,6 +563,30 @@ def _parse_hypotheses(c: _Checker, raw: Any, arms: tuple[Arm, ...], outcomes: Ou
     return tuple(out)
 
 
+def _parse_labels(c: _Checker, raw: Any, variables: tuple[str, ...]) -> dict[str, str]:
+    """``labels: {age: "Age (years)", gender: {label: Gender, levels: {nonbinary: Non-binary}}}``."""
+    if raw is None:
+        return {}
+    m = c.mapping(raw, "labels")
+    out: dict[str, str] = {}
+    for var, value in m.items():
+        where = f"labels.{var}"
+        if var not in variables:
+            raise c.fail(where, f"{var!r} is not a covariate or dosage variable of this study "
+                                f"({', '.join(variables) or 'none listed'}).")
+        if isinstance(value, str):
+            out[str(var)] = c.text(value, where)  # type: ignore[assignment]
+            continue
+        spec = c.mapping(value, where)
+        c.unknown_keys(spec, ("label", "levels"), where)
+        if spec.get("label") is not None:
+            out[str(var)] = c.text(spec["label"], f"{where}.label")  # type: ignore[assignment]
+        if spec.get("levels") is not None:
+            for level, text in c.mapping(spec["levels"], f"{where}.levels").items():
+                out[f"{var}={level}"] = c.text(text, f"{where}.levels.{level}")  # type: ignore[assignment]
+    return out
+
+
 def _parse_privacy(c: _Checker, raw: Any, root: Path) -> Privacy:
     if raw is None:
         return Privacy()
@@ -637,8 +678,21 @@ def _parse_filespec(c: _Checker, raw: Any, path: str, root: Path, study_path: Pa
         if "{wave}" not in wide_pattern or "{column}" not in wide_pattern:
             raise c.fail(f"{path}.wide_pattern", f"must contain both '{{wave}}' and '{{column}}', e.g. "
                                                  f"'{{wave}}_{{column}}'; got {wide_pattern!r}.")
+    decimal = c.text(m.get("decimal"), f"{path}.decimal", required=False) or "."
+    if decimal not in (".", ","):
+        raise c.fail(f"{path}.decimal", f"must be '.' or ','; got {decimal!r}.")
+    thousands = m.get("thousands")
+    if thousands is not None:
+        if not isinstance(thousands, str) or len(thousands) != 1 or thousands.isalnum() or thousands in "+-":
+            raise c.fail(f"{path}.thousands", f"must be one grouping character such as '.', ',', ' ' or \"'\"; "
+                                              f"got {thousands!r}.")
+        if thousands == decimal:
+            raise c.fail(f"{path}.thousands", f"must differ from the decimal mark {decimal!r}.")
+    unfinished = c.text(m.get("unfinished"), f"{path}.unfinished", required=False) or "exclude"
+    if unfinished not in UNFINISHED:
+        raise c.fail(f"{path}.unfinished", f"must be one of {', '.join(UNFINISHED)}; got {unfinished!r}.")
     return FileSpec(resolved, fmt, layout, sheet, encoding, delimiter, id_column, wave_column,
-                    MappingProxyType(wave_map), wide_pattern)
+                    MappingProxyType(wave_map), wide_pattern, decimal, thousands, unfinished)
 
 
 def _parse_files(c: _Checker, raw: Any, root: Path, study_path: Path, waves: tuple[Wave, ...],
@@ -730,14 +784,17 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
     forbidden = {**{col: "is a reserved column" for col in _RESERVED},
                  **{col: "is an item column; fidelity indicators are participant columns" for col in item_cols}}
     fidelity = parse_fidelity(m.get("fidelity"), arms, source=c.source, forbidden=forbidden)
+    missing_codes = tuple(c.text(v, f"missing_codes[{i}]", numbers_as_text=True)  # type: ignore[misc]
+                          for i, v in enumerate(c.seq(m.get("missing_codes"), "missing_codes", allow_scalar=True)))
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
+    labels = _parse_labels(c, m.get("labels"), (*covariates, *dosage))
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
     return Study(
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
-        description=description, fidelity=fidelity,
+        description=description, fidelity=fidelity, labels=labels, missing_codes=missing_codes,
     )
 
 

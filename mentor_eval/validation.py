@@ -49,9 +49,11 @@ looks_zero_based.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -67,7 +69,7 @@ from mentor_eval.io.raw import closest, unusable
 from mentor_eval.io.redcap import is_redcap_system_column
 from mentor_eval.labels import MISSING_TOKENS, label_codes, map_labels
 from mentor_eval.privacy import detect_identifying_columns, pseudonym_key, pseudonymize
-from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE
+from mentor_eval.schemas import RULE_INTEGER, RULE_NUMERIC, RULE_RANGE, item_checks
 
 __all__ = [
     "FAILURE_RULES",
@@ -341,9 +343,51 @@ def parse_dates(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return u_dates[idx], u_failed[idx], u_serial[idx]
 
 
-def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    m = map_labels(values, None)
-    return m.codes, m.failed
+def _numbers(values: pd.Series, spec: Any = None, missing_codes: Sequence[str] = ()
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers of a text column: (values, text that is not a number).
+
+    The file's number format (``decimal``, ``thousands`` of its spec) is applied first, and the
+    study's declared ``missing_codes`` are missing values, not failures.
+    """
+    decimal = spec_get(spec, "decimal") or "." if spec is not None else "."
+    thousands = spec_get(spec, "thousands") if spec is not None else None
+    text = values
+    if (decimal != "." or thousands) and not pd.api.types.is_numeric_dtype(values.dtype):
+        text = values.astype("str")
+        if thousands:
+            text = text.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
+    m = map_labels(text, None)
+    failed = m.failed
+    if missing_codes and failed.any():
+        declared = {" ".join(str(c).lower().split()) for c in missing_codes}
+        norm = values.astype("str").str.strip().str.lower().str.split().str.join(" ")
+        failed = failed & ~norm.isin(declared).to_numpy(dtype=bool, na_value=False)
+    return m.codes, failed
+
+
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
+
+
+def _decimal_comma_cells(values: pd.Series, bad: np.ndarray, spec: Any) -> int:
+    if not bad.any() or ((spec_get(spec, "decimal") or ".") if spec is not None else ".") != ".":
+        return 0
+    return int(values[bad].astype("str").str.match(_DECIMAL_COMMA).sum())
+
+
+def _number_hint(values: pd.Series, bad: np.ndarray, spec: Any, file_key: str) -> str:
+    """Why text cells of a numeric column may not be numbers: a decimal comma, or a missing code."""
+    if not bad.any():
+        return ""
+    texts = values[bad].astype("str")
+    decimal = (spec_get(spec, "decimal") or ".") if spec is not None else "."
+    if decimal == "." and texts.str.match(_DECIMAL_COMMA).mean() >= 0.5:
+        return (f"; the cells look like numbers with a decimal comma (e.g. {texts.iloc[0].strip()!r}): set "
+                f"{file_key}.decimal: ',' in the study")
+    return ("; if this text means 'not known', list it under missing_codes in the study to read it as "
+            "missing")
 
 
 # ============================================================================ schemas
@@ -369,19 +413,6 @@ def _isin(keys: Sequence[str]):
 def _floats(s: pd.Series) -> np.ndarray:
     # no copy for the float64 columns validation builds
     return s.to_numpy() if s.dtype == np.float64 else s.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _whole(s: pd.Series) -> pd.Series:
-    v = _floats(s)
-    return pd.Series(np.isnan(v) | (v == np.round(v)), index=s.index)
-
-
-def _between(lo: float, hi: float):
-    def check(s: pd.Series) -> pd.Series:
-        v = _floats(s)
-        return pd.Series(np.isnan(v) | ((v >= lo) & (v <= hi)), index=s.index)
-
-    return check
 
 
 def _non_negative(s: pd.Series) -> pd.Series:
@@ -424,7 +455,7 @@ def build_schemas(study: Any) -> dict[str, pa.DataFrameSchema]:
         for item_id, col in si.item_columns().items():
             r_cols[col] = pa.Column(
                 nullable=True, required=False, title=f"{si.id} item {item_id}",
-                checks=[_check(_whole, RULE_INTEGER), _check(_between(rs.min, rs.max), RULE_RANGE)],
+                checks=item_checks(rs.min, rs.max, numeric=False, described=False),
             )
     return {
         "participants": pa.DataFrameSchema(p_cols, strict=False, name="participants"),
@@ -547,7 +578,13 @@ def validate_frames(
     straightline_items: int = 8,
     key: str | bytes | None = None,
 ) -> ValidationResult:
-    """Validate already read files (see :func:`validate_study`, which reads them)."""
+    """Validate already read files (see :func:`validate_study`, which reads them).
+
+    The work is a sequence of small steps sharing one state: identifying columns (both files),
+    the participants table, the responses table, the two tables together (ids, duplicates,
+    unknown participants, date order, empty waves), warnings, and the quarantine of responses
+    whose participant failed; then the result is assembled.
+    """
     func = "validate_study"
     check_in_interval(func, "missing_threshold", missing_threshold, 0, 1, closed="both")
     check_in_interval(func, "seconds_per_item", seconds_per_item, 0, float("inf"), closed="left")
@@ -571,11 +608,42 @@ def validate_frames(
     for si in study.instruments:
         for item_id, col in si.item_columns().items():
             item_info[col] = (si, item_id)
-    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}  # fidelity indicator columns
+    # fidelity indicator columns
+    fid_types = {fc.column: fc.indicator.type for fc in getattr(study, "fidelity", ())}
     p_known = set(PARTICIPANT_FIXED) | set(study.covariates) | set(study.clusters) | set(study.dosage) | set(fid_types)
     r_known = set(RESPONSE_FIXED) | set(item_info)
 
-    # ---------------------------------------------------------------- privacy
+    # One step per table, then the two together; each reads and writes the run's state.
+    state = SimpleNamespace(
+        fid_types=fid_types,
+        findings=findings, item_info=item_info, missing_threshold=missing_threshold, notes=notes,
+        p_known=p_known, p_raw=p_raw, pseudo_cols=pseudo_cols, r_known=r_known, r_raw=r_raw,
+        seconds_per_item=seconds_per_item, secret=secret, straightline_items=straightline_items, study=study,
+    )
+    del p_raw, r_raw  # the state holds the only references (item texts are freed as converted)
+    for step in (_step_privacy, _step_participants, _step_responses, _step_cross_table, _step_warnings,
+                 _step_quarantined_participants):
+        step(state)
+    # _assemble builds the clean Int64 item columns one by one, dropping each column's codes as it
+    # goes (r_cells holds the only reference to them)
+    return _assemble(study, state.p_raw, state.r_raw, _Cells(state.pdata, list(state.pdata.columns)),
+                     state.r_cells, state.p_typed,
+                     state.dates, state.duration, state.fr, state.identifying, notes, secret, pseudo_cols,
+                     {"missing_threshold": missing_threshold, "seconds_per_item": seconds_per_item,
+                      "straightline_items": straightline_items})
+
+
+def _step_privacy(state: SimpleNamespace) -> None:
+    """Identifying columns: flagged, dropped unless allowed (both tables)."""
+    fid_types = state.fid_types
+    findings = state.findings
+    item_info = state.item_info
+    notes = state.notes
+    p_raw = state.p_raw
+    pseudo_cols = state.pseudo_cols
+    r_raw = state.r_raw
+    study = state.study
+    state.r_raw = None  # this step holds the only reference: converted item texts can go
     allowed = set(getattr(study.privacy, "allow_identifying", ()) or ())
     ident_rows = []
     frames = {"participants": p_raw, "responses": r_raw}
@@ -600,8 +668,17 @@ def validate_frames(
     p_raw, r_raw = frames["participants"], frames["responses"]
     del frames, raw
     identifying = pd.DataFrame(ident_rows, columns=["file", "table", "column", "reason", "by", "action"])
+    state.identifying, state.p_raw, state.r_raw = identifying, p_raw, r_raw
 
-    # ---------------------------------------------------------------- participants
+
+def _step_participants(state: SimpleNamespace) -> None:
+    """The participants table: arm, covariates, clusters, dosage, dates, schema, duplicates."""
+    fid_types = state.fid_types
+    findings = state.findings
+    identifying = state.identifying
+    notes = state.notes
+    p_raw = state.p_raw
+    study = state.study
     pdata = p_raw.data
     if "arm" not in pdata.columns:
         if study.design == "single-arm" and len(study.arms) == 1:
@@ -626,10 +703,13 @@ def validate_frames(
     pdata = pdata.assign(arm=pdata["arm"].str.strip())
     p_conv = pd.DataFrame({"participant_id": pdata["participant_id"], "arm": pdata["arm"]})
     p_typed: dict[str, Any] = {}
+    p_spec = study.files.participants
+    missing_codes = tuple(getattr(study, "missing_codes", ()) or ())
     for col in study.dosage:
-        v, bad = _numbers(pdata[col])
+        v, bad = _numbers(pdata[col], p_spec, missing_codes)
         findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
-                     f"dosage column {col!r} must hold numbers")
+                     f"dosage column {col!r} must hold numbers"
+                     + _number_hint(pdata[col], bad, p_spec, "files.participants"))
         p_conv[col] = v
         p_typed[col] = v
     for col, type_ in fid_types.items():  # type and range per indicator (count, proportion, boolean)
@@ -639,11 +719,15 @@ def validate_frames(
     for col in (*study.covariates, *study.clusters):
         if col in p_typed or col in ("site_id", "mentor_id", "group_id"):
             continue
-        v, bad = _numbers(pdata[col])
-        n_num = int((~np.isnan(v)).sum())
-        if n_num and n_num >= int(bad.sum()) * 4 and col in study.covariates:
+        v, bad = _numbers(pdata[col], p_spec, missing_codes)
+        # numbers written with a decimal comma in a file read with '.' count as numbers here
+        n_num = int((~np.isnan(v)).sum()) + _decimal_comma_cells(pdata[col], bad, p_spec)
+        # A covariate whose cells are mostly numbers is numeric: each text cell is a finding (never a
+        # silent switch of the whole column to categories); a declared missing code is missing.
+        if n_num and n_num >= int(bad.sum()) - (n_num - int((~np.isnan(v)).sum())) and col in study.covariates:
             findings.add("participants", np.flatnonzero(bad), col, "not_a_number",
-                         f"covariate {col!r} holds numbers; this cell is text")
+                         f"covariate {col!r} holds numbers; this cell is text"
+                         + _number_hint(pdata[col], bad, p_spec, "files.participants"))
             p_typed[col] = v
     for col in _DATE_COLUMNS_P:
         if col in pdata.columns:
@@ -678,8 +762,18 @@ def validate_frames(
         findings.add("participants", rows[~two], "participant_id", "duplicate_participant",
                      [f"the participant id appears on {k} rows; the participants file needs one row per "
                       "participant" for k in counts[~two]])
+    state.p_typed, state.pdata, state.pid, state.schemas = p_typed, pdata, pid, schemas
 
-    # ---------------------------------------------------------------- responses
+
+def _step_responses(state: SimpleNamespace) -> None:
+    """The responses table: item answers (codes and labels), dates, durations, schema."""
+    findings = state.findings
+    item_info = state.item_info
+    notes = state.notes
+    r_raw = state.r_raw
+    schemas = state.schemas
+    study = state.study
+    state.r_raw = None  # this step holds the only reference: converted item texts can go
     rdata = r_raw.data
     n_r = len(rdata)
     present_items = [c for c in item_info if c in rdata.columns]
@@ -693,6 +787,7 @@ def validate_frames(
     codes: dict[str, np.ndarray] = {}
     lookups = {si.id: label_codes(si.instrument) for si in study.instruments}
     failed_rows: dict[str, np.ndarray] = {}
+    failed_texts: dict[str, np.ndarray] = {}
     labelled: dict[str, int] = {}
     # Item texts leave the table as they are converted; only cells whose text differs from the
     # plain form of their code are kept (for reports and the quarantine, see _Cells).
@@ -707,6 +802,8 @@ def validate_frames(
         m = map_labels(values, lookups[si.id])
         codes[col] = m.codes
         failed_rows[col] = np.flatnonzero(m.failed)
+        if len(failed_rows[col]):
+            failed_texts[col] = values.take(failed_rows[col]).to_numpy(dtype=object)
         labelled[si.id] = labelled.get(si.id, 0) + m.n_labelled
         odd = None if m.as_code is None else np.flatnonzero(~m.as_code)
         if odd is None or len(odd) > n_r // 2:
@@ -714,6 +811,7 @@ def validate_frames(
         elif len(odd):
             kept[col] = (odd, values.take(odd))
         del values, m
+    _unfinished(findings, r_raw, rdata, study.files.responses, codes, notes)
     r_cells = _Cells(rdata, r_columns, codes, kept)
     for col, rows in failed_rows.items():
         if not len(rows):
@@ -722,9 +820,10 @@ def validate_frames(
         rs = si.instrument.response_scale
         # text answers in use for this instrument (any column): an unmatched text is a label typo
         if labelled.get(si.id, 0):
+            known = ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items()))
             findings.add("responses", rows, col, RULE_LABEL,
-                         f"not an answer label of {si.id}; known labels: "
-                         + ", ".join(f"{k}={v}" for k, v in sorted(rs.labels.items())))
+                         [f"not an answer label of {si.id}{_closest_label(t, rs)}; known labels: {known}"
+                          for t in failed_texts[col]])
         else:
             findings.add("responses", rows, col, RULE_NUMERIC,
                          f"must be a number from {rs.min} to {rs.max} ({si.id})"
@@ -762,8 +861,29 @@ def validate_frames(
     _run_schema(schemas["responses"], r_conv, "responses", findings, r_messages)
     del r_conv, conv
     _range_hints(findings, study, codes, item_info)
+    state.codes = codes
+    state.dates = dates
+    state.duration = duration
+    state.n_r = n_r
+    state.present_items = present_items
+    state.r_cells = r_cells
+    state.r_raw = r_raw
+    state.rdata = rdata
+    state.wave_keys = wave_keys
 
-    # integer keys: participant ids of both tables share one code space; waves coded by study order
+
+def _step_cross_table(state: SimpleNamespace) -> None:
+    """Both tables together: ids, duplicate rows, unknown participants, date order, empty waves."""
+    codes = state.codes
+    dates = state.dates
+    findings = state.findings
+    n_r = state.n_r
+    p_raw = state.p_raw
+    pid = state.pid
+    present_items = state.present_items
+    r_cells = state.r_cells
+    rdata = state.rdata
+    wave_keys = state.wave_keys
     n_p = len(pid)
     id_codes, _ = pd.factorize(pd.concat([pid, rdata["participant_id"]], ignore_index=True), use_na_sentinel=True)
     p_code, r_code = id_codes[:n_p], id_codes[n_p:]
@@ -817,8 +937,26 @@ def validate_frames(
                              f"no response rows for wave {w!r}", severity="warning", value=[w])
     else:
         answered = np.zeros(n_r, dtype=np.int64)
+    state.answered, state.in_p, state.key_ok, state.p_code, state.r_code = answered, in_p, key_ok, p_code, r_code
 
-    # ---------------------------------------------------------------- warnings
+
+def _step_warnings(state: SimpleNamespace) -> None:
+    """Warnings (nothing quarantined): straight-lining, too fast, missing items, unexpected columns."""
+    answered = state.answered
+    codes = state.codes
+    duration = state.duration
+    findings = state.findings
+    item_info = state.item_info
+    missing_threshold = state.missing_threshold
+    p_known = state.p_known
+    p_raw = state.p_raw
+    pdata = state.pdata
+    r_known = state.r_known
+    r_raw = state.r_raw
+    rdata = state.rdata
+    seconds_per_item = state.seconds_per_item
+    straightline_items = state.straightline_items
+    study = state.study
     _straight_lining(findings, study, codes, straightline_items)
     if duration is not None:
         fast = ~np.isnan(duration) & (answered > 0) & (duration < seconds_per_item * answered)
@@ -837,7 +975,10 @@ def validate_frames(
                          + closest(col, sorted(known)).replace(" (did you mean", "; did you mean").rstrip(")"),
                          severity="warning")
 
-    # ---------------------------------------------------------------- participants quarantined -> responses
+
+def _step_quarantined_participants(state: SimpleNamespace) -> None:
+    """Responses of participants whose participants row failed are quarantined too."""
+    findings, in_p, key_ok, p_code, r_code = state.findings, state.in_p, state.key_ok, state.p_code, state.r_code
     fr = findings.frame()
     p_bad_rows = np.unique(fr.loc[(fr["table"] == "participants") & (fr["severity"] == "failure") &
                                   (fr["row"] >= 0), "row"].to_numpy(dtype=np.int64))
@@ -850,16 +991,59 @@ def validate_frames(
         findings.add("responses", np.flatnonzero(hit), "participant_id", "participant_quarantined",
                      "the participant's row in the participants file failed validation")
         fr = findings.frame()
-
-    # _assemble builds the clean Int64 item columns one by one, dropping each column's codes as it
-    # goes (r_cells holds the only reference to them)
-    return _assemble(study, p_raw, r_raw, _Cells(pdata, list(pdata.columns)), r_cells, p_typed, dates, duration,
-                     fr, identifying, notes, secret, pseudo_cols,
-                     {"missing_threshold": missing_threshold, "seconds_per_item": seconds_per_item,
-                      "straightline_items": straightline_items})
+    state.fr = fr
 
 
 # ============================================================================ rule helpers
+def _closest_label(text: Any, scale: Any) -> str:
+    """``"; closest known label: 'Somewhat agree' (5)"`` for a label typo, or nothing."""
+    import difflib
+
+    from mentor_eval.labels import normalize_label
+
+    words = {normalize_label(w): (w, k) for w, k in scale.all_labels().items()}
+    near = difflib.get_close_matches(normalize_label(text), list(words), n=1, cutoff=0.6)
+    if not near:
+        return ""
+    word, code = words[near[0]]
+    return f"; closest known label: {word!r} (code {code})"
+
+
+_FALSE = frozenset({"0", "false", "f", "no", "n"})
+
+
+def _unfinished(findings: _Findings, raw: RawFrame, rdata: pd.DataFrame, spec: Any,
+                codes: dict[str, np.ndarray], notes: list[str]) -> None:
+    """Qualtrics responses with Finished false or Progress below 100: flagged; their answers are
+    left out of the analysis unless the file's ``unfinished`` option is ``keep``."""
+    if raw.format != "qualtrics" or not ({"Finished", "Progress"} & set(rdata.columns)):
+        return
+    n = len(rdata)
+    unfinished = np.zeros(n, dtype=bool)
+    if "Finished" in rdata.columns:
+        fin = rdata["Finished"].astype("str").str.strip().str.lower()
+        unfinished |= fin.isin(_FALSE).to_numpy(dtype=bool, na_value=False)
+    if "Progress" in rdata.columns:
+        prog, _ = _numbers(rdata["Progress"])
+        unfinished |= ~np.isnan(prog) & (prog < 100)
+    rows = np.flatnonzero(unfinished)
+    if not len(rows):
+        return
+    keep = (spec_get(spec, "unfinished") or "exclude") == "keep"
+    if keep:
+        message = "an unfinished response (Finished false or Progress below 100); analysed (unfinished: keep)"
+    else:
+        message = ("an unfinished response (Finished false or Progress below 100): kept in the participant "
+                   "flow as assessed, its answers left out of the analysis; set files.responses.unfinished: "
+                   "keep to analyse them")
+        for col in codes:
+            codes[col][rows] = np.nan
+    findings.add("responses", rows, "Finished" if "Finished" in rdata.columns else "Progress",
+                 "unfinished_response", message, severity="warning")
+    notes.append(f"{raw.file_name}: {len(rows)} unfinished Qualtrics response(s) "
+                 + ("analysed (unfinished: keep)." if keep else "left out of the analysis (unfinished: exclude)."))
+
+
 def _serial_warnings(findings: _Findings, table: str, col: str, dates: np.ndarray, serial: np.ndarray) -> None:
     rows = np.flatnonzero(serial)
     if len(rows):

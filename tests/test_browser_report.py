@@ -59,9 +59,12 @@ def test_sample_report_draws_every_figure_offline(browser, sample_report):  # no
         assert n_divs >= 6
         svgs = page.locator(".js-plotly-plot .svg-container > svg.main-svg:first-child").count()
         assert svgs == n_divs
+        # every figure with data draws its traces; a diagram without traces (the mechanism path
+        # diagrams) draws its boxes and arrows
         empty = page.evaluate(
             "Array.from(document.querySelectorAll('.js-plotly-plot'))"
-            ".filter(d => d.querySelectorAll('g.trace').length === 0).length"
+            ".filter(d => ((d.data || []).length > 0 && d.querySelectorAll('g.trace').length === 0)"
+            " || ((d.data || []).length === 0 && d.querySelectorAll('.annotation').length === 0)).length"
         )
         assert empty == 0
         assert page.locator("figcaption").count() >= n_divs
@@ -83,3 +86,103 @@ def test_sample_report_fits_a_phone(browser, sample_report):  # noqa: F811
         page.screenshot(path=str(ARTIFACTS / "sample-report-phone.png"), full_page=False)
     finally:
         context.close()
+
+
+# --------------------------------------------------------------------------- issue 13 checks at 1280 px
+
+VERDICT_HEADERS = ("Verdict", "WWC baseline equivalence", "Below .70")
+VALUE_HEADERS = ("Difference (g)", "g", "Attrition %", "Differential (points)", "Alpha", "Adjusted p")
+
+LAYOUT_CHECKS = """
+(args) => {
+  const out = {scroll: [], clipped: [], colours: {}, verdicts: []};
+  document.querySelectorAll('.me-table-wrap').forEach((w, i) => {
+    if (w.scrollWidth > w.clientWidth + 1) out.scroll.push(i + ': ' + (w.querySelector('caption') || {}).textContent);
+  });
+  document.querySelectorAll('.js-plotly-plot').forEach((div, i) => {
+    const box = div.getBoundingClientRect();
+    div.querySelectorAll('.gtitle, .xtitle, .ytitle, .g-xtitle text, .g-ytitle text, .annotation-text').forEach(t => {
+      const r = t.getBoundingClientRect();
+      if (r.width === 0) return;
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        out.clipped.push(i + ': ' + t.textContent);
+    });
+    (div.data || []).forEach(tr => {
+      if (!tr.name || !args.arms.includes(tr.name)) return;
+      const c = tr.marker && tr.marker.color;
+      if (typeof c !== 'string') return;
+      (out.colours[tr.name] = out.colours[tr.name] || []).includes(c) || out.colours[tr.name].push(c);
+    });
+  });
+  document.querySelectorAll('table.me-table').forEach(tbl => {
+    const heads = Array.from(tbl.querySelectorAll('thead th')).map(h => h.textContent);
+    const vi = heads.findIndex(h => args.verdicts.includes(h));
+    if (vi < 0) return;
+    const vals = heads.map((h, j) => args.values.includes(h) ? j : -1).filter(j => j >= 0);
+    tbl.querySelectorAll('tbody tr').forEach(tr => {
+      const cells = Array.from(tr.children);
+      const hidden = vals.some(j => cells[j] && cells[j].classList.contains('me-suppressed'));
+      const v = cells[vi];
+      if (hidden && v && !v.classList.contains('me-suppressed') && v.textContent.trim() !== '')
+        out.verdicts.push(heads[vi] + ': ' + tr.textContent.slice(0, 80));
+    });
+  });
+  return out;
+}
+"""
+
+
+def _arm_labels(study_path) -> list[str]:
+    from mentor_eval.study import load_study
+
+    return [a.label or a.key for a in load_study(study_path).arms]
+
+
+def _layout_checks(browser, html: Path, arms: list[str], shot: str | None = None):  # noqa: F811
+    page, context, events, _ = _load(browser, html, 1280)
+    try:
+        assert events["pageerror"] == [] and events["blocked"] == []
+        res = page.evaluate(LAYOUT_CHECKS, {"arms": arms, "verdicts": list(VERDICT_HEADERS),
+                                            "values": list(VALUE_HEADERS)})
+        if shot:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{shot}-first-screen.png"))
+            page.locator("figure.me-figure").first.screenshot(path=str(ARTIFACTS / f"{shot}-headline.png"))
+        return res
+    finally:
+        context.close()
+
+
+def test_sample_report_passes_the_layout_checks(browser, sample_report):  # noqa: F811
+    from mentor_eval.resources import sample_study_dir
+
+    res = _layout_checks(browser, sample_report, _arm_labels(sample_study_dir() / "study.yaml"), shot="sample")
+    assert res["scroll"] == [], res["scroll"]
+    assert res["clipped"] == [], res["clipped"]
+    assert res["colours"] and all(len(c) == 1 for c in res["colours"].values()), res["colours"]
+    assert len({c[0] for c in res["colours"].values()}) == len(res["colours"])
+    assert res["verdicts"] == [], res["verdicts"]
+
+
+@pytest.fixture(scope="module")
+def fifteen_arm_report(tmp_path_factory) -> tuple[Path, list[str]]:
+    from test_report_designs import write_design
+
+    from mentor_eval.report import render
+
+    tmp = tmp_path_factory.mktemp("fifteen")
+    study = write_design(tmp, "fifteen_arms")
+    res = render(Path(__file__).resolve().parent.parent / "notebooks" / "evaluation_report.ipynb",
+                 {"study_path": str(study), "output_dir": str(tmp / "out"), "mixed": False,
+                  "psychometrics": False}, tmp / "out", progress=False)
+    return res.html, _arm_labels(study)
+
+
+def test_fifteen_arm_report_passes_the_layout_checks(browser, fifteen_arm_report):  # noqa: F811
+    html, arms = fifteen_arm_report
+    res = _layout_checks(browser, html, arms, shot="fifteen-arms")
+    assert res["scroll"] == [], res["scroll"]
+    assert res["clipped"] == [], res["clipped"]
+    assert len(res["colours"]) >= 15 and all(len(c) == 1 for c in res["colours"].values()), res["colours"]
+    assert len({c[0] for c in res["colours"].values()}) == len(res["colours"])
+    assert res["verdicts"] == [], res["verdicts"]

@@ -67,7 +67,8 @@ def test_score_bad_value_exit_2_names_cell(tmp_path, capsys):
     df.to_csv(src, index=False)
     assert main(["score", str(src), "-i", "childrens_hope_scale", "--columns", "chs_{item}"]) == 2
     err = capsys.readouterr().err
-    assert "column 'chs_3': value 7" in err and "must be between 1 and 6" in err
+    # the file's own row (header = row 1) and the cell as typed
+    assert "row 3, column 'chs_3': value '7'" in err and "must be between 1 and 6" in err
 
 
 def test_missing_input_file(tmp_path, capsys):

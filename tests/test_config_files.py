@@ -143,3 +143,9 @@ def test_missing_data_file_names_its_key(tmp_path):
     with pytest.raises(DataValidationError, match=r"participants.csv: does not exist \(key 'files.participants' "
                                                   r"of study.yaml names 'participants.csv'"):
         validate_study(load_study(path, check_files=False))
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    (tmp_path / "study.yaml").write_text("name: x\nloop: &a [1, *a]\n")
+    with pytest.raises(StudyConfigError, match="used inside its own anchor"):
+        load_study(tmp_path / "study.yaml")

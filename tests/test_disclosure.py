@@ -284,3 +284,12 @@ def test_chain_of_totals_is_caught_by_the_audit():
 def test_bad_input_raises_a_clear_error(table, kwargs, match):
     with pytest.raises(ParameterError, match=match):
         suppress_small_cells(table, "n", **kwargs)
+
+
+def test_p_values_read_as_people_read_them():
+    t = pd.DataFrame({"Adjusted p": [0.0002, 0.004, 0.0449, 0.27], "p (unadjusted)": [0.5, 0.01, 0.2, 1.0],
+                      "g": [0.004, 0.1, 0.2, 0.3]})
+    out = display_frame(t)
+    assert out["Adjusted p"].tolist() == ["< 0.001", "0.004", "0.045", "0.27"]
+    assert out["p (unadjusted)"].tolist() == ["0.50", "0.010", "0.20", "1.00"]
+    assert out["g"].tolist() == ["0.00", "0.10", "0.20", "0.30"]  # not a p-value: two decimals

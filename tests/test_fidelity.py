@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_validation_support import participants_csv, write_study
+from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
 
-from mentor_eval.errors import StudyConfigError
+from mentor_eval.errors import ParameterError, StudyConfigError
 from mentor_eval.fidelity import RULE_FIDELITY, FidelityColumn, fidelity_cells, fidelity_summary
 from mentor_eval.models import get_model
 from mentor_eval.study import load_study
@@ -115,3 +115,53 @@ def test_summary_counts_reached_doses_per_arm_by_hand():
     assert s.loc["sessions_held", "median"] == 17.5
     assert s.loc["letters_written", ["n_recorded", "n_reached"]].tolist() == [4, 3]
     assert s.loc["letters_written", "mean"] == 0.75 and s.loc["letters_written", "type"] == "boolean"
+
+
+def test_dose_response_uses_each_arms_own_indicator():
+    from mentor_eval.outcomes import dose_response
+
+    rng = np.random.default_rng(8)
+    n = 60
+    arm = np.repeat(["ctrl", "nw", "sc"], n // 3)
+    sessions = np.where(arm == "nw", rng.integers(0, 25, n), np.nan)
+    circles = np.where(arm == "sc", rng.integers(0, 13, n), np.nan)
+    pre = rng.normal(size=n)
+    post = pre + 0.1 * np.nan_to_num(sessions) + 0.3 * np.nan_to_num(circles) + rng.normal(0, 0.5, n)
+    people = pd.DataFrame({"participant_id": range(n), "arm": arm, "sessions": sessions, "circles": circles})
+    long = pd.concat([people.assign(wave="baseline", score=pre), people.assign(wave="post", score=post)])
+    res = dose_response(long, dose={"nw": "sessions", "sc": "circles"})
+    assert res["arm"].tolist() == ["nw", "sc"] and res["term"].tolist() == ["sessions", "circles"]
+    for a, col in (("nw", "sessions"), ("sc", "circles")):
+        keep = arm == a
+        x = np.column_stack([np.ones(keep.sum()), pre[keep], people.loc[keep, col]])
+        beta = np.linalg.lstsq(x, post[keep], rcond=None)[0]
+        assert res.loc[res["arm"] == a, "estimate"].iloc[0] == pytest.approx(beta[2], abs=1e-10)
+    # one shared column: the same as the plain call, pooled row included
+    long["d"] = long["sessions"].fillna(0) + long["circles"].fillna(0)
+    shared = dose_response(long, dose={"nw": "d", "sc": "d"})
+    plain = dose_response(long, dose="d", arms=["nw", "sc"])
+    pd.testing.assert_frame_equal(shared, plain)
+    assert "pooled" in set(shared["arm"])
+    with pytest.raises(ParameterError, match="no column for arm"):
+        dose_response(long, dose={"nw": "sessions"}, arms=["nw", "sc"])
+
+
+def test_pipeline_reports_fidelity_and_dose_response_on_indicators_outside_dosage(tmp_path):
+    from mentor_eval.data import load_analysis_data
+    from mentor_eval.pipeline import StepNotes, run_mechanisms
+
+    n = 12
+    extra = {"sessions": [("" if i % 2 == 0 else str(10 + i)) for i in range(n)],
+             "stories": [("" if i % 2 == 0 else str(i % 5)) for i in range(n)]}
+    st = load_study(write_study(tmp_path, participants=participants_csv(n, extra=extra),
+                                responses=rows_to_csv(response_rows(n)), fidelity=FID))
+    notes = StepNotes()
+    tabs = run_mechanisms(load_analysis_data(st), notes=notes, n_boot=20)
+    assert tabs["fidelity"]["indicator"].tolist() == ["sessions_held", "stories_shared"]
+    # nw are the odd participants: sessions 11..21 (19 and 21 reach 18), stories 1, 3, 0, 2, 4, 1 (one reaches 4)
+    assert tabs["fidelity"]["n_reached"].tolist() == [2, 1]
+    dr = tabs["dose_response"]
+    assert set(dr["indicator"]) == {"sessions_held", "stories_shared"} and set(dr["term"]) == {"sessions", "stories"}
+    assert set(dr["arm"]) == {"nw"}
+    reasons = " ".join(notes.frame()["reason"])
+    assert "needs a belonging and a hope outcome" in reasons

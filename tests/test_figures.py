@@ -94,19 +94,30 @@ def test_every_figure_has_title_alt_caption_and_safe_colours(flow, effects, emme
 
 def test_arm_colours_follow_the_okabe_ito_order(effects):
     fig = charts.forest_chart(effects)
-    assert [t.marker.color for t in fig.data] == list(charts.ARM_COLORS[:2])
+    by_arm = {}
+    for t in fig.data:
+        by_arm.setdefault(t.name, set()).add(t.marker.color)
+    # one colour per arm in every panel, in palette order of first appearance
+    assert by_arm == {"nw": {charts.ARM_COLORS[0]}, "sc": {charts.ARM_COLORS[1]}}
     assert charts.ARM_COLORS[0] == "#0072B2"
+    # a caller's mapping wins (the study's colours, the same in every figure)
+    fig = charts.forest_chart(effects, colors={"nw": "#6E6E6E", "sc": "#009E73"})
+    assert {t.name: t.marker.color for t in fig.data} == {"nw": "#6E6E6E", "sc": "#009E73"}
 
 
 def test_forest_figure_draws_zero_line_and_asymmetric_cis(effects):
     fig = charts.forest_chart(effects)
     line = fig.layout.shapes[0]
     assert line.x0 == 0 and line.x1 == 0
-    nw = fig.data[0]
-    np.testing.assert_allclose(nw.error_x.array, [0.32, 0.30])
-    np.testing.assert_allclose(nw.error_x.arrayminus, [0.32, 0.30])
-    assert list(nw.y) == ["hope.total", "belonging.total"]
-    assert "2 of 4 intervals exclude zero" not in fig.layout.meta["alt"]
+    assert len(fig.layout.shapes) == 2  # one line per outcome panel
+    # one row per arm, one panel per outcome; nw (larger average) on top
+    nw_hope = next(t for t in fig.data if t.name == "nw" and t.xaxis == "x")
+    np.testing.assert_allclose(nw_hope.error_x.array, [0.32])
+    np.testing.assert_allclose(nw_hope.error_x.arrayminus, [0.32])
+    assert list(fig.layout.yaxis.categoryarray) == ["nw", "sc"]
+    sc_bel = next(t for t in fig.data if t.name == "sc" and t.xaxis == "x2")
+    np.testing.assert_allclose(sc_bel.x, [-0.05])
+    assert [a.text for a in fig.layout.annotations] == ["hope.total", "belonging.total"]
     assert "1 of 4 intervals exclude zero" in fig.layout.meta["alt"]
     assert "Largest: nw on hope.total, 0.42" in fig.layout.meta["alt"]
 
@@ -127,7 +138,7 @@ def test_suppressed_values_are_absent_with_a_note_never_zero(flow):
     assert bars.type == "bar" and bars.name == "Narrative Weaving"
     assert bars.y[0] == 58 and np.isnan(bars.y[1])
     note = fig.layout.meta["note"]
-    assert "protect privacy" in note and "fewer than 10 respondents" in note
+    assert "protect privacy" in note and "it describes fewer than 10 people" in note
     assert "Narrative Weaving / post" in note
     html = display.figure_html(fig)
     assert "Narrative Weaving / post" in html.split("<figcaption>")[1]
@@ -198,8 +209,25 @@ def test_figure_html_is_accessible_and_offline(effects):
     assert "plotly.js v" not in html and "<script src" not in html
     with_js = display.figure_html(fig, include_plotlyjs=True)
     assert with_js.count("data-mentor-eval=\"plotlyjs\"") == 1
-    assert with_js.count("* plotly.js v") == 1
-    assert with_js.index("* plotly.js v") < with_js.index("Plotly.newPlot")
+    head = "* plotly.js (basic - minified) v"  # every trace is a scatter: the partial bundle suffices
+    assert with_js.count(head) == 1 and with_js.count("* plotly.js v") == 0
+    assert with_js.index(head) < with_js.index("Plotly.newPlot")
+    assert len(with_js) < 1.5e6
+
+
+def test_a_trace_outside_the_partial_bundle_gets_the_full_one(monkeypatch, effects):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append(obj["text/html"]))
+    display.reset_plotlyjs()
+    display.show(charts.forest_chart(effects))
+    display.show(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    display.show(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])))
+    display.show(charts.forest_chart(effects))
+    assert ['data-bundle="basic"' in h for h in shown] == [True, False, False, False]
+    assert ['data-bundle="full"' in h for h in shown] == [False, True, False, False]
+    display.reset_plotlyjs()
 
 
 def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
@@ -212,7 +240,7 @@ def test_show_embeds_plotlyjs_only_on_the_first_call(monkeypatch, effects):
     display.show(fig)
     display.show(fig, caption="Second")
     display.show_table(effects, caption="Effects table")
-    assert [("* plotly.js v" in s["text/html"]) for s in shown[:2]] == [True, False]
+    assert [("data-mentor-eval=\"plotlyjs\"" in s["text/html"]) for s in shown[:2]] == [True, False]
     assert "<figcaption>Second</figcaption>" in shown[1]["text/html"]
     assert shown[2]["text/html"].startswith('<div class="me-table-wrap">')
     ids = [s["text/html"].split('class="plotly-graph-div"')[0].rsplit('id="', 1)[1] for s in shown[:2]]
@@ -241,3 +269,10 @@ def test_bad_input_gives_clear_errors(func, frame, match):
 def test_show_rejects_non_figures():
     with pytest.raises(ParameterError, match="plotly Figure"):
         display.figure_html({"data": []})
+
+
+def test_means_axis_has_no_false_zero(emmeans):
+    fig = charts.means_chart(emmeans)
+    lo, hi = fig.layout.yaxis.range
+    est = emmeans[["ci_low", "ci_high"]].to_numpy(dtype=float)
+    assert lo > 0 and lo <= est.min() and hi >= est.max()

@@ -33,7 +33,8 @@ CHS_6 = ["None of the time", "A little of the time", "Some of the time", "A lot 
          "Most of the time", "All of the time"]
 
 # id -> facts. "scales": scale id -> (item ids, method, (lowest, highest) score on the default form).
-# "forms": form name -> (min, max, labels that must be recorded exactly, or None for "no labels").
+# "forms": form name -> (min, max, published labels that must be recorded exactly at their codes, or
+# None when none are published; every point carries a label either way).
 EXPECTED: dict[str, dict] = {
     "adult_hope_scale": dict(
         construct="hope", n_items=12, fillers=_ids(3, 5, 7, 11), reverse=[],
@@ -270,10 +271,11 @@ def test_response_scales_and_forms_match_the_reference(iid):
         f = inst.with_form(fname)
         rs = f.response_scale
         assert (rs.min, rs.max) == (lo, hi), fname
-        if labels is None:
-            assert not rs.labels, fname
-        else:
-            assert dict(rs.labels) == labels, fname
+        # every point carries a label, so a fully labelled export maps (issue 12.4) ...
+        assert sorted(rs.labels) == list(range(lo, hi + 1)), fname
+        # ... and the published anchors are recorded exactly at their codes
+        if labels is not None:
+            assert {k: rs.labels[k] for k in labels} == labels, fname
         assert f.published_alpha == exp["alpha"][fname], fname
 
 

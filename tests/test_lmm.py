@@ -467,3 +467,53 @@ def test_bad_z_raises():
         fit_lmm(y, np.ones((20, 1)), [g], z=[np.zeros(20)])
     with pytest.raises(AnalysisError, match="19 values for 20"):
         fit_lmm(y, np.ones((20, 1)), [g], z=[np.ones(19)])
+
+
+@pytest.mark.parametrize("slope", [False, True])
+@pytest.mark.parametrize("which", ["none", "all", "inner"])
+def test_pattern_compression_matches_group_sums(slope, which, monkeypatch):
+    # participants observed at the same waves share their Woodbury coefficients: summing
+    # their cross-products once must give the deviance of the per-group sums
+    rng = np.random.default_rng(8)
+    n_part, waves = 400, 4
+    pid = np.repeat(np.arange(n_part), waves)
+    t = np.tile(np.arange(waves, dtype=float), n_part)
+    keep = rng.random(pid.size) > 0.2
+    pid, t = pid[keep], t[keep]
+    site = rng.integers(0, 8, n_part)[pid]
+    mentor = rng.integers(0, 5, n_part)[pid]
+    treated = (rng.random(n_part) < 0.5)[pid]
+    n = pid.size
+    X = np.column_stack([np.ones(n), t, treated, rng.normal(size=n)])
+    y = X @ [1.0, 0.3, 0.2, 0.5] + rng.normal(size=n_part)[pid] + rng.normal(size=n)
+    post = (treated & (t > 0)).astype(float)
+    z = {"none": None, "all": [treated.astype(float), post, None],
+         "inner": [None, post, (t > 1).astype(float) + 0.5]}[which]
+    groups = [site, mentor, pid]
+    theta = np.array([0.8, 0.3, 0.5, 0.7, 0.6]) if slope else np.array([0.8, 0.7, 0.6])
+    fast = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert fast._compressed and fast._dense is not None
+    monkeypatch.setattr(LmmModel, "_DENSE_MAX_CELLS", 0)
+    sparse_carry = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert sparse_carry._compressed and sparse_carry._dense is None
+    assert sparse_carry.deviance(theta) == pytest.approx(fast.deviance(theta), rel=1e-12)
+    monkeypatch.setattr(LmmModel, "_COMPRESS_MIN_GROUPS", 10**9)
+    direct = LmmModel(y, X, groups, slope=t if slope else None, z=z)
+    assert not direct._compressed
+    assert fast.deviance(theta) == pytest.approx(direct.deviance(theta), rel=1e-12)
+    assert fast.deviance(theta, reml=False) == pytest.approx(direct.deviance(theta, reml=False),
+                                                             rel=1e-12)
+
+
+def test_single_thread_blas_limits_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from mentor_eval.resources import single_thread_blas
+
+    before = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+              if i["user_api"] == "blas"]
+    with single_thread_blas():
+        inside = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                  if i["user_api"] == "blas"]
+    after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert inside and all(n == 1 for n in inside)
+    assert after == before

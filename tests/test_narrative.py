@@ -213,3 +213,14 @@ def test_functions_reject_other_objects():
         with pytest.raises(ParameterError, match="StudyResults"):
             f(pd.DataFrame())
     assert math.isnan(narrative._num("x"))
+
+
+def test_a_flagged_alpha_never_reads_as_the_threshold(safe):
+    import dataclasses
+
+    rel = safe.reliability.copy()
+    rel.loc[rel.index[0], ["alpha", "below_threshold"]] = [0.6996, True]
+    text = " ".join(narrative.limitations(dataclasses.replace(safe, reliability=rel)))
+    assert "alpha = 0.69" in text and "alpha = 0.70" not in text
+    summary = " ".join(narrative.executive_summary(dataclasses.replace(safe, reliability=rel)))
+    assert "below .70" in summary and "Every scale measured reliably" not in summary

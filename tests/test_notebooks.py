@@ -22,7 +22,7 @@ XSS = "<script>alert(1)</script>"
 STRICT = 150  # hides the control arm at the last wave (138 analysed), keeps the other arms visible
 
 SECTIONS = [
-    "Executive summary",
+    "Executive summary in detail",
     "What was tried: the mentorship models",
     "Participant flow and attrition",
     "Baseline equivalence",
@@ -171,7 +171,9 @@ def test_no_participant_ids_anywhere(sample, sample_html, raw):
 
 def test_figures_have_captions_and_alt_text(sample_html):
     n_fig = sample_html.count('<figure class="me-figure">')
-    assert n_fig == 2 + 3 * 4 + 3
+    n_path = sample_html.count('aria-label="Path diagram for ')  # "How it worked": one per mentored arm
+    assert n_path == 5
+    assert n_fig - n_path == 2 + 3 * 4 + 3
     assert sample_html.count("<figcaption>") == n_fig
     labelled = [t for t in re.findall(r"<div [^>]*>", sample_html)
                 if 'role="img"' in t and re.search(r'aria-label="[^"]{20,}"', t)]

@@ -88,10 +88,10 @@ def test_render_writes_one_html_and_keeps_the_executed_notebook(funder):
 def test_plotlyjs_is_embedded_exactly_once(funder_html, researcher_html):
     for page in (funder_html, researcher_html):
         assert page.count('data-mentor-eval="plotlyjs"') == 1
-        assert page.count("* plotly.js v") == 1
+        assert page.count("* plotly.js (basic - minified) v") == 1
         assert page.count("Plotly.newPlot(") == 3
         # the library comes before the first figure that needs it
-        assert page.index("* plotly.js v") < page.index("Plotly.newPlot(")
+        assert page.index("* plotly.js (basic - minified) v") < page.index("Plotly.newPlot(")
 
 
 @pytest.mark.slow
@@ -104,7 +104,7 @@ def test_page_requests_nothing_from_the_network(funder_html, researcher_html):
         assert not re.search(r"<(img|iframe|source|video|audio)[^>]*\ssrc\s*=\s*[\"']?(https?:)?//", page, re.I)
         assert "require.min.js" not in page and "cdnjs" not in page
         assert "fonts.googleapis" not in page and "@font-face" not in page
-        assert "MathJax.Hub" not in page.split("* plotly.js v")[0]
+        assert "MathJax.Hub" not in page.split("* plotly.js (basic - minified) v")[0]
 
 
 @pytest.mark.slow
@@ -124,7 +124,7 @@ def test_figures_have_aria_labels_and_visible_captions(funder_html):
     assert all(a.get("role") == "img" and len(a.get("aria-label", "")) > 40 for a in plots)
     assert "Assessed at the last wave: Waitlist: 51 of 60, <script>alert(1)</script>: not shown" in plots[0]["aria-label"]
     assert funder_html.count("<figcaption>") == 3
-    assert "Not shown to protect privacy (fewer than 10 respondents)" in funder_html
+    assert "Not shown to protect privacy, because it describes fewer than 10 people" in funder_html
 
 
 @pytest.mark.slow
@@ -264,3 +264,15 @@ def test_export_html_without_execution_hides_code_for_funders():
     assert "visible output" in funder_page and "a warning" not in funder_page
     assert "secret_code" in research_page and "a warning" in research_page
     assert external_references(funder_page) == [] and "<script src" not in funder_page
+
+
+@pytest.mark.slow
+def test_page_is_light_and_the_kept_notebook_has_no_bundle(funder, funder_html):
+    # the partial plotly.js bundle (scatter and bar traces only), embedded once
+    assert funder_html.count('data-mentor-eval="plotlyjs"') == 1
+    assert 'data-bundle="basic"' in funder_html
+    assert funder.html.stat().st_size < 2_000_000
+    kept = funder.notebook.read_text(encoding="utf-8")
+    assert "plotly.js removed from the kept notebook" in kept
+    assert "Plotly, Inc." not in kept and funder.notebook.stat().st_size < 500_000
+    assert "Plotly.newPlot" in kept  # the figures themselves are kept

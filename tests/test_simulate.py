@@ -450,8 +450,14 @@ def test_old_knobs_reproduce_the_committed_sample_exactly(tmp_path):
     sim = simulate_study(1200, seed=2026, sites=3, arms=SAMPLE_ARMS, attrition=0.20, differential_attrition=0.05,
                          item_missing=0.02, icc_site=0.05, icc_mentor=0.10, cluster_onset="baseline")
     sim.write(tmp_path, name="Riverside Mentoring Evaluation (synthetic sample)")
-    for f in ("participants.csv", "responses.csv", "study.yaml"):
+    for f in ("participants.csv", "responses.csv"):
         assert (tmp_path / f).read_bytes() == (SAMPLE_DIR / f).read_bytes(), f
+    # the sample's study.yaml has a hand-added 'fidelity' mapping; everything else is the simulator's
+    import yaml
+
+    committed = yaml.safe_load((SAMPLE_DIR / "study.yaml").read_text(encoding="utf-8"))
+    committed.pop("fidelity", None)
+    assert yaml.safe_load((tmp_path / "study.yaml").read_text(encoding="utf-8")) == committed
 
 
 def test_onsets_share_the_random_stream():
@@ -541,3 +547,136 @@ def test_cli_simulate_passes_the_cluster_options(tmp_path):
     assert truth["clustering"]["clustered_arms"] == ["storytelling_circles"]
     assert truth["icc"]["latent"]["group_id"] == 0.2
     assert main(["simulate", "--participants", "240", "--out", str(out), "--cluster-onset", "later"]) == 2
+    out2 = tmp_path / "cli_mechanism"
+    assert main(["simulate", "--participants", "240", "--seed", "3", "--out", str(out2), "--mechanism",
+                 "--noncompliance", "0.1"]) == 0
+    truth = json.loads((out2 / "truth.json").read_text())
+    assert truth["parameters"]["mechanism"] is True and truth["parameters"]["noncompliance"] == 0.1
+    assert truth["mechanism"]["paths"] and truth["compliance"]["by_arm"]
+
+
+# ---------------------------------------------------------------------- mechanism paths, compliance, fidelity
+MECH_ARMS = ["control", "narrative_weaving", "strength_spotlight"]  # belonging -> hope; hope -> belonging
+
+
+@pytest.fixture(scope="module")
+def mech() -> SimulatedStudy:
+    return simulate_study(30000, arms=MECH_ARMS, seed=41, mechanism=True, mediator_confounding=False,
+                          attrition=0.0, differential_attrition=0.0, icc_site=0.0, icc_mentor=0.0)
+
+
+def _latent_wide(sim: SimulatedStudy) -> pd.DataFrame:
+    lat = sim.latent.copy()
+    lat["hope"] = (lat["agency"] + lat["pathways"]) / np.sqrt(3.2)
+    w = lat.pivot(index="participant_id", columns="wave", values=["agency", "pathways", "belonging", "hope"])
+    w.columns = [f"{v}_{t}" for v, t in w.columns]
+    return w.join(sim.participants.set_index("participant_id")[["arm", "age", "baseline_risk"]])
+
+
+def _ols(y: np.ndarray, cols: list[np.ndarray]) -> np.ndarray:
+    x = np.column_stack([np.ones(len(y)), *cols])
+    return np.linalg.lstsq(x, y, rcond=None)[0]
+
+
+def test_mechanism_truth_follows_its_formulas(mech):
+    paths = pd.DataFrame(mech.truth["mechanism"]["paths"]).set_index(["arm", "mediator", "outcome"])
+    assert np.allclose(paths["indirect"].loc[[("narrative_weaving", "belonging", "agency")]], 0.35 * 0.3)
+    assert np.allclose(paths["direct"] + paths["indirect"], paths["total"])
+    nw = paths.loc[("narrative_weaving", "belonging", "pathways")]
+    assert nw["designed"] and nw["a"] == pytest.approx(0.35) and nw["total"] == pytest.approx(0.35)
+    assert nw["proportion_mediated"] == pytest.approx(0.3)
+    ss = paths.loc[("strength_spotlight", "hope", "belonging")]
+    # strength_spotlight targets agency first: hope -> belonging; a for hope = (.35 + .15) / sqrt(3.2)
+    assert ss["designed"] and ss["a"] == pytest.approx(0.5 / np.sqrt(3.2), abs=1e-6)  # truth rounds to 6 places
+    assert ss["total"] == pytest.approx(0.35) and ss["indirect"] == pytest.approx(0.3 * 0.5 / np.sqrt(3.2), abs=1e-6)
+    assert mech.truth["mechanism"]["direction_by_arm"] == {"control": None, "narrative_weaving": "belonging -> hope",
+                                                           "strength_spotlight": "hope -> belonging"}
+    # the effects table agrees: the designed outcome's total at post is the stated effect
+    eff = mech.effects.set_index(["arm", "outcome", "wave"])["latent"]
+    assert eff[("narrative_weaving", "adult_hope_scale.pathways", "post")] == pytest.approx(0.35)
+    # the mediator has its full effect at the middle wave already
+    assert eff[("narrative_weaving", "general_belongingness_scale.total", "midpoint")] == pytest.approx(0.35)
+
+
+def test_mechanism_paths_are_recovered_from_the_latent_traits(mech):
+    w = _latent_wide(mech)
+    paths = pd.DataFrame(mech.truth["mechanism"]["paths"]).set_index(["arm", "mediator", "outcome"])
+    for arm_key, med, out in (("narrative_weaving", "belonging", "agency"), ("strength_spotlight", "hope", "belonging")):
+        d = w[w["arm"].isin(["control", arm_key])]
+        t = (d["arm"] == arm_key).to_numpy(float)
+        covs = [d["age"].to_numpy(float), d["baseline_risk"].to_numpy(float)]
+        # a: arm on the mediator at midpoint, given its baseline; b: mediator at midpoint on the outcome at post
+        a = _ols(d[f"{med}_midpoint"].to_numpy(), [t, d[f"{med}_baseline"].to_numpy(), *covs])[1]
+        coef = _ols(d[f"{out}_post"].to_numpy(), [t, d[f"{med}_midpoint"].to_numpy(), d[f"{med}_baseline"].to_numpy(),
+                                                  d[f"{out}_baseline"].to_numpy(), *covs])
+        truth = paths.loc[(arm_key, med, out)]
+        assert abs(a - truth["a"]) < 0.04, (arm_key, a, truth["a"])
+        assert abs(coef[2] - truth["b"]) < 0.03, (arm_key, coef[2])
+        assert abs(coef[1] - truth["direct"]) < 0.05, (arm_key, coef[1], truth["direct"])
+
+
+def test_noncompliance_gives_never_takers_and_the_complier_effect():
+    sim = simulate_study(30000, arms=["control", "narrative_weaving"], seed=43, noncompliance=0.2,
+                         attrition=0.0, differential_attrition=0.0, icc_mentor=0.0)
+    p = sim.participants.set_index("participant_id")
+    nw = p["arm"] == "narrative_weaving"
+    never = nw & (p["sessions_attended"] == 0)
+    assert abs(never[nw].mean() - 0.2) < 0.01
+    lat = sim.latent.pivot(index="participant_id", columns="wave", values="pathways").reindex(p.index)
+    gain = lat["post"] - lat["baseline"]
+    itt = gain[nw].mean() - gain[~nw].mean()
+    assert abs(itt - 0.35) < 0.03  # the stated effect is the intention-to-treat effect
+    assert abs(gain[never].mean() - gain[~nw].mean()) < 0.03  # never-takers gain nothing
+    comp = sim.truth["compliance"]["by_arm"]["narrative_weaving"]
+    assert comp["cace_took_part_multiplier"] == pytest.approx(1.25, abs=1e-3)  # 1 / P(at least one session)
+    took = nw & ~never
+    wald = itt / took[nw].mean()
+    assert abs(wald - comp["cace_took_part_latent_final"]["pathways"]) < 0.04
+    assert comp["realized_share_took_part"] == pytest.approx(took[nw].mean(), abs=1e-6)
+    assert 0 < comp["share_reached_expected_dose"] < 0.8
+    assert sim.truth["parameters"]["noncompliance"] == 0.2
+
+
+def test_fidelity_indicators_become_participant_columns(monkeypatch):
+    from types import SimpleNamespace
+
+    import mentor_eval.simulate as simmod
+
+    inds = {
+        "narrative_weaving": (SimpleNamespace(key="sessions_held", type="count", expected=18.0),
+                              SimpleNamespace(key="stories_shared", type="count", expected=6.0)),
+        "storytelling_circles": (SimpleNamespace(key="circles_attended", type="count", expected=9.0),
+                                 SimpleNamespace(key="stories_shared", type="count", expected=3.0),
+                                 SimpleNamespace(key="practice_share", type="proportion", expected=0.5),
+                                 SimpleNamespace(key="plan_written", type="boolean", expected=1.0)),
+    }
+    monkeypatch.setattr(simmod, "_indicators", lambda m: inds.get(m.key, ()))
+    sim = simulate_study(3000, arms=["control", "narrative_weaving", "storytelling_circles"], seed=44,
+                         mechanism=True, noncompliance=0.1)
+    p = sim.participants
+    assert sim.config["fidelity"] == {
+        "narrative_weaving": {"sessions_held": "sessions_attended", "stories_shared": "stories_shared"},
+        "storytelling_circles": {"circles_attended": "sessions_attended", "stories_shared": "stories_shared",
+                                 "practice_share": "practice_share", "plan_written": "plan_written"},
+    }
+    ctrl = p["arm"] == "control"
+    assert p.loc[ctrl, ["stories_shared", "practice_share", "plan_written"]].isna().all().all()
+    assert p.loc[p["arm"] == "narrative_weaving", "plan_written"].isna().all()
+    nw = p[p["arm"] == "narrative_weaving"]
+    assert nw["stories_shared"].between(0, 8).all() and str(nw["stories_shared"].dtype) == "Int64"
+    # more sessions, more stories: the indicators share the attendance rate
+    assert np.corrcoef(nw["sessions_attended"].astype(float), nw["stories_shared"].astype(float))[0, 1] > 0.3
+    # never-takers record nothing
+    never = nw["sessions_attended"] == 0
+    assert never.mean() > 0.05 and (nw.loc[never, "stories_shared"] == 0).all()
+    sc = p[p["arm"] == "storytelling_circles"]
+    assert sc["practice_share"].between(0, 1).all() and set(sc["plan_written"].unique()) <= {0, 1}
+
+
+def test_mechanism_parameters_are_checked():
+    with pytest.raises(ParameterError, match="needs at least three waves"):
+        simulate_study(120, mechanism=True, waves=["baseline", "post"])
+    with pytest.raises(ParameterError, match="'noncompliance' parameter"):
+        simulate_study(120, noncompliance=0.95)
+    with pytest.raises(ParameterError, match="'mechanism' parameter"):
+        simulate_study(120, mechanism="yes")

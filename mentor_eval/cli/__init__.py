@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "psychometrics",
     "analyze",
     "report",
+    "portfolio",
 )
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor_eval.cli._common import STUDY_ARG, default_out
+from mentor_eval.cli._common import STUDY_ARG, default_out, study_path_or_sample
 from mentor_eval.study import load_study
 
 
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
         from mentor_eval.pipeline import run_study, write_tables
 
-        study = load_study(study_path)
+        study = load_study(study_path_or_sample(study_path))
         con = Console()
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       console=con, transient=True) as prog:

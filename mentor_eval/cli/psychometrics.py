@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor_eval.cli._common import STUDY_ARG, default_out
+from mentor_eval.cli._common import STUDY_ARG, default_out, progress, study_path_or_sample
 from mentor_eval.study import load_study
 
 
@@ -23,19 +23,28 @@ def register(app: typer.Typer) -> None:
         """Reliability of every scale per wave (and per arm), and measurement invariance across arms."""
         from mentor_eval._params import check_in_interval
         from mentor_eval.data import load_analysis_data
-        from mentor_eval.pipeline import StepNotes, run_psychometrics
+        from mentor_eval.pipeline import (
+            StepNotes,
+            input_fingerprints,
+            package_versions,
+            run_psychometrics,
+            write_table_files,
+        )
 
         check_in_interval("psychometrics", "threshold", threshold, 0, 1)
-        study = load_study(study_path)
-        data = load_analysis_data(study)
+        study = load_study(study_path_or_sample(study_path))
         notes = StepNotes()
-        tables = run_psychometrics(data, threshold=threshold, notes=notes)
+        with progress(f"Reliability and invariance of {study.name} ..."):
+            data = load_analysis_data(study)
+            tables = run_psychometrics(data, threshold=threshold, notes=notes)
         tables["notes"] = notes.frame()
         folder = default_out(study, "psychometrics", out)
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, table in tables.items():
-            table.to_csv(folder / f"{name}.csv", index=False)
-            (folder / f"{name}.json").write_text(table.to_json(orient="records", indent=1))
+        provenance = {
+            "study": study.name, "command": "psychometrics", "versions": package_versions(),
+            "parameters": {"reliability_threshold": threshold},
+            "inputs": input_fingerprints(study).to_dict(orient="records"),
+        }
+        write_table_files(tables, provenance, folder)
         con = Console(width=140)
         rel = tables["reliability"]
         if len(rel):

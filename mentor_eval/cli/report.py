@@ -74,12 +74,12 @@ def register(app: typer.Typer) -> None:
 
         With no argument it renders the bundled sample study into reports/sample/.
         """
-        from mentor_eval.cli._common import default_out
+        # Load the study here so a configuration mistake is reported before a kernel starts.
+        from mentor_eval.cli._common import default_out, study_path_or_sample
         from mentor_eval.report import render
         from mentor_eval.study import load_study
 
-        # Load the study here so a configuration mistake is reported before a kernel starts.
-        study = load_study(study_path)
+        study = load_study(study_path_or_sample(study_path))
         nb_path = _notebook_path(notebook or "evaluation_report")
         parameters = {"study_path": str(study.path.resolve())}
         folder = out if out is not None else default_out(study, "", None)

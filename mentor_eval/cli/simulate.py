@@ -37,6 +37,11 @@ def register(app: typer.Typer) -> None:
                                            "or repeated. Default: every arm except control."),
         icc_group: float | None = typer.Option(None, "--icc-group", help="Latent ICC of group and community "
                                                                          "formats (default: --icc-mentor)."),
+        mechanism: bool = typer.Option(False, "--mechanism/--no-mechanism",
+                                       help="Generate each model's mechanism (belonging <-> hope through the middle "
+                                            "wave) and its fidelity indicators; truth in truth.json 'mechanism'."),
+        noncompliance: float = typer.Option(0.0, "--noncompliance",
+                                            help="Share of each mentored arm who never take part."),
     ) -> None:
         """Simulate a multi-site mentoring study and write it as a loadable study."""
         from mentor_eval.simulate import simulate_study
@@ -46,15 +51,18 @@ def register(app: typer.Typer) -> None:
             arm_list = [a.strip() for spec in arms for a in spec.split(",") if a.strip()]
             if not arm_list:
                 raise ParameterError("--arms lists no model keys.")
-        sim = simulate_study(
-            participants, arms=arm_list, sites=sites, attrition=attrition,
-            differential_attrition=differential_attrition, item_missing=item_missing, icc_site=icc_site,
-            icc_mentor=icc_mentor, dosage=dosage, seed=seed, cluster_onset=cluster_onset,
-            clustered_arms=([a.strip() for spec in clustered_arms for a in spec.split(",") if a.strip()]
-                            if clustered_arms else None),
-            icc_group=icc_group,
-        )
-        path = sim.write(out, name=name)
+        from mentor_eval.cli._common import progress
+
+        with progress(f"Simulating {participants:,} participants ..."):
+            sim = simulate_study(
+                participants, arms=arm_list, sites=sites, attrition=attrition,
+                differential_attrition=differential_attrition, item_missing=item_missing, icc_site=icc_site,
+                icc_mentor=icc_mentor, dosage=dosage, seed=seed, cluster_onset=cluster_onset,
+                clustered_arms=([a.strip() for spec in clustered_arms for a in spec.split(",") if a.strip()]
+                                if clustered_arms else None),
+                icc_group=icc_group, mechanism=mechanism, noncompliance=noncompliance,
+            )
+            path = sim.write(out, name=name)
         n_rows = len(sim.responses)
         typer.echo(f"Wrote {len(sim.participants)} participants ({n_rows} response rows) to {path.parent}.")
         typer.echo(f"Study file: {path}  (truth in {path.parent / 'truth.json'})")

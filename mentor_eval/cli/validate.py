@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from mentor_eval.cli._common import STUDY_ARG, default_out
+from mentor_eval.cli._common import STUDY_ARG, default_out, study_path_or_sample
 from mentor_eval.study import load_study
-from mentor_eval.validation import ValidationResult, validate_study
+
+if TYPE_CHECKING:
+    from mentor_eval.validation import ValidationResult
 
 
 def print_summary(result: ValidationResult, paths: dict[str, Path], console: Console, *, first: int = 10) -> None:
@@ -63,6 +66,8 @@ def run_validate(study_yaml: Path | None = None, out: Path | None = None, *, str
                  console: Console | None = None) -> int:
     """Validate, write the outputs, print the summary; return the exit status (0 clean, 1 quarantined
     rows or failures, or warnings with ``strict``). Unusable inputs raise (the CLI exits 2)."""
+    from mentor_eval.validation import validate_study
+
     study = load_study(study_yaml, check_files=False)
     result = validate_study(study)
     paths = result.write(default_out(study, "validation", out))
@@ -82,6 +87,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate a study's data: clean data, quarantine.csv and validation.json; exit 1 if rows were
         quarantined (or, with --strict, on warnings), 2 if an input is unusable."""
-        status = run_validate(study_yaml, out, strict=strict)
+        status = run_validate(study_path_or_sample(study_yaml), out, strict=strict)
         if status:
             raise typer.Exit(status)

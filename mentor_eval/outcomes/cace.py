@@ -171,7 +171,8 @@ def cace(
           ``"compliance"`` (first-stage share of compliers, adjusted for the covariates) or
           ``"cace"`` (effect among compliers).
         - ``estimate``, ``se``, ``df``, ``ci_low``, ``ci_high``, ``p``: t-based inference.
-        - ``n``: participants; ``n_compliers``: arm participants meeting the rule;
+        - ``n``: participants (arm and control); ``n_arm``: of the arm; ``n_compliers``: arm
+          participants meeting the rule;
           ``n_dose_missing``: arm participants whose compliance was unknown;
           ``n_clusters``; ``vcov``: ``"classical"`` or ``"CR2"``.
         - ``first_stage_f``: F (= t^2) of the arm in the first stage; values below 10 flag a
@@ -301,7 +302,8 @@ def cace(
             share_t = float(d[t == 1].mean())
             itt_raw = float(y[t == 1].mean() - y[t == 0].mean())
             wald = itt_raw / share_t if share_t > 0 else np.nan
-            common = {"outcome": out, "arm": a_key, "n": len(sub), "n_compliers": int(np.nansum(d[t == 1])),
+            common = {"outcome": out, "arm": a_key, "n": len(sub), "n_arm": int(t.sum()),
+                      "n_compliers": int(np.nansum(d[t == 1])),
                       "n_dose_missing": n_unknown, "n_clusters": itt["n_clusters"],
                       "vcov": "CR2" if cluster else "classical", "rule": rule_text(a_key)}
             for eff, fit in (("itt", itt), ("compliance", first), ("cace", iv)):
@@ -311,6 +313,6 @@ def cace(
                              "ci_low": est - crit * se, "ci_high": est + crit * se,
                              "p": float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else np.nan,
                              "first_stage_f": f_stat, "wald": wald if eff == "cace" else np.nan})
-    cols = ["outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n", "n_compliers",
+    cols = ["outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n", "n_arm", "n_compliers",
             "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"]
     return pd.DataFrame(rows, columns=cols)

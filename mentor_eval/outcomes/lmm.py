@@ -28,9 +28,20 @@ applied one level at a time, from the innermost level outwards:
   ``log det V += sum_h log(1 + theta_k^2 c_h)``; the next level receives
   ``u_h / (1 + theta_k^2 c_h)`` and ``c_h / (1 + theta_k^2 c_h)`` summed over its children.
 
-One evaluation therefore costs a few ``(groups x p)`` products and no Python loop over
-groups. Nested grouping follows lme4's ``/`` operator: the groups of level ``k`` are the
-observed combinations of the codes of levels ``1..k``, so nesting always holds.
+With random-effect covariates ``z`` (``Z_k = diag(z_k) E_k``, lme4's ``(0 + z | g)``, e.g.
+a mentor effect that only treated participants carry, after baseline) the same recursion
+carries ``a_r' V^-1 W`` and ``a_r' V^-1 a_s`` for each distinct covariate ``a_r`` of the
+outer levels (see :meth:`LmmModel._cross`).
+
+At the innermost level theta acts on a group only through a few scalars (``z'z``, and with a
+slope ``z't`` and ``t'z z't``, and ``a_r' Z_g``). Participants observed at the same waves
+share them, so the groups are collapsed into these *patterns* once, with their cross-products
+summed: an evaluation then costs ``O(patterns x p^2)`` plus ``O(parents x p)`` for the outer
+levels, whatever the number of rows. Without repeated patterns (a continuous time per person)
+the group sums are used directly, a few ``(groups x p)`` products per evaluation. Either way
+there is no Python loop over groups. Nested grouping follows lme4's ``/`` operator: the
+groups of level ``k`` are the observed combinations of the codes of levels ``1..k``, so
+nesting always holds. BLAS runs on one thread inside the engine (its matrices are small).
 
 Satterthwaite degrees of freedom follow lmerTest: the variance parameters are
 ``(theta, sigma)``, their asymptotic covariance is twice the (Moore-Penrose) inverse of
@@ -56,10 +67,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize
+from scipy import linalg, optimize, sparse
 from scipy import stats as sps
 
 from mentor_eval.errors import AnalysisError
+from mentor_eval.resources import single_thread_blas
 
 __all__ = ["LmmFit", "LmmModel", "fit_lmm"]
 
@@ -72,7 +84,8 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
 
     ``np.unique`` sorts the combinations lexicographically, so the groups of level k are
     numbered in the order of their parent group at level k-1 and the children of each
-    parent are contiguous.
+    parent are contiguous. The outermost level keeps its codes in order of appearance (it
+    has no parent), so data sorted by a single grouping factor need no reordering.
     """
     out: list[np.ndarray] = []
     combined: np.ndarray | None = None
@@ -81,13 +94,31 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
         if raw_codes.size and raw_codes.min() < 0:
             raise AnalysisError("A grouping factor has missing values.")
         if combined is None:
-            key = raw_codes
+            combined = raw_codes
         else:
             key = combined * (int(raw_codes.max()) + 1) + raw_codes
-        _, combined = np.unique(key, return_inverse=True)
-        combined = combined.astype(np.int64).ravel()
+            _, combined = np.unique(key, return_inverse=True)
+            combined = combined.astype(np.int64).ravel()
         out.append(combined)
     return out
+
+
+def _segment_sum(starts: np.ndarray, n: int) -> Any:
+    """Sums over contiguous segments of rows starting at ``starts`` (of ``n`` rows).
+
+    Returns a function of an array of shape (n,) or (n, k). Two-dimensional arrays go through
+    a sparse indicator product, several times faster than ``np.add.reduceat(axis=0)``.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    ind = sparse.csr_matrix((np.ones(n), np.arange(n), np.r_[starts, n]),
+                            shape=(starts.size, n))
+
+    def total(values: np.ndarray) -> np.ndarray:
+        if values.ndim == 1:
+            return np.add.reduceat(values, starts)
+        return np.asarray(ind @ values)
+
+    return total
 
 
 def _check_z(z: Sequence[np.ndarray | None] | None, n_levels: int, n: int
@@ -155,6 +186,11 @@ class LmmModel:
     level lme4 needs for the control arm) contributes nothing to the likelihood.
     """
 
+    # below this many innermost groups the direct group sums are cheap enough
+    _COMPRESS_MIN_GROUPS = 64
+    # largest parents x patterns x (p + 1) array kept dense for the first outer level
+    _DENSE_MAX_CELLS = 4_000_000
+
     def __init__(
         self,
         y: np.ndarray,
@@ -194,14 +230,18 @@ class LmmModel:
         self.has_z = any(v is not None for v in zs)
 
         inner = codes[-1]
-        order = np.argsort(inner, kind="stable")
+        order: Any
+        if np.all(inner[1:] >= inner[:-1]):
+            order = slice(None)  # already grouped (rows sorted by participant): no copy
+        else:
+            order = np.argsort(inner, kind="stable")
         inner_sorted = inner[order]
         starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
-        W = np.column_stack([X, y])[order]
+        W = np.column_stack([X, y])
+        W = W if isinstance(order, slice) else W[order]
         self.WtW = W.T @ W
 
-        def seg(values: np.ndarray) -> np.ndarray:
-            return np.add.reduceat(values, starts, axis=0)
+        seg = _segment_sum(starts, self.n)
 
         # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
         z_in = None if zs[-1] is None else zs[-1][order]
@@ -232,22 +272,26 @@ class LmmModel:
             else:
                 uniq.append(v)
                 self._widx.append(len(uniq) - 1)
-        self._simple = not self.has_z  # the classic recursion (all covariates one)
-        if not self._simple:
-            av = [np.ones(self.n) if v is None else v for v in uniq]
-            self._aW = [seg(W * v[:, None]) if v is not None
-                        else (self.S0 if z_in is None else seg(W)) for v in uniq]
-            zin_full = np.ones(self.n) if z_in is None else z_in
-            self._az = [seg(a * zin_full) for a in av]
-            self._azt = [seg(a * zin_full * t) for a in av] if t is not None else None
-            m = len(av)
-            self._aa = [[seg(av[r] * av[s]) for s in range(m)] for r in range(m)]
+        plain = z_in is None
+        aW = [self.S0 if v is None and plain else seg(W) if v is None else seg(W * v[:, None])
+              for v in uniq]
+        az = [self.counts if v is None and plain else seg(z_in) if v is None  # type: ignore[arg-type]
+              else seg(v) if plain else seg(v * z_in) for v in uniq]
+        azt: list[np.ndarray] = []
+        if t is not None:
+            azt = [self.st if v is None and plain else seg(z_in * t) if v is None  # type: ignore[operator]
+                   else seg(v * t) if plain else seg(v * z_in * t) for v in uniq]
         # For each outer level (from the inside out): where the children of each parent start.
         self._parent_starts: list[np.ndarray] = []
         for k in range(self.n_levels - 1, 0, -1):
             parent = np.empty(self.n_groups[k], dtype=np.int64)
             parent[codes[k]] = codes[k - 1]
             self._parent_starts.append(np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]]))
+        self._parent_sum = [_segment_sum(st, self.n_groups[k])
+                            for st, k in zip(self._parent_starts,
+                                             range(self.n_levels - 1, 0, -1), strict=True)]
+        self._n_w = len(uniq)
+        self._setup_patterns(aW, az, azt, uniq, seg)
         self.n_theta = (1 if self.q == 1 else 3) + (self.n_levels - 1)
         lower = [0.0] if self.q == 1 else [0.0, -np.inf, 0.0]
         self.lower = np.array(lower + [0.0] * (self.n_levels - 1))
@@ -255,59 +299,121 @@ class LmmModel:
                                    + list(range(3 if self.q == 2 else 1, self.n_theta)))
         self._cache: dict[str, Any] = {}
 
+    def _setup_patterns(self, aW: list[np.ndarray], az: list[np.ndarray], azt: list[np.ndarray],
+                        uniq: list[np.ndarray | None], seg: Any) -> None:
+        """Group the innermost groups by the scalars through which theta acts on them.
+
+        At the innermost level theta enters only through per-group scalars (``n = z'z`` and,
+        with a slope, ``z't``, ``t'z z't``, and ``a_r' Z_g`` for the covariates of the outer
+        levels). Groups sharing them (participants observed at the same waves) share the
+        Woodbury coefficients, so their cross-products can be summed once here: an evaluation
+        then costs O(patterns x p^2) instead of O(groups x p^2), whatever the number of rows.
+        When the patterns are nearly as many as the groups (e.g. a continuous time per
+        person), the group sums are used directly.
+        """
+        G = self.n_groups[-1]
+        cols = [self.counts] + ([self.st, self.stt] if self.q == 2 else []) + az + azt
+        key = np.column_stack(cols)
+        n_w = self._n_w
+        has_outer = self.n_levels > 1
+        if G >= self._COMPRESS_MIN_GROUPS:
+            rows, pat = np.unique(key, axis=0, return_inverse=True)
+            pat = pat.ravel()
+            compressed = rows.shape[0] * 4 <= G
+        else:
+            compressed = False
+        self._compressed = compressed
+        if compressed:
+            P = rows.shape[0]
+            cnt = np.bincount(pat, minlength=P).astype(float)
+            order = np.argsort(pat, kind="stable")
+            bounds = np.r_[0, np.cumsum(cnt).astype(np.int64)]
+            k1 = self.p + 1
+            Q00 = np.empty((P, k1, k1))
+            Q01 = np.empty((P, k1, k1)) if self.q == 2 else None
+            Q11 = np.empty((P, k1, k1)) if self.q == 2 else None
+            for j in range(P):
+                idx = order[bounds[j]:bounds[j + 1]]
+                A = self.S0[idx]
+                Q00[j] = A.T @ A
+                if self.q == 2:
+                    B = self.S1[idx]
+                    Q01[j] = A.T @ B  # type: ignore[index]
+                    Q11[j] = B.T @ B  # type: ignore[index]
+            self._Q = (Q00.reshape(P, -1), None if Q01 is None else Q01.reshape(P, -1),
+                       None if Q11 is None else Q11.reshape(P, -1))
+            self._pcnt = cnt
+            scal = rows
+        else:
+            pat = np.arange(G)
+            self._pcnt = None
+            scal = key
+        c = 0
+        self._pn = scal[:, c]
+        c += 1
+        if self.q == 2:
+            self._pst, self._pstt = scal[:, c], scal[:, c + 1]
+            c += 2
+        self._paz = [scal[:, c + r] for r in range(n_w)]
+        c += n_w
+        self._pazt = [scal[:, c + r] for r in range(n_w)] if self.q == 2 else []
+        if not has_outer:
+            return
+        first = self._parent_starts[0]
+        # theta-free parts of the carried quantities at the first outer level
+        first_sum = self._parent_sum[0]
+        self._BaW = [first_sum(a) for a in aW]
+        n_obs_group = self.n_groups[-1]
+        parent_of_group = np.repeat(np.arange(first.size), np.diff(np.r_[first, n_obs_group]))
+        ua = [np.ones(self.n) if v is None else v for v in uniq]
+        self._Baa = [[np.add.reduceat(seg(ua[r] * ua[s]), first) for s in range(n_w)]
+                     for r in range(n_w)]
+        if compressed:
+            P = self._pn.size
+            combo = parent_of_group * P + pat
+            ucombo, cinv = np.unique(combo, return_inverse=True)
+            cinv = cinv.ravel()
+            corder = np.argsort(cinv, kind="stable")
+            cstarts = np.flatnonzero(np.r_[True, np.diff(cinv[corder]) != 0])
+            combo_sum = _segment_sum(cstarts, corder.size)
+            self._B0 = combo_sum(self.S0[corder])
+            self._B1 = combo_sum(self.S1[corder]) if self.q == 2 else None
+            self._Nc = np.bincount(cinv).astype(float)
+            self._pc = (ucombo % P).astype(np.int64)
+            hc = ucombo // P
+            self._cstarts = np.flatnonzero(np.r_[True, hc[1:] != hc[:-1]])
+            self._csum = _segment_sum(self._cstarts, hc.size)
+            # parents x patterns small enough: dense (H, k1, P) sums, so that carrying to the
+            # parents is one matrix product per evaluation (no gather, no segment sum)
+            H = first.size
+            k1 = self.p + 1
+            self._dense = None
+            if H * P * k1 * (2 if self.q == 2 else 1) <= self._DENSE_MAX_CELLS:
+                B0d = np.zeros((H, P, k1))
+                B0d[hc, self._pc] = self._B0
+                B1d = None
+                if self.q == 2:
+                    B1d = np.zeros((H, P, k1))
+                    B1d[hc, self._pc] = self._B1
+                Nd = np.zeros((H, P))
+                Nd[hc, self._pc] = self._Nc
+                # (H * k1, P) and, with a slope, (H * k1, 2P) against [w0; w1]
+                B = B0d.transpose(0, 2, 1).reshape(H * k1, P)
+                if B1d is not None:
+                    B = np.hstack([B, B1d.transpose(0, 2, 1).reshape(H * k1, P)])
+                self._dense = (np.ascontiguousarray(B), Nd, H)
+        else:
+            self._B0 = self.S0
+            self._B1 = self.S1 if self.q == 2 else None
+            self._Nc = None
+            self._pc = None
+            self._cstarts = first
+            self._csum = first_sum
+            self._dense = None
+
     # ------------------------------------------------------------------ core algebra
     def _cross(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
-        """Return ``W' V^-1 W`` and ``log det V`` (both in units of sigma^2)."""
-        theta = np.asarray(theta, dtype=float)
-        if not self._simple:
-            return self._cross_z(theta)
-        S0 = self.S0
-        n = self.counts
-        if self.q == 1:
-            t2 = theta[0] ** 2
-            m = 1.0 + t2 * n
-            logdet = float(np.sum(np.log(m)))
-            wvw = self.WtW - (S0 * (t2 / m)[:, None]).T @ S0
-            u = S0 / m[:, None]
-            c = n / m
-            pos = 1
-        else:
-            a, b, d = theta[0], theta[1], theta[2]
-            st, stt, S1 = self.st, self.stt, self.S1
-            # M = T' (Z'Z) T + I for T = [[a, 0], [b, d]]
-            m11 = 1.0 + a * a * n + 2.0 * a * b * st + b * b * stt
-            m12 = a * d * st + b * d * stt
-            m22 = 1.0 + d * d * stt
-            det = m11 * m22 - m12 * m12
-            logdet = float(np.sum(np.log(det)))
-            i11, i12, i22 = m22 / det, -m12 / det, m11 / det
-            # P = T M^-1 T'
-            p11 = a * a * i11
-            p12 = a * (b * i11 + d * i12)
-            p22 = b * b * i11 + 2.0 * b * d * i12 + d * d * i22
-            A0 = S0 * p11[:, None] + S1 * p12[:, None]
-            A1 = S0 * p12[:, None] + S1 * p22[:, None]
-            wvw = self.WtW - (A0.T @ S0 + A1.T @ S1)
-            # Z_g' 1 = (n, st): carry 1' V_g^-1 W_g and 1' V_g^-1 1 to the parent level.
-            w0 = n * p11 + st * p12
-            w1 = n * p12 + st * p22
-            u = S0 - (S0 * w0[:, None] + S1 * w1[:, None])
-            c = n - (n * w0 + st * w1)
-            pos = 3
-        for starts in self._parent_starts:
-            u = np.add.reduceat(u, starts, axis=0)
-            c = np.add.reduceat(c, starts)
-            t2 = theta[pos] ** 2
-            pos += 1
-            m = 1.0 + t2 * c
-            logdet += float(np.sum(np.log(m)))
-            wvw = wvw - (u * (t2 / m)[:, None]).T @ u
-            u = u / m[:, None]
-            c = c / m
-        return 0.5 * (wvw + wvw.T), logdet
-
-    def _cross_z(self, theta: np.ndarray) -> tuple[np.ndarray, float]:
-        """``_cross`` with random-effect covariates ``z`` (general real values).
+        """Return ``W' V^-1 W`` and ``log det V`` (both in units of sigma^2).
 
         Innermost group ``g``: ``Z_g = diag(z) [1 | t]``, ``P = T M^-1 T'``; for each distinct
         outer covariate ``a_r`` carry ``u_r = a_r' V^-1 W`` and ``c_rs = a_r' V^-1 a_s``.
@@ -315,46 +421,107 @@ class LmmModel:
         groups; Woodbury with ``m = 1 + theta_k^2 c_kk`` gives
         ``W' V^-1 W -= theta_k^2 u_k' u_k / m``, ``log det V += log m``,
         ``u_r -= theta_k^2 c_rk u_k / m`` and ``c_rs -= theta_k^2 c_rk c_sk / m``.
-        With every covariate equal to one this is the recursion of :meth:`_cross`.
+        With every covariate one this is the recursion of the module docstring
+        (``u / m``, ``c / m``). The innermost coefficients are computed per pattern
+        (see :meth:`_setup_patterns`).
         """
-        S0 = self.S0
-        n = self.counts
-        n_w = len(self._aW)
+        theta = np.asarray(theta, dtype=float)
+        n = self._pn
+        cnt = self._pcnt
+        n_w = self._n_w
+        k1 = self.p + 1
         if self.q == 1:
             t2 = theta[0] ** 2
             m = 1.0 + t2 * n
-            logdet = float(np.sum(np.log(m)))
-            wvw = self.WtW - (S0 * (t2 / m)[:, None]).T @ S0
+            lm = np.log(m)
+            logdet = float(lm.sum() if cnt is None else lm @ cnt)
             f = t2 / m
-            u = [self._aW[r] - S0 * (f * self._az[r])[:, None] for r in range(n_w)]
-            c = [[self._aa[r][s] - f * self._az[r] * self._az[s] for s in range(n_w)]
-                 for r in range(n_w)]
+            if cnt is None:
+                wvw = self.WtW - (self.S0 * f[:, None]).T @ self.S0
+            else:
+                wvw = self.WtW - (f @ self._Q[0]).reshape(k1, k1)
+            w0 = [f * self._paz[r] for r in range(n_w)]
+            w1: list[np.ndarray] = []
             pos = 1
         else:
             a, b, d = theta[0], theta[1], theta[2]
-            st, stt, S1 = self.st, self.stt, self.S1
+            st, stt = self._pst, self._pstt
+            # M = T' (Z'Z) T + I for T = [[a, 0], [b, d]]
             m11 = 1.0 + a * a * n + 2.0 * a * b * st + b * b * stt
             m12 = a * d * st + b * d * stt
             m22 = 1.0 + d * d * stt
             det = m11 * m22 - m12 * m12
-            logdet = float(np.sum(np.log(det)))
+            ld = np.log(det)
+            logdet = float(ld.sum() if cnt is None else ld @ cnt)
             i11, i12, i22 = m22 / det, -m12 / det, m11 / det
+            # P = T M^-1 T'
             p11 = a * a * i11
             p12 = a * (b * i11 + d * i12)
             p22 = b * b * i11 + 2.0 * b * d * i12 + d * d * i22
-            A0 = S0 * p11[:, None] + S1 * p12[:, None]
-            A1 = S0 * p12[:, None] + S1 * p22[:, None]
-            wvw = self.WtW - (A0.T @ S0 + A1.T @ S1)
-            assert self._azt is not None
-            w0 = [self._az[r] * p11 + self._azt[r] * p12 for r in range(n_w)]
-            w1 = [self._az[r] * p12 + self._azt[r] * p22 for r in range(n_w)]
-            u = [self._aW[r] - (S0 * w0[r][:, None] + S1 * w1[r][:, None]) for r in range(n_w)]
-            c = [[self._aa[r][s] - (w0[r] * self._az[s] + w1[r] * self._azt[s])
-                  for s in range(n_w)] for r in range(n_w)]
+            if cnt is None:
+                S0, S1 = self.S0, self.S1
+                A0 = S0 * p11[:, None] + S1 * p12[:, None]
+                A1 = S0 * p12[:, None] + S1 * p22[:, None]
+                wvw = self.WtW - (A0.T @ S0 + A1.T @ S1)
+            else:
+                Q00, Q01, Q11 = self._Q
+                q01 = (p12 @ Q01).reshape(k1, k1)
+                wvw = self.WtW - ((p11 @ Q00).reshape(k1, k1) + q01 + q01.T
+                                  + (p22 @ Q11).reshape(k1, k1))
+            w0 = [self._paz[r] * p11 + self._pazt[r] * p12 for r in range(n_w)]
+            w1 = [self._paz[r] * p12 + self._pazt[r] * p22 for r in range(n_w)]
             pos = 3
-        for level, starts in enumerate(self._parent_starts):
-            u = [np.add.reduceat(ur, starts, axis=0) for ur in u]
-            c = [[np.add.reduceat(crs, starts) for crs in cr] for cr in c]
+        if self.n_levels == 1:
+            return 0.5 * (wvw + wvw.T), logdet
+        # carry to the first outer level: u_r = a_r' W - sum (w0_r S0 + w1_r S1) per parent,
+        # c_rs = a_r' a_s - sum (w0_r a_s'z + w1_r a_s'zt); one segment sum for all of them
+        pc, Nc = self._pc, self._Nc
+        B0, B1 = self._B0, self._B1
+        if self._dense is not None:
+            Bd, Nd, H = self._dense
+            wmat = np.column_stack(w0) if self.q == 1 else np.vstack(
+                [np.column_stack(w0), np.column_stack(w1)])
+            ud = (Bd @ wmat).reshape(H, k1, n_w)
+            u = [self._BaW[r] - ud[:, :, r] for r in range(n_w)]
+            cw = np.column_stack([
+                w0[r] * self._paz[s_] + (w1[r] * self._pazt[s_] if self.q == 2 else 0.0)
+                for r in range(n_w) for s_ in range(n_w)])
+            cd = Nd @ cw
+            c = [[self._Baa[r][s_] - cd[:, r * n_w + s_] for s_ in range(n_w)]
+                 for r in range(n_w)]
+            return self._outer_levels(theta, pos, wvw, logdet, u, c)
+        terms, cvec = [], []
+        for r in range(n_w):
+            w0c = w0[r] if pc is None else w0[r][pc]
+            term = B0 * w0c[:, None]
+            if self.q == 2:
+                w1c = w1[r] if pc is None else w1[r][pc]
+                term = term + B1 * w1c[:, None]  # type: ignore[operator]
+            terms.append(term)
+            for s_ in range(n_w):
+                v = w0[r] * self._paz[s_]
+                if self.q == 2:
+                    v = v + w1[r] * self._pazt[s_]
+                cvec.append(v if pc is None else v[pc] * Nc)
+        summed = self._csum(np.column_stack(terms + cvec))
+        u = [self._BaW[r] - summed[:, r * k1:(r + 1) * k1] for r in range(n_w)]
+        off = n_w * k1
+        c = [[self._Baa[r][s_] - summed[:, off + r * n_w + s_] for s_ in range(n_w)]
+             for r in range(n_w)]
+        return self._outer_levels(theta, pos, wvw, logdet, u, c)
+
+    def _outer_levels(self, theta: np.ndarray, pos: int, wvw: np.ndarray, logdet: float,
+                      u: list[np.ndarray], c: list[list[np.ndarray]]) -> tuple[np.ndarray, float]:
+        """Woodbury updates of the outer levels, from the inside out (see :meth:`_cross`)."""
+        n_w = self._n_w
+        k1 = self.p + 1
+        for level in range(self.n_levels - 1):
+            if level > 0:
+                summed = self._parent_sum[level](np.column_stack(
+                    u + [c[r][s_] for r in range(n_w) for s_ in range(n_w)]))
+                u = [summed[:, r * k1:(r + 1) * k1] for r in range(n_w)]
+                off = n_w * k1
+                c = [[summed[:, off + r * n_w + s_] for s_ in range(n_w)] for r in range(n_w)]
             k = self._widx[self.n_levels - 2 - level]
             t2 = theta[pos] ** 2
             pos += 1
@@ -362,10 +529,12 @@ class LmmModel:
             logdet += float(np.sum(np.log(m)))
             uk = u[k]
             wvw = wvw - (uk * (t2 / m)[:, None]).T @ uk
+            if level == self.n_levels - 2:
+                break
             ck = [c[r][k] * (t2 / m) for r in range(n_w)]
             ckk = [c[r][k] for r in range(n_w)]
             u = [u[r] - uk * ck[r][:, None] for r in range(n_w)]
-            c = [[c[r][s] - ck[r] * ckk[s] for s in range(n_w)] for r in range(n_w)]
+            c = [[c[r][s_] - ck[r] * ckk[s_] for s_ in range(n_w)] for r in range(n_w)]
         return 0.5 * (wvw + wvw.T), logdet
 
     def _state(self, theta: np.ndarray) -> dict[str, Any]:
@@ -424,6 +593,10 @@ class LmmModel:
             raise AnalysisError(
                 f"The model has {self.p} fixed effects but only {self.n} observations."
             )
+        with single_thread_blas():
+            return self._fit(reml, start, maxiter)
+
+    def _fit(self, reml: bool, start: np.ndarray | None, maxiter: int) -> LmmFit:
         theta0 = np.ones(self.n_theta) if start is None else np.asarray(start, dtype=float).copy()
         if self.q == 2 and start is None:
             theta0[1] = 0.0
@@ -699,7 +872,8 @@ class LmmFit:
         DataFrame with columns ``estimate``, ``se``, ``df``, ``t``, ``p`` (two-sided).
         """
         L = np.atleast_2d(np.asarray(L, dtype=float))
-        d = self.model._varpar_derivatives(self.theta, float(np.sqrt(self.sigma2)), self.reml)
+        with single_thread_blas():
+            d = self.model._varpar_derivatives(self.theta, float(np.sqrt(self.sigma2)), self.reml)
         est = L @ self.beta
         var = np.einsum("ij,jk,ik->i", L, self.vcov, L)
         g = np.einsum("ij,ajk,ik->ia", L, d["jac"], L)

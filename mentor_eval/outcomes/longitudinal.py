@@ -10,6 +10,7 @@ model by OLS with cluster-robust standard errors or by GEE.
 
 from __future__ import annotations
 
+import functools
 import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from scipy import stats
 from mentor_eval._params import check_columns, check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
+from mentor_eval.resources import single_thread_blas
 
 __all__ = ["MixedModelResult", "mixed_model", "cluster_robust"]
 
@@ -67,6 +69,7 @@ class _Design:
     cluster_z: list[np.ndarray | None] = field(default_factory=list)
     cluster_modes: list[str] = field(default_factory=list)
     cluster_arms: list[list[Any]] = field(default_factory=list)
+    pid_code: np.ndarray | None = None  # participant codes 0..n-1 in order of appearance
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -122,6 +125,7 @@ def _prepare(
     cluster_waves: str | dict[str, str] | None = None,
     missing_cluster: str | None = None,
     allow_single_arm: bool = False,
+    check_rank: bool = True,
 ) -> _Design:
     """Filter, check and code the model frame.
 
@@ -201,21 +205,29 @@ def _prepare(
         notes.append(f"{n_dropped_incomplete} row(s) with a missing covariate or time value "
                      "were dropped.")
     keep &= ~incomplete
-    frame = frame.loc[keep]
+    # only the model's columns are carried on (a study frame can have many more)
+    frame = frame.loc[keep, list(dict.fromkeys(needed))]
     if len(frame) == 0:
         raise AnalysisError(f"{func}: no row has an observed score.")
 
-    key = frame[[participant, wave]]
-    if key.duplicated().any():
-        n_dup = int(key.duplicated().sum())
+    # integer codes: the checks below are bincounts, not groupbys over labels
+    pid_code = pd.factorize(frame[participant])[0].astype(np.int64)
+    n_pid = int(pid_code.max()) + 1
+    w_raw = pd.factorize(frame[wave])[0].astype(np.int64)
+    pw = np.bincount(pid_code * (int(w_raw.max()) + 1) + w_raw)
+    if (pw > 1).any():
+        n_dup = int((pw[pw > 1] - 1).sum())
         raise DataValidationError(
             f"{func}: {n_dup} participant x wave combination(s) appear more than once; expected "
             "one row per participant and wave" + (" (choose one outcome with outcome=...)."
                                                   if outcome is None else ".")
         )
-    arms_per = frame.groupby(participant, sort=False, observed=True)[arm].nunique()
-    if (arms_per > 1).any():
-        bad = arms_per.index[arms_per > 1][:5].tolist()
+    a_raw = pd.factorize(frame[arm])[0].astype(np.int64)
+    first_arm = np.full(n_pid, -1, dtype=np.int64)
+    first_arm[pid_code[::-1]] = a_raw[::-1]  # the first row's arm of each participant
+    moved = a_raw != first_arm[pid_code]
+    if moved.any():
+        bad = pd.unique(frame[participant].to_numpy()[moved])[:5].tolist()
         raise DataValidationError(
             f"{func}: participant(s) {bad} appear in more than one arm; the arm must be constant "
             "within a participant."
@@ -327,7 +339,7 @@ def _prepare(
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
     X = np.column_stack(cols)
-    rank = np.linalg.matrix_rank(X)
+    rank = _column_rank(X) if check_rank else X.shape[1]
     if rank < X.shape[1]:
         raise AnalysisError(
             f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
@@ -338,7 +350,7 @@ def _prepare(
         frame=frame, y=frame[score].to_numpy(dtype=float), X=X, names=names, waves=waves,
         arms=arms, control=control, wave_code=wave_code, arm_code=arm_code, time=t_values,
         wave_time=wave_t, cov_means=np.array(cov_means), n_dropped_missing=n_dropped_missing,
-        n_dropped_incomplete=n_dropped_incomplete, notes=notes,
+        n_dropped_incomplete=n_dropped_incomplete, notes=notes, pid_code=pid_code,
     )
     if cluster_waves is not None and clusters:
         _code_clusters(func, d, arm=arm, participant=participant, clusters=clusters,
@@ -363,44 +375,60 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
     """
     frame = d.frame
     pid = frame[participant]
+    pcode = d.pid_code if d.pid_code is not None else pd.factorize(pid)[0].astype(np.int64)
+    n_pid = int(pcode.max()) + 1
     post = d.wave_code > 0
     arm_of = frame[arm]
+    # each participant's arm (constant within participant, checked in _prepare)
+    p_arm = np.empty(n_pid, dtype=np.int64)
+    p_arm[pcode] = d.arm_code
     for col in clusters:
-        s = frame[col]
-        have = s.notna().to_numpy()
-        per = s[have].groupby(pid[have], sort=False, observed=True)
-        n_values = per.nunique()
+        ccode = pd.factorize(frame[col], use_na_sentinel=True)[0].astype(np.int64)
+        have = ccode >= 0
+        # distinct non-missing values per participant
+        n_c = int(ccode.max()) + 2
+        pairs = np.unique(pcode[have] * n_c + ccode[have])
+        n_values = np.bincount(pairs // n_c, minlength=n_pid)
         if (n_values > 1).any():
             d.notes.append(f"{int((n_values > 1).sum())} participant(s) have more than one "
                            f"{col!r}; as in lme4's a/b nesting, each combination is treated as its "
                            "own unit.")
-        one = per.first()[n_values == 1]
-        filled = s.astype(object).where(have, pid.map(one))
-        has = filled.notna().to_numpy()
-        # participants of each arm with and without a value in this column
-        part = pd.DataFrame({"arm": arm_of.to_numpy(), "pid": pid.to_numpy(), "has": has})
-        by_p = part.drop_duplicates("pid")
-        counts = by_p.groupby("arm", sort=False, observed=True)["has"].agg(["sum", "size"])
-        clustered_arms = [a for a in d.arms if a in counts.index and counts.loc[a, "sum"] > 0]
-        empty_arms = [a for a in d.arms if a in counts.index and counts.loc[a, "sum"] == 0]
-        partial = [a for a in clustered_arms if counts.loc[a, "sum"] < counts.loc[a, "size"]]
+        one = np.full(n_pid, -1, dtype=np.int64)
+        single = n_values == 1
+        p_of_pair = pairs // n_c
+        sel = single[p_of_pair]
+        one[p_of_pair[sel]] = pairs[sel] % n_c
+        filled = np.where(have, ccode, one[pcode])
+        has = filled >= 0
+        p_has = np.zeros(n_pid, dtype=bool)
+        p_has[pcode] = has  # constant within participant unless they have several values
+        p_has[pcode[has]] = True
+        n_arm = np.bincount(p_arm, minlength=len(d.arms))
+        n_arm_has = np.bincount(p_arm[p_has], minlength=len(d.arms))
+        clustered_arms = [a for j, a in enumerate(d.arms) if n_arm_has[j] > 0]
+        empty_arms = [a for j, a in enumerate(d.arms) if n_arm_has[j] == 0]
+        partial_j = [j for j in range(len(d.arms)) if 0 < n_arm_has[j] < n_arm[j]]
+        partial = [d.arms[j] for j in partial_j]
         if not clustered_arms:
             raise DataValidationError(
                 f"{func}: the cluster column {col!r} has no value for any participant; drop it "
                 "from clusters.")
         if partial and missing_cluster == "error":
-            a = partial[0]
-            miss = by_p.loc[(by_p["arm"] == a) & ~by_p["has"], "pid"].tolist()
-            n_miss = int(counts.loc[a, "size"] - counts.loc[a, "sum"])
+            j = partial_j[0]
+            miss_p = np.flatnonzero((p_arm == j) & ~p_has)
+            first_row = np.full(n_pid, -1, dtype=np.int64)
+            first_row[pcode[::-1]] = np.arange(len(pcode))[::-1]
+            miss = pid.to_numpy()[first_row[miss_p[:5]]].tolist()
             raise DataValidationError(
-                f"{func}: the cluster column {col!r} is missing for {n_miss} of "
-                f"{int(counts.loc[a, 'size'])} participant(s) of arm {a!r} (e.g. "
-                f"{', '.join(map(repr, miss[:5]))}), while the other participants of that arm "
+                f"{func}: the cluster column {col!r} is missing for {int(n_arm[j] - n_arm_has[j])} "
+                f"of {int(n_arm[j])} participant(s) of arm {d.arms[j]!r} (e.g. "
+                f"{', '.join(map(repr, miss))}), while the other participants of that arm "
                 "have one. Fill it in, or pass missing_cluster='unclustered' (they carry no "
                 f"{col!r} effect) or missing_cluster='own' (each is a cluster of their own)."
             )
         if missing_cluster == "own" and not has.all():
-            filled = filled.where(has, "own:" + pid.astype(str))
+            # each participant without a value is a cluster of their own
+            filled = np.where(has, filled, int(filled.max()) + 1 + pcode)
             has = np.ones(len(frame), dtype=bool)
             clustered_arms = list(d.arms)
             d.notes.append(f"Participants without a {col!r} are each a {col!r} cluster of their "
@@ -411,10 +439,11 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
                     f"Arm(s) {', '.join(map(repr, empty_arms))} have no {col!r}: they carry no "
                     f"{col!r} random effect (partially nested design).")
             if partial:
+                n_part_missing = int(sum(n_arm[j] - n_arm_has[j] for j in partial_j))
                 d.notes.append(
-                    f"{sum(int(counts.loc[a, 'size'] - counts.loc[a, 'sum']) for a in partial)} "
-                    f"participant(s) of arm(s) {', '.join(map(repr, partial))} have no {col!r} "
-                    f"and carry no {col!r} random effect (missing_cluster='unclustered').")
+                    f"{n_part_missing} participant(s) of arm(s) {', '.join(map(repr, partial))} "
+                    f"have no {col!r} and carry no {col!r} random effect "
+                    "(missing_cluster='unclustered').")
         mode = cluster_waves if isinstance(cluster_waves, str) else cluster_waves.get(col, "auto")
         if mode == "auto":
             mode = "all" if has.all() else "post-baseline"
@@ -425,14 +454,16 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
                 f"post-baseline {col!r} effect cannot be estimated; use cluster_waves='all'.")
         # cluster units: combinations of this and the outer cluster columns (lme4's a/b);
         # integer codes, the placeholder (no random effect of this level) being -1
-        own_code = pd.factorize(filled, use_na_sentinel=True)[0].astype(np.int64)
-        own_code[~has] = -1
+        own_code = filled
         if d.cluster_levels:
             prev = d.cluster_levels[-1]
             key = pd.factorize(prev * (int(own_code.max()) + 2) + own_code + 1)[0]
         else:
             key = own_code
-        size = pd.Series(pid.to_numpy()[z]).groupby(key[z], sort=False).nunique()
+        kz = key[z]
+        kp = np.unique(kz * n_pid + pcode[z])
+        size = pd.Series(np.bincount(kp // n_pid))
+        size = size[size > 0]
         if len(size) < 2:
             raise AnalysisError(
                 f"{func}: the cluster column {col!r} has {len(size)} cluster with a random effect; "
@@ -450,6 +481,29 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
         d.cluster_z.append(None if z.all() else z.astype(float))
         d.cluster_modes.append(mode)
         d.cluster_arms.append(clustered_arms)
+
+
+def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
+    """Numerical column rank of the design from its Gram matrix (one pass over the rows).
+
+    Columns other than a constant one are centred and every column is scaled to unit length,
+    so a large mean does not pass for collinearity; a relative singular value below 1e-7 (the
+    resolution of a Gram matrix in double precision) counts as zero. ``gram``: the centred
+    Gram matrix when already computed (the mixed-model engine centres X the same way).
+    """
+    if gram is None:
+        Xc = X.astype(float, copy=True)
+        const = np.all(Xc == Xc[0], axis=0)
+        Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
+        gram = Xc.T @ Xc
+    gram = np.asarray(gram, dtype=float)
+    diag = np.diag(gram)
+    if np.any(diag <= 1e-300):  # a column that is zero (or constant, once centred)
+        return int(np.sum(diag > 1e-300))
+    scale = 1.0 / np.sqrt(diag)
+    ev = np.linalg.eigvalsh(gram * scale[:, None] * scale[None, :])
+    sv = np.sqrt(np.clip(ev, 0.0, None))
+    return int(np.sum(sv > 1e-7 * sv.max()))
 
 
 # ---------------------------------------------------------------------------- grids & contrasts
@@ -558,6 +612,16 @@ def _fit_statsmodels(d: _Design, model: LmmModel, levels: list[np.ndarray], reml
 
 
 # ---------------------------------------------------------------------------- public API
+def _one_blas_thread(func: Any) -> Any:
+    """Run ``func`` with BLAS on one thread (its matrices are small; see resources)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_thread_blas():
+            return func(*args, **kwargs)
+    return wrapper
+
+
+@_one_blas_thread
 def mixed_model(
     data: pd.DataFrame,
     outcome: str | None = None,
@@ -778,17 +842,25 @@ def mixed_model(
     d = _prepare(func, data, outcome, score=score, wave=wave, arm=arm, participant=participant,
                  time=time, covariates=covariates, clusters=clusters, random_slope=random_slope,
                  control=control, cluster_waves=cluster_waves, missing_cluster=missing_cluster,
-                 allow_single_arm=True)
+                 allow_single_arm=True, check_rank=False)
     arm_label = arm if arm is not None else "arm"
     reml = method == "REML"
     level_names = [*clusters, participant]
-    levels = [*d.cluster_levels, d.frame[participant].to_numpy()]
+    levels = [*d.cluster_levels, d.pid_code]
     z_levels: list[np.ndarray | None] = [*d.cluster_z, None]
     if d.y.size <= d.X.shape[1]:
         raise AnalysisError(f"{func}: {d.y.size} observation(s) for {d.X.shape[1]} fixed effects.")
 
     started = _time.perf_counter()
     model = LmmModel(d.y, d.X, levels, d.time if random_slope else None, z=z_levels)
+    # rank of X from the engine's (centred) cross-product: no second pass over the rows
+    rank = _column_rank(d.X, gram=model.WtW[:-1, :-1])
+    if rank < d.X.shape[1]:
+        raise AnalysisError(
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {d.X.shape[1]} "
+            f"columns: {', '.join(d.names)}); a covariate is constant or a combination of others "
+            "or of wave and arm."
+        )
     notes = list(d.notes)
     used = engine
     if engine == "statsmodels" and model.has_z:

@@ -212,8 +212,10 @@ def _leave_one_out(y: np.ndarray, v: np.ndarray, *, method: str, test: str, leve
         out["tau2"][i] = f["tau2"]
         out["i2"][i] = f["i2"]
         out["q"][i] = f["q"]
-        # metafor's influence(): the Knapp-Hartung factor s2w of the refit scales v_i + tau^2 too
-        out["rstudent"][i] = (y[i] - f["b"][0]) / np.sqrt(f["s2w"] * (v[i] + f["tau2"]) + f["se"][0] ** 2)
+        # model-based variance of the deleted residual (Viechtbauer & Cheung 2010), also under
+        # Knapp-Hartung: its scale factor from k-1 studies can be near zero and inflate residuals
+        se_z = 1 / np.sqrt(np.sum(1 / (v[keep] + f["tau2"])))
+        out["rstudent"][i] = (y[i] - f["b"][0]) / np.sqrt(v[i] + f["tau2"] + se_z**2)
     return out
 
 
@@ -337,8 +339,9 @@ def meta_analysis(
         group's total). ``leave_one_out``: one row per group x omitted study with ``study``,
         ``estimate``, ``se``, ``p``, ``ci_low``, ``ci_high``, ``tau2``, ``i2``, ``q`` (of the refit
         without that study), ``shift`` (refit minus full estimate), ``rstudent`` (studentized deleted
-        residual, as metafor's rstudent()) and ``outlier`` (|rstudent| beyond the normal critical
-        value of ``level``).
+        residual: (y_i - mu_(-i)) / sqrt(v_i + tau^2_(-i) + SE_(-i)^2) with the model-based SE, as
+        metafor's rstudent() for test="z", whatever ``test``) and ``outlier`` (|rstudent| beyond the
+        normal critical value of ``level``).
 
     Notes
     -----
@@ -357,6 +360,8 @@ def meta_analysis(
 
     References
     ----------
+    Viechtbauer W, Cheung MW-L (2010). Outlier and influence diagnostics for meta-analysis.
+    Research Synthesis Methods 1, 112-125.
     DerSimonian R, Laird N (1986). Meta-analysis in clinical trials. Controlled Clinical Trials 7, 177-188.
     Knapp G, Hartung J (2003). Improved tests for a random effects meta-regression with a single
     covariate. Statistics in Medicine 22, 2693-2710.

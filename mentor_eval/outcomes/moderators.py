@@ -8,7 +8,7 @@ confirmatory finding.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -454,7 +454,7 @@ def dose_response(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
     *,
-    dose: str = "sessions_attended",
+    dose: str | Mapping[Any, str] = "sessions_attended",
     pre: Any = "baseline",
     post: Any = "post",
     arms: Sequence[Any] | None = None,
@@ -476,8 +476,12 @@ def dose_response(
         Analysis frame (see :func:`moderation`) with a participant-level ``dose`` column.
     outcome : str or sequence of str, optional
         Outcome(s) to analyse. Default: every outcome in data.
-    dose : str
-        Dose column (e.g. sessions attended, hours, months matched).
+    dose : str or mapping
+        Dose column (e.g. sessions attended, hours, months matched), or a mapping arm -> column
+        so that each arm's dose is its own model's indicator (e.g. circles attended for
+        Storytelling Circles, introductions made for Advocacy Ally; see
+        :attr:`mentor_eval.study.Study.fidelity`). With a mapping, ``arms`` defaults to its
+        keys and a pooled row is given only when every arm uses the same column.
     pre, post : wave labels
         Pretest and posttest waves.
     arms : sequence of arm labels, optional
@@ -540,12 +544,30 @@ def dose_response(
     check_one_of(func, "method", method, ("ancova", "change"))
     conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
+    if isinstance(dose, Mapping):
+        per_arm = {a: str(c) for a, c in dose.items()}
+        if not per_arm:
+            raise ParameterError(f"The 'dose' parameter of {func} must map at least one arm to a column.")
+        if arms is None:
+            arms = list(per_arm)
+        missing_arms = [a for a in ([arms] if isinstance(arms, str) else arms) if a not in per_arm]
+        if missing_arms:
+            raise ParameterError(f"The 'dose' parameter of {func} has no column for arm(s) {missing_arms!r}.")
+        dose_cols = list(dict.fromkeys(per_arm.values()))
+    else:
+        per_arm, dose_cols = {}, [dose]
     frames = _prepost_wide(
         func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
-        score=score, outcome_col=outcome_col, person_cols=[dose, *covariates],
+        score=score, outcome_col=outcome_col, person_cols=[*dose_cols, *covariates],
     )
-    if not pd.api.types.is_numeric_dtype(data[dose].dtype) or pd.api.types.is_bool_dtype(data[dose].dtype):
-        raise DataValidationError(f"{func}: dose column '{dose}' must be numeric; it is {data[dose].dtype}.")
+    for dc in dose_cols:
+        if not pd.api.types.is_numeric_dtype(data[dc].dtype) or pd.api.types.is_bool_dtype(data[dc].dtype):
+            raise DataValidationError(f"{func}: dose column '{dc}' must be numeric; it is {data[dc].dtype}.")
+    if per_arm:
+        return _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
+                                      covariates=covariates, preregistered=preregistered, conf_level=conf_level,
+                                      participant=participant, arm=arm, wave=wave, score=score,
+                                      outcome_col=outcome_col)
     all_arms = _levels(data[arm])
     if arms is None:
         dosed = data.loc[data[dose].fillna(0) != 0, arm]
@@ -618,3 +640,20 @@ def dose_response(
     res["arm"] = res["arm"].astype(object)
     res["status"] = status
     return res
+
+
+def _dose_response_per_arm(func: str, data: pd.DataFrame, outcome: Any, per_arm: Mapping[Any, str],
+                           arms: Sequence[Any] | Any, **kw: Any) -> pd.DataFrame:
+    """Each arm's slope on its own dose column; a pooled row only when they share one column."""
+    arms = [arms] if isinstance(arms, str) else list(arms)
+    all_arms = _levels(data[kw["arm"]])
+    unknown = [a for a in arms if a not in all_arms]
+    if unknown or not arms:
+        raise ParameterError(f"The 'arms' parameter of {func} must list arms from {all_arms!r}; got {arms!r}.")
+    cols = {per_arm[a] for a in arms}
+    if len(cols) == 1:
+        return dose_response(data, outcome, dose=cols.pop(), arms=arms, **kw)
+    parts = [dose_response(data, outcome, dose=per_arm[a], arms=[a], **kw) for a in arms]
+    res = pd.concat(parts, ignore_index=True)
+    order = {o: i for i, o in enumerate(pd.unique(res["outcome"]))}
+    return res.sort_values("outcome", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)

@@ -22,7 +22,7 @@ References
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,9 @@ import plotly.graph_objects as go
 
 from mentor_eval._params import check_columns
 from mentor_eval.errors import ParameterError
+from mentor_eval.report.disclosure import reason_text
 from mentor_eval.report.html import escape
+from mentor_eval.report.palette import _OKABE_ORDER, NEUTRAL, OKABE_ITO, arm_colors
 
 __all__ = [
     "OKABE_ITO",
@@ -44,31 +46,11 @@ __all__ = [
     "item_distribution_chart",
 ]
 
-#: The Okabe--Ito colour-blind-safe palette, by name.
-OKABE_ITO: dict[str, str] = {
-    "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-}
+#: Colours of the arms when a chart is not told them (position order); reports pass
+#: the study's own mapping (:func:`mentor_eval.report.palette.study_arm_colors`).
+ARM_COLORS: tuple[str, ...] = tuple(OKABE_ITO[k] for k in _OKABE_ORDER)
 
-#: Colours given to arms, in order (yellow last: weak contrast on white).
-ARM_COLORS: tuple[str, ...] = (
-    OKABE_ITO["blue"],
-    OKABE_ITO["orange"],
-    OKABE_ITO["bluish_green"],
-    OKABE_ITO["vermillion"],
-    OKABE_ITO["sky_blue"],
-    OKABE_ITO["reddish_purple"],
-    OKABE_ITO["black"],
-    OKABE_ITO["yellow"],
-)
-
-_NEUTRAL = "#BBBBBB"
+_NEUTRAL = NEUTRAL
 _FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 
 
@@ -87,8 +69,13 @@ def _lab(value: Any) -> str:
     return escape(value)
 
 
-def _color_map(arms: Sequence[Any]) -> dict[Any, str]:
-    return {a: ARM_COLORS[i % len(ARM_COLORS)] for i, a in enumerate(arms)}
+def _color_map(arms: Sequence[Any], colors: Mapping[Any, str] | None = None) -> dict[Any, str]:
+    """The caller's arm -> colour mapping (the study's, the same in every figure); arms it
+    does not know get palette colours in order."""
+    fallback = arm_colors(arms)
+    if not colors:
+        return fallback
+    return {a: colors.get(a, fallback[a]) for a in arms}
 
 
 def _suppressed_rows(frame: pd.DataFrame, cols: Sequence[str]) -> np.ndarray:
@@ -118,8 +105,12 @@ def _absent_note(frame: pd.DataFrame, cols: Sequence[str], keys: Sequence[str]) 
     parts = []
     if sup.any():
         min_cell = frame.attrs.get("suppression", {}).get("min_cell")
-        size = f"fewer than {min_cell} respondents" if min_cell else "too few respondents"
-        parts.append(f"Not shown to protect privacy ({size}): {where(sup)}.")
+        kinds = np.array([k if isinstance(k, str) else "primary" for k in frame["suppression"].tolist()],
+                         dtype=object) if "suppression" in frame.columns else np.full(len(frame), "primary", object)
+        for kind in ("primary", "secondary", "derived"):
+            mask = sup & (kinds == kind) if kind != "primary" else sup & ~np.isin(kinds, ["secondary", "derived"])
+            if mask.any():
+                parts.append(f"Not shown to protect privacy, because {reason_text(kind, min_cell)}: {where(mask)}.")
     if other.any():
         parts.append(f"Not shown because no estimate is available: {where(other)}.")
     return " ".join(parts)
@@ -149,13 +140,14 @@ def _check_shares(func: str, frame: pd.DataFrame, cols: Sequence[str]) -> None:
 
 def _finish(fig: go.Figure, title: str, alt: str, caption: str, note: str | None, height: int = 420) -> go.Figure:
     fig.update_layout(
-        title={"text": _lab(title), "xref": "container", "x": 0.02, "xanchor": "left",
-               "yref": "container", "y": 0.98, "yanchor": "top"},
+        # long titles wrap (a title wider than the plot is clipped at desktop width)
+        title={"text": _wrap(title, 75), "xref": "container", "x": 0.02, "xanchor": "left",
+               "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 22}},
         template="plotly_white",
         colorway=list(ARM_COLORS),
         font={"family": _FONT, "size": 13},
         height=height,
-        margin={"l": 10, "r": 10, "t": 56, "b": 10},
+        margin={"l": 10, "r": 10, "t": 60 + 20 * (len(textwrap.wrap(str(title), 75)) - 1), "b": 10},
         # Legend pinned to the bottom of the figure (container coordinates) so that it
         # pushes the plot up instead of colliding with axis titles or the title on a phone.
         legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left",
@@ -193,7 +185,7 @@ def _float_frame(frame: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- figures
 
 
-def flow_chart(flow: pd.DataFrame, *, title: str = "Participant flow") -> go.Figure:
+def flow_chart(flow: pd.DataFrame, *, title: str = "Participant flow", colors: Mapping[Any, str] | None = None) -> go.Figure:
     """Participants enrolled, assessed and analysed, per arm and wave.
 
     Parameters
@@ -227,7 +219,7 @@ def flow_chart(flow: pd.DataFrame, *, title: str = "Participant flow") -> go.Fig
     check_columns(func, flow, ["arm", "wave", *cols], what="flow")
     df = _float_frame(flow, cols)
     arms, waves = _levels(df["arm"]), _levels(df["wave"])
-    colors = _color_map(arms)
+    colors = _color_map(arms, colors)
     fig = go.Figure()
     for i, arm in enumerate(arms):
         sub = df[df["arm"] == arm].set_index("wave").reindex(waves)
@@ -260,7 +252,7 @@ def flow_chart(flow: pd.DataFrame, *, title: str = "Participant flow") -> go.Fig
 
 
 def means_chart(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm and wave",
-                 y_title: str = "Adjusted mean") -> go.Figure:
+                 y_title: str = "Adjusted mean", colors: Mapping[Any, str] | None = None) -> go.Figure:
     """Adjusted (estimated marginal) means per arm and wave with confidence intervals.
 
     Parameters
@@ -293,7 +285,7 @@ def means_chart(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm an
     df = _float_frame(emmeans, cols)
     _check_ci(func, df)
     arms, waves = _levels(df["arm"]), _levels(df["wave"])
-    colors = _color_map(arms)
+    colors = _color_map(arms, colors)
     fig = go.Figure()
     for i, arm in enumerate(arms):
         sub = df[df["arm"] == arm].set_index("wave").reindex(waves)
@@ -306,7 +298,13 @@ def means_chart(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm an
             hovertemplate="%{y:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra>"
             + _lab(arm) + "</extra>",
         ))
-    fig.update_layout(scattermode="group", scattergap=0.7, yaxis_title=_lab(y_title), xaxis_title="Wave")
+    fig.update_layout(scattermode="group", scattergap=0.7, yaxis_title=_wrap(y_title, 28), xaxis_title="Wave")
+    # Scale scores never start at a false zero: the axis spans the intervals drawn.
+    lo, hi = np.nanmin(df[["ci_low", "estimate"]].to_numpy(dtype=float), initial=np.inf), np.nanmax(
+        df[["ci_high", "estimate"]].to_numpy(dtype=float), initial=-np.inf)
+    if np.isfinite(lo) and np.isfinite(hi):
+        pad = max((hi - lo) * 0.15, 1e-6)
+        fig.update_yaxes(range=[float(lo - pad), float(hi + pad)])
     last = df[df["wave"] == waves[-1]] if waves else df
     at_end = ", ".join(f"{a}: {_fmt(e)}" for a, e in zip(last["arm"], last["estimate"], strict=True))
     alt = (f"Line chart of adjusted means with 95% confidence intervals for {len(arms)} arms across "
@@ -315,27 +313,45 @@ def means_chart(emmeans: pd.DataFrame, *, title: str = "Adjusted means by arm an
     return _finish(fig, title, alt, caption, _absent_note(df, cols, ["arm", "wave"]))
 
 
+def _wrap(text: Any, width: int = 34) -> str:
+    """Escaped label wrapped onto lines of at most ``width`` characters (plotly ``<br>``)."""
+    parts = textwrap.wrap(str(text), width) or [str(text)]
+    return "<br>".join(_lab(x) for x in parts)
+
+
 def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with control",
-                  x_title: str = "Difference from control") -> go.Figure:
-    """Forest plot: effect of each arm versus control on every outcome, with CIs.
+                 x_title: str = "Difference from control", colors: Mapping[Any, str] | None = None,
+                 sort: bool = True, labels: Sequence[str] | None = None) -> go.Figure:
+    """Forest plot: effect of each arm versus control, one labelled row per arm, one panel per outcome.
 
     Parameters
     ----------
     effects : pandas.DataFrame
-        One row per outcome x arm: ``outcome``, ``arm``, ``estimate``, ``ci_low``, ``ci_high``.
+        One row per outcome x arm: ``outcome``, ``arm``, ``estimate``, ``ci_low``, ``ci_high``;
+        optional ``text`` (a short value label drawn beside the point, e.g. the
+        improvement index) and ``hover`` (extra hover text).
     title, x_title : str
+    colors : mapping, optional
+        Arm -> colour (the study's; default: palette order).
+    sort : bool, default True
+        Rows ordered by the arm's average estimate across outcomes, largest on top
+        (False: the order of ``effects``).
+    labels : sequence of str, optional
+        Panel titles (default: the outcome values).
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Outcomes on the vertical axis (first on top), one colour per arm, horizontal
-        CI bars and a dashed vertical line at 0 (no effect); ``layout.meta`` holds
-        ``alt``, ``caption``, ``note``.
+        One panel per outcome side by side, sharing the arm rows; each arm one colour
+        in every panel, a horizontal 95% CI bar and a dashed line at 0 (no effect).
+        The height grows with the number of arms, so fifteen arms stay readable.
+        ``layout.meta`` holds ``alt``, ``caption``, ``note``.
 
     Notes
     -----
     A CI that does not cross the line at 0 excludes "no difference" at its level.
-    Missing estimates are left out and listed in the note.
+    Missing estimates (suppressed or not estimable) leave the row empty and are listed
+    in the note.
 
     Examples
     --------
@@ -345,43 +361,65 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
     >>> forest_chart(e).layout.shapes[0].x0
     0
     """
+    from plotly.subplots import make_subplots
+
     func = "forest_chart"
     cols = ["estimate", "ci_low", "ci_high"]
     check_columns(func, effects, ["outcome", "arm", *cols], what="effects")
     df = _float_frame(effects, cols)
     _check_ci(func, df)
     arms, outcomes = _levels(df["arm"]), _levels(df["outcome"])
-    colors = _color_map(arms)
-    fig = go.Figure()
-    for i, arm in enumerate(arms):
-        sub = df[df["arm"] == arm].set_index("outcome").reindex(outcomes)
-        plus, minus = _err(sub)
-        fig.add_trace(go.Scatter(
-            y=[_lab(o) for o in outcomes], x=sub["estimate"], name=_lab(arm), mode="markers",
-            orientation="h", offsetgroup=str(i), marker={"color": colors[arm], "size": 9, "symbol": "square"},
-            error_x={"type": "data", "array": plus, "arrayminus": minus, "visible": True, "thickness": 1.5},
-            customdata=sub[["ci_low", "ci_high"]].to_numpy(),
-            hovertemplate="%{x:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})<extra>"
-            + _lab(arm) + "</extra>",
-        ))
-    fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1)
-    fig.update_layout(scattermode="group", scattergap=0.5, xaxis_title=_lab(x_title))
-    fig.update_yaxes(autorange="reversed", type="category")
+    if sort and arms:
+        avg = df.groupby("arm", sort=False)["estimate"].mean()
+        arms = sorted(arms, key=lambda a: (-(avg.get(a) if pd.notna(avg.get(a)) else -np.inf), arms.index(a)))
+    colors = _color_map(_levels(df["arm"]), colors)
+    titles = list(labels) if labels is not None else [str(o) for o in outcomes]
+    n_out = max(1, len(outcomes))
+    fig = make_subplots(rows=1, cols=n_out, shared_yaxes=True, horizontal_spacing=0.06 if n_out > 1 else 0.0,
+                        subplot_titles=[_wrap(t, max(20, 70 // n_out)) for t in titles])
+    y = [_lab(a) for a in arms]
+    show_text = "text" in df.columns and len(arms) <= 8
+    for j, o in enumerate(outcomes):
+        sub = df[df["outcome"] == o].set_index("arm").reindex(arms)
+        for arm in arms:
+            r = sub.loc[[arm]]
+            plus, minus = _err(r)
+            hover = ("%{x:.2f} (95% CI %{customdata[0]:.2f} to %{customdata[1]:.2f})"
+                     + (" %{customdata[2]}" if "hover" in r.columns else "") + "<extra>" + _lab(arm) + "</extra>")
+            custom = r[["ci_low", "ci_high"]].astype(object).to_numpy()
+            if "hover" in r.columns:
+                custom = np.column_stack([custom, [_lab(h) if isinstance(h, str) else "" for h in r["hover"]]])
+            fig.add_trace(go.Scatter(
+                y=[_lab(arm)], x=r["estimate"], name=_lab(arm), legendgroup=_lab(arm), showlegend=False,
+                mode="markers+text" if show_text else "markers",
+                text=[_lab(t) if isinstance(t, str) else "" for t in r["text"]] if show_text else None,
+                textposition="top center", textfont={"size": 11},
+                marker={"color": colors[arm], "size": 10, "symbol": "square"},
+                error_x={"type": "data", "array": plus, "arrayminus": minus, "visible": True, "thickness": 2,
+                         "color": colors[arm]},
+                customdata=custom, hovertemplate=hover,
+            ), row=1, col=j + 1)
+        fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1, row=1, col=j + 1)
+        fig.update_xaxes(title_text=_lab(x_title), title_font={"size": 12}, row=1, col=j + 1, zeroline=False)
+    fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=y)
+    for ann in fig.layout.annotations:  # the panel titles
+        ann.update(font={"size": 13})
     excl = df[(df["ci_low"] > 0) | (df["ci_high"] < 0)]
-    alt = (f"Forest plot of effects versus control for {len(outcomes)} outcomes and {len(arms)} arms, "
-           f"with 95% confidence intervals and a line at zero. "
-           f"{len(excl)} of {int(df['estimate'].notna().sum())} intervals exclude zero.")
+    alt = (f"Forest plot of effects versus control: {len(arms)} arms (one row each), {len(outcomes)} "
+           f"{'outcome' if len(outcomes) == 1 else 'outcomes'} (one panel each), with 95% confidence intervals "
+           f"and a line at zero. {len(excl)} of {int(df['estimate'].notna().sum())} intervals exclude zero.")
     if len(df) and df["estimate"].notna().any():
         top = df.loc[df["estimate"].abs().idxmax()]
-        alt += (f" Largest: {top['arm']} on {top['outcome']}, "
-                f"{_with_ci(top['estimate'], top['ci_low'], top['ci_high'])}.")
-    caption = "Differences from control with 95% confidence intervals; the dashed line marks no difference."
-    height = max(300, 140 + 45 * len(outcomes) * max(1, len(arms)) ** 0.5)
-    return _finish(fig, title, alt, caption, _absent_note(df, cols, ["outcome", "arm"]), height=int(height))
+        alt += f" Largest: {top['arm']} on {top['outcome']}, {_with_ci(top['estimate'], top['ci_low'], top['ci_high'])}."
+    caption = "Effect of each arm compared with control, with 95% confidence intervals; the dashed line marks no difference."
+    height = 140 + 32 * max(1, len(arms)) + (14 if show_text else 0) * len(arms)
+    fig = _finish(fig, title, alt, caption, _absent_note(df, cols, ["outcome", "arm"]), height=int(height))
+    fig.update_layout(margin={"t": 90})
+    return fig
 
 
 def change_chart(prepost: pd.DataFrame, *, title: str = "Change from pre to post",
-                  y_title: str = "Mean change (post minus pre)") -> go.Figure:
+                  y_title: str = "Mean change (post minus pre)", colors: Mapping[Any, str] | None = None) -> go.Figure:
     """Mean pre/post change per arm with confidence intervals.
 
     Parameters
@@ -414,7 +452,7 @@ def change_chart(prepost: pd.DataFrame, *, title: str = "Change from pre to post
     df = _float_frame(prepost, cols)
     _check_ci(func, df)
     arms = _levels(df["arm"])
-    colors = _color_map(arms)
+    colors = _color_map(arms, colors)
     sub = df.drop_duplicates("arm").set_index("arm").reindex(arms)
     plus, minus = _err(sub)
     fig = go.Figure(go.Bar(
@@ -463,8 +501,9 @@ def reliable_change_chart(shares: pd.DataFrame, *, title: str = "Reliable change
     func = "reliable_change_chart"
     cols = ["share_improved", "share_unchanged", "share_deteriorated"]
     check_columns(func, shares, ["arm", *cols], what="shares")
-    df = _float_frame(shares, cols)
-    _check_shares(func, df, cols)
+    merged = [c for c in ("share_not_improved", "share_not_deteriorated") if c in shares.columns]
+    df = _float_frame(shares, [*cols, *merged])
+    _check_shares(func, df, [*cols, *merged])
     arms = _levels(df["arm"])
     sub = df.drop_duplicates("arm").set_index("arm").reindex(arms)
     fig = go.Figure()
@@ -477,6 +516,20 @@ def reliable_change_chart(shares: pd.DataFrame, *, title: str = "Reliable change
             text=[f"{v:.0f}%" if pd.notna(v) else "" for v in pct], textposition="inside", textangle=0,
             hovertemplate="%{x:.1f}%<extra>" + name + "</extra>",
         ))
+    # Where a small category and its complement are withheld, their merged share is drawn
+    # (hatched), so the bar still shows how many improved and is never left blank.
+    for col, name, after in (("share_not_improved", "Unchanged or deteriorated (split withheld)", True),
+                             ("share_not_deteriorated", "Improved or unchanged (split withheld)", False)):
+        if col not in df.columns or not pd.to_numeric(df[col], errors="coerce").notna().any():
+            continue
+        pct = pd.to_numeric(sub[col], errors="coerce") * 100
+        fig.add_trace(go.Bar(
+            y=[_lab(a) for a in arms], x=pct, name=name, orientation="h", marker_color=_NEUTRAL,
+            marker_pattern_shape="/", text=[f"{v:.0f}%" if pd.notna(v) else "" for v in pct],
+            textposition="inside", textangle=0, hovertemplate="%{x:.1f}%<extra>" + name + "</extra>",
+        ))
+        if not after:  # keep improved-or-unchanged on the left of the stack
+            fig.data = (fig.data[-1], *fig.data[:-1])
     fig.update_layout(barmode="stack", xaxis={"range": [0, 100], "ticksuffix": "%", "title": "Participants"},
                       uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_yaxes(autorange="reversed", type="category")

@@ -19,10 +19,30 @@ import pandas as pd
 from mentor_eval._params import check_columns, check_positive_int
 from mentor_eval.errors import AnalysisError, ParameterError
 
-__all__ = ["SUPPRESSED", "suppress_small_cells", "is_derivable"]
+__all__ = ["SUPPRESSED", "REASONS", "reason_text", "suppress_small_cells", "is_derivable"]
 
 #: Text shown in place of a suppressed value.
 SUPPRESSED = "suppressed"
+
+#: Why a value is hidden, by the ``suppression`` flag of its row.
+REASONS = {
+    "primary": "it describes fewer than {m} people",
+    "secondary": "it could be used with the totals to work out a number about fewer than {m} people",
+    "derived": "it is computed from a number hidden elsewhere in this report",
+}
+
+
+def reason_text(kind: object, min_cell: int | None = None) -> str:
+    """Plain words for a ``suppression`` flag (``"primary"``, ``"secondary"``, ``"derived"``).
+
+    Examples
+    --------
+    >>> reason_text("primary", 10)
+    'it describes fewer than 10 people'
+    """
+    m = "the minimum number of" if min_cell is None else str(min_cell)
+    text = REASONS.get(str(kind), "it is withheld to protect privacy")
+    return text.format(m=m).replace("fewer than the minimum number of people", "too few people to publish")
 
 # Tolerance of the null-space test; the constraint matrices hold 0/1 entries.
 _TOL = 1e-9

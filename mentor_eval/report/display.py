@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -10,10 +12,17 @@ import plotly.graph_objects as go
 from mentor_eval.errors import ParameterError
 from mentor_eval.report.html import escape, table_html
 
-__all__ = ["figure_html", "show", "show_table", "reset_plotlyjs"]
+__all__ = ["figure_html", "show", "show_table", "reset_plotlyjs", "use_results"]
 
 _CONFIG = {"displaylogo": False, "responsive": True}
-_state: dict[str, Any] = {"plotlyjs_done": False, "counter": 0}
+_state: dict[str, Any] = {"bundle": None, "counter": 0}
+
+#: Trace types drawn by the vendored partial bundle (``vendor/plotly-basic.min.js``).
+BASIC_TRACES = frozenset({"scatter", "bar", "pie"})
+#: plotly.js version of the vendored partial bundle; it is used only when the plotly
+#: package bundles the same version.
+PLOTLY_BASIC_VERSION = "4.1.1"
+_VENDOR = Path(__file__).resolve().parent / "vendor" / "plotly-basic.min.js"
 
 # --------------------------------------------------------------------------- display
 
@@ -23,17 +32,35 @@ def reset_plotlyjs() -> None:
 
     Call it when outputs of earlier cells were cleared in an interactive session.
     """
-    _state["plotlyjs_done"] = False
+    _state["bundle"] = None
 
 
-def _plotlyjs_html() -> str:
+def bundle_for(fig: go.Figure) -> str:
+    """``"basic"`` when the partial bundle draws every trace of ``fig`` (and matches the
+    plotly package's plotly.js version), else ``"full"``."""
+    from plotly.offline import get_plotlyjs_version
+
+    if get_plotlyjs_version() != PLOTLY_BASIC_VERSION or not _VENDOR.is_file():
+        return "full"
+    types = {t.type for t in fig.data}
+    return "basic" if types <= BASIC_TRACES else "full"
+
+
+@lru_cache(maxsize=2)
+def _bundle_text(kind: str) -> str:
+    if kind == "basic":
+        return _VENDOR.read_text(encoding="utf-8")
     from plotly.offline import get_plotlyjs
 
+    return get_plotlyjs()
+
+
+def _plotlyjs_html(kind: str = "full") -> str:
     # plotly.js must not see an AMD loader (none is on the page: the template drops require.js).
     return (
-        '<script type="text/javascript" data-mentor-eval="plotlyjs">'
+        f'<script type="text/javascript" data-mentor-eval="plotlyjs" data-bundle="{kind}">'
         "window.PlotlyConfig = {MathJaxConfig: 'local'};\n"
-        f"{get_plotlyjs()}</script>"
+        f"{_bundle_text(kind)}</script>"
     )
 
 
@@ -42,7 +69,7 @@ def figure_html(
     *,
     caption: str | None = None,
     alt: str | None = None,
-    include_plotlyjs: bool = False,
+    include_plotlyjs: bool | str = False,
     div_id: str | None = None,
 ) -> str:
     """HTML fragment of one figure: ``<figure>`` with the plot div and a caption.
@@ -55,8 +82,10 @@ def figure_html(
         else the title. The figure's note (suppressed values) is appended.
     alt : str, optional
         Text alternative; defaults to ``fig.layout.meta["alt"]``, else the title.
-    include_plotlyjs : bool, default False
-        Embed the full plotly.js (about 4.8 MB) before the figure.
+    include_plotlyjs : bool or {"basic", "full"}, default False
+        Embed plotly.js before the figure: ``"basic"`` the vendored partial bundle
+        (scatter, bar, pie; 1.2 MB), ``"full"`` the plotly package's (4.8 MB), ``True``
+        the smallest that draws this figure (:func:`bundle_for`).
     div_id : str, optional
         Id of the plot div (default: ``mentor-eval-fig-<n>``, deterministic per session).
 
@@ -88,7 +117,9 @@ def figure_html(
         raise RuntimeError("Unexpected plotly HTML: the plot div was not found.")
     body = body.replace(anchor, labelled, 1)
     note_html = f' <span class="me-note">{escape(note)}</span>' if note else ""
-    head = _plotlyjs_html() if include_plotlyjs else ""
+    if include_plotlyjs is True:
+        include_plotlyjs = bundle_for(fig)
+    head = _plotlyjs_html(include_plotlyjs) if include_plotlyjs else ""
     return (f'{head}<figure class="me-figure">{body}'
             f"<figcaption>{escape(cap)}{note_html}</figcaption></figure>")
 
@@ -119,10 +150,22 @@ def show(fig: go.Figure, *, caption: str | None = None, alt: str | None = None) 
     """
     from IPython.display import display
 
-    first = not _state["plotlyjs_done"]
-    html_ = figure_html(fig, caption=caption, alt=alt, include_plotlyjs=first)
-    _state["plotlyjs_done"] = True
+    need = bundle_for(fig)
+    have = _state["bundle"]
+    # the page gets plotly.js once: the partial bundle, or the full one from the first figure
+    # that needs it (it replaces the partial one for every later figure)
+    embed = need if have is None or (have == "basic" and need == "full") else False
+    html_ = figure_html(fig, caption=caption, alt=alt, include_plotlyjs=embed)
+    if embed:
+        _state["bundle"] = embed
     display({"text/html": html_, "text/plain": f"<Figure: {fig.layout.title.text or 'untitled'}>"}, raw=True)
+
+
+def use_results(results: Any) -> None:
+    """Remember the suppression threshold of protected ``results`` so every table names it
+    in its "why hidden" note (call once at the top of a report notebook)."""
+    rep = getattr(results, "provenance", {}).get("report") if hasattr(results, "provenance") else None
+    _state["min_cell"] = rep.get("min_cell") if rep else None
 
 
 def show_table(frame: pd.DataFrame, caption: str, **kwargs: Any) -> None:
@@ -130,5 +173,11 @@ def show_table(frame: pd.DataFrame, caption: str, **kwargs: Any) -> None:
     :func:`mentor_eval.report.html.table_html` for the keyword arguments)."""
     from IPython.display import display
 
+    if not len(frame):
+        display({"text/html": f'<p class="me-not-applicable">{escape(caption)}: not applicable to this study.</p>',
+                 "text/plain": caption}, raw=True)
+        return
+    if kwargs.get("min_cell") is None and _state.get("min_cell") is not None:
+        kwargs["min_cell"] = _state["min_cell"]
     html_ = table_html(frame, caption, **kwargs)
     display({"text/html": html_, "text/plain": caption}, raw=True)

@@ -15,8 +15,10 @@ from mentor_eval.report.names import (
     _instrument_name,
     _relabel,
     _results_outcomes,
+    arm_labels,
     outcome_label,
 )
+from mentor_eval.report.palette import study_arm_colors
 from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected
 
 __all__ = [
@@ -29,6 +31,27 @@ __all__ = [
     "reliable_change_figure",
     "item_distribution_figure",
 ]
+
+
+def _colors(results: StudyResults) -> dict[str, str]:
+    """The study's arm colours keyed by key and label: the same in every figure of the report."""
+    return study_arm_colors(results.study, arm_labels(results))
+
+
+def _scale_span(results: StudyResults, outcome: str) -> tuple[float, float] | None:
+    try:
+        si, sc = results.study.resolve_outcome(outcome)
+        return tuple(float(x) for x in si.instrument.scale_range(sc.id))
+    except Exception:  # an outcome the study cannot resolve: let the data decide
+        return None
+
+
+def _scale_name(results: StudyResults, outcome: str) -> str:
+    """The scale's own label ("Agency (goal-directed energy)"): a short axis title."""
+    try:
+        return results.study.resolve_outcome(outcome)[1].label or outcome
+    except Exception:  # an outcome the study cannot resolve
+        return str(outcome)
 
 
 def flow_figure(results: StudyResults) -> go.Figure:
@@ -44,7 +67,7 @@ def flow_figure(results: StudyResults) -> go.Figure:
     flow.attrs = results.flow.attrs
     order = {k: i for i, k in enumerate(results.study.wave_keys)}
     flow = flow.sort_values("wave", key=lambda s: s.map(order), kind="stable")
-    return charts.flow_chart(flow, title="Participants at each survey wave")
+    return charts.flow_chart(flow, title="Participants at each survey wave", colors=_colors(results))
 
 
 
@@ -64,7 +87,19 @@ def means_figure(results: StudyResults, outcome: str) -> go.Figure:
     part = _relabel(part, results, cols=("arm",)).sort_values("wave", key=lambda s: s.map(order), kind="stable")
     part.attrs = mm.attrs
     label = outcome_label(results, outcome)
-    return charts.means_chart(part, title=f"{label}: adjusted means by arm and wave", y_title=label)
+    fig = charts.means_chart(part, title=f"{label}: adjusted means by arm and wave", y_title=_scale_name(results, outcome),
+                             colors=_colors(results))
+    # The axis spans the data (never a false zero), inside the scale's possible range.
+    lo = pd.to_numeric(part["ci_low"], errors="coerce").min()
+    hi = pd.to_numeric(part["ci_high"], errors="coerce").max()
+    if pd.notna(lo) and pd.notna(hi):
+        pad = max((hi - lo) * 0.15, 1e-6)
+        span = _scale_span(results, outcome)
+        lo, hi = lo - pad, hi + pad
+        if span is not None:
+            lo, hi = max(lo, span[0]), min(hi, span[1])
+        fig.update_yaxes(range=[float(lo), float(hi)])
+    return fig
 
 
 def forest_data(results: StudyResults, *, scale: str = "g", outcomes: Sequence[str] | None = None) -> pd.DataFrame:
@@ -119,7 +154,7 @@ def forest_figure(results: StudyResults, *, scale: str = "g") -> go.Figure:
     x_title = ("Standardized difference from control (Hedges g)" if scale == "g"
                else "Adjusted difference from control (scale points)")
     fig = charts.forest_chart(data, title="Effects of each mentorship model compared with control",
-                                x_title=x_title)
+                              x_title=x_title, colors=_colors(results))
     what = ("standardized differences (Hedges g: the adjusted difference divided by the pooled standard "
             "deviation)" if scale == "g" else "adjusted differences in scale points")
     cap = (f"Effect of each arm compared with control at the last wave, from the baseline-adjusted analysis "
@@ -143,7 +178,7 @@ def change_figure(results: StudyResults, outcome: str) -> go.Figure:
     label = outcome_label(results, outcome)
     st = results.study
     return charts.change_chart(part, title=f"{label}: change from {st.baseline} to {st.final}",
-                                 y_title=f"Mean change ({st.final} minus {st.baseline})")
+                                 y_title=f"Mean change ({st.final} minus {st.baseline})", colors=_colors(results))
 
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mentor_eval._params import check_columns
 from mentor_eval.errors import ParameterError
-from mentor_eval.report.disclosure import SUPPRESSED
+from mentor_eval.report.disclosure import SUPPRESSED, reason_text
 
 __all__ = ["escape", "escape_frame", "display_frame", "table_html", "paragraphs_html", "bullets_html",
            "arm_cards_html"]
@@ -142,6 +142,21 @@ def _flag_columns(frame: pd.DataFrame) -> list[Hashable]:
     ]
 
 
+def _is_p_column(name: Hashable) -> bool:
+    """A column of p-values by its name: ``p``, ``pvalue``, ``Adjusted p``, ``p (unadjusted)``, ``p change``."""
+    t = str(name).strip().lower()
+    return t in ("p", "p_adj", "pvalue", "p_value", "wilcoxon_p", "p_diff") or t.endswith(" p") or t.startswith(
+        ("p (", "p change"))
+
+
+def _format_p(v: float) -> str:
+    if v < 0.001:
+        return "< 0.001"
+    if v < 0.1:
+        return f"{v:.3f}"
+    return f"{v:.2f}"
+
+
 def display_frame(
     frame: pd.DataFrame,
     *,
@@ -186,6 +201,7 @@ def display_frame(
         s = frame[col]
         sup = _suppressed_mask(frame, col) if col not in flags else np.zeros(len(frame), dtype=bool)
         na = s.isna().to_numpy()
+        p_col = _is_p_column(col) and pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
         text = np.empty(len(s), dtype=object)
         for i, v in enumerate(s.tolist()):
             if sup[i]:
@@ -194,6 +210,8 @@ def display_frame(
                 text[i] = missing
             elif isinstance(v, bool | np.bool_):
                 text[i] = "yes" if v else "no"
+            elif p_col and isinstance(v, float | np.floating | int | np.integer):
+                text[i] = _format_p(float(v))
             elif isinstance(v, float | np.floating):
                 text[i] = str(int(v)) if float(v).is_integer() and pd.api.types.is_integer_dtype(s) else (
                     float_format.format(v)
@@ -202,6 +220,9 @@ def display_frame(
                 text[i] = str(v)
         out[col] = text
     return out
+
+
+_REASON_ORDER = ["primary", "secondary", "derived"]
 
 
 def table_html(
@@ -214,6 +235,7 @@ def table_html(
     missing: str = "",
     float_format: str = "{:.2f}",
     labels: Mapping[Hashable, str] | None = None,
+    min_cell: int | None = None,
 ) -> str:
     """Render a frame as an accessible, escaped HTML table.
 
@@ -233,6 +255,9 @@ def table_html(
         As in :func:`display_frame`.
     labels : mapping, optional
         Display names for columns (``{"ci_low": "95% CI low"}``).
+    min_cell : int, optional
+        The suppression threshold, named in the reasons (default: from
+        ``frame.attrs["suppression"]`` when present).
 
     Returns
     -------
@@ -273,22 +298,34 @@ def table_html(
     text_cls = ' class="me-text"'
     parts.extend(f'<th scope="col"{"" if numeric[c] else text_cls}>{escape(names.get(c, c))}</th>' for c in cols)
     parts.append("</tr></thead><tbody>")
+    m = min_cell if min_cell is not None else frame.attrs.get("suppression", {}).get("min_cell")
+    kinds = (shown["suppression"].astype(object).tolist() if "suppression" in shown.columns
+             else [None] * len(shown))
+    used_reasons: set[str] = set()
     for i in range(len(shown)):
         parts.append("<tr>")
         for c in cols:
             cls = []
+            title = ""
             if sup[c][i]:
                 cls.append("me-suppressed")
+                kind = kinds[i] if isinstance(kinds[i], str) and kinds[i] in _REASON_ORDER else "primary"
+                used_reasons.add(kind)
+                title = f' title="Hidden: {escape(reason_text(kind, m))}"'
             if not numeric[c]:
                 cls.append("me-text")
-            attr = f' class="{" ".join(cls)}"' if cls else ""
+            attr = (f' class="{" ".join(cls)}"' if cls else "") + title
             cell = escape(text[c].iloc[i])
             if c == row_header:
                 parts.append(f'<th scope="row"{attr}>{cell}</th>')
             else:
                 parts.append(f"<td{attr}>{cell}</td>")
         parts.append("</tr>")
-    parts.append("</tbody></table></div>")
+    parts.append("</tbody></table>")
+    if used_reasons:
+        items = "; ".join(f"{escape(reason_text(k, m))}" for k in sorted(used_reasons, key=_REASON_ORDER.index))
+        parts.append(f'<p class="me-table-note">&#8220;{escape(marker)}&#8221;: hidden because {items}.</p>')
+    parts.append("</div>")
     return "".join(parts)
 
 

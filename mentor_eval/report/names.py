@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
@@ -10,7 +11,8 @@ from mentor_eval._params import check_one_of
 from mentor_eval.pipeline import StudyResults
 
 __all__ = ["AUDIENCES", "check_audience", "arm_labels", "outcome_label", "outcome_labels",
-           "report_outcomes", "report_instruments", "instrument_name"]
+           "report_outcomes", "report_instruments", "instrument_name",
+           "variable_label"]
 
 #: Report variants: ``funder`` (condensed tables) or ``researcher`` (every table in full).
 AUDIENCES = ("funder", "researcher")
@@ -116,3 +118,24 @@ def _scale_label(results: StudyResults, instrument_id: str, scale: str) -> str:
         return str(scale)
 
 
+
+
+def _humane(name: str) -> str:
+    """``baseline_risk`` -> ``Baseline risk`` (a variable with no label in the study)."""
+    text = str(name).replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else text
+
+
+def variable_label(results: StudyResults, variable: str) -> str:
+    """How a report names a covariate, dosage variable or category: the study's ``labels:``
+    (``"gender"`` -> ``"Gender"``, ``"gender=nonbinary"`` -> ``"Gender: Non-binary"``), an
+    outcome's label for ``"instrument.scale"``, else the name made readable
+    (``baseline_risk`` -> ``Baseline risk``)."""
+    v = str(variable)
+    labels = dict(getattr(results.study, "labels", {}) or {})
+    if re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", v):
+        return outcome_label(results, v)
+    if "=" in v:
+        var, level = v.split("=", 1)
+        return f"{labels.get(var, _humane(var))}: {labels.get(v, level.replace('_', ' '))}"
+    return labels.get(v, _humane(v))

@@ -449,7 +449,8 @@ def limitations(results: StudyResults) -> list[str]:
         items = []
         for r in low.itertuples(index=False):
             where = f"{r.wave}" + (f", {labels.get(r.arm, r.arm)}" if by_arm else "")
-            alpha = "" if pd.isna(r.alpha) else f", alpha = {r.alpha:.2f}"
+            # rounded down: a flagged alpha of .6996 must not read "0.70" beside "below .70"
+            alpha = "" if pd.isna(r.alpha) else f", alpha = {math.floor(float(r.alpha) * 100) / 100:.2f}"
             items.append(f"{_instrument(results, r.instrument)} {r.scale} ({where}{alpha})")
         shown = items[:8] + ([f"{len(items) - 8} more"] if len(items) > 8 else [])
         scope = "within single arms" if by_arm else "in the whole sample"
@@ -482,10 +483,9 @@ def limitations(results: StudyResults) -> list[str]:
 
 
 def _variable(results: StudyResults, variable: str) -> str:
-    v = str(variable)
-    if re.fullmatch(r"[A-Za-z0-9_]+\.[A-Za-z0-9_]+", v):
-        return _outcome(results, v)
-    return v.replace("=", ": ")
+    from mentor_eval.report.names import variable_label
+
+    return variable_label(results, variable)
 
 
 # --------------------------------------------------------------------------- arm cards

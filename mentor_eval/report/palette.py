@@ -4,7 +4,7 @@ Colours are keyed by the arm, never by its position in one figure: an arm's colo
 fixed by the study (its place among the study's mentored arms), and the control arm is
 always the same grey. Up to eight mentored arms take the Okabe--Ito palette [1]_, which
 stays distinguishable under the common colour-vision deficiencies; nine to fourteen
-take Paul Tol's discrete rainbow [2]_, built for the same purpose when more colours
+(up to fifteen) take Paul Tol's discrete rainbow [2]_, built for the same purpose when more colours
 are needed. Every arm also gets its own marker symbol, so that no figure relies on
 colour alone.
 
@@ -39,10 +39,11 @@ OKABE_ITO: dict[str, str] = {
 #: Mentored arms 1-8 (yellow last: weak contrast on white).
 _OKABE_ORDER = ("blue", "orange", "bluish_green", "vermillion", "sky_blue", "reddish_purple", "black", "yellow")
 
-#: Paul Tol's discrete rainbow with 14 colours, for studies with more than eight mentored arms.
+#: Paul Tol's discrete rainbow (its 14-colour set, plus the scheme's darkest red for a fifteenth arm),
+#: interleaved so that neighbouring arms differ in hue; for studies with more than eight mentored arms.
 TOL_RAINBOW_14: tuple[str, ...] = (
     "#882E72", "#1965B0", "#4EB265", "#F1932D", "#AE76A3", "#5289C7", "#90C987", "#E8601C",
-    "#D1BBD7", "#7BAFDE", "#CAE0AB", "#F6C141", "#DC050C", "#F7F056",
+    "#D1BBD7", "#7BAFDE", "#CAE0AB", "#F6C141", "#DC050C", "#F7F056", "#72190E",
 )
 
 #: The control arm, in every figure.
@@ -68,7 +69,7 @@ def arm_colors(arms: Iterable[Any], control: Any = None) -> dict[Any, str]:
     -------
     dict
         One distinct colour per arm. With up to 8 mentored arms they come from
-        Okabe--Ito, with 9 to 14 from Tol's discrete rainbow; beyond 14 the rainbow
+        Okabe--Ito, with 9 to 15 from Tol's discrete rainbow; beyond 15 the rainbow
         repeats (a study with so many arms also gets distinct marker symbols).
 
     Examples

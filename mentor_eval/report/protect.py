@@ -340,11 +340,14 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
     report = {"min_cell": m, "sites": sites, "n_enrolled": _enrolled_total(results.flow, flow, pre),
               "participant_ids_scrubbed": scrubbed}
     provenance = {**results.provenance, _PROTECTED_KEY: report}
+    from mentor_eval.report.mechanisms import protect_mechanisms  # mediation, fidelity, complier tables
+
+    mech = protect_mechanisms(results, m, at_post, count_post)
     return dataclasses.replace(
         results, data=None, flow=flow, attrition=att, baseline=baseline, reliability=rel,
         reliability_by_arm=rba, invariance=inv, prepost=prepost, ancova_means=means, contrasts=con,
         mixed_means=mm, mixed_contrasts=mc, reliable_change=rc, hypotheses=hyp, moderators=mods,
-        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance,
+        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance, **mech,
     )
 
 
@@ -415,9 +418,11 @@ def _protect_baseline(base: pd.DataFrame, m: int, at_pre: set[Any], count_pre: s
         return _flags(base if base is not None else pd.DataFrame())
     # g and the WWC category are computed from both sides: they go with either
     derived = ["g", "category"]
-    out = _suppress(base, ["n_arm", "n_ref"], ["mean_arm", "mean_ref", "sd_arm", "sd_ref", *derived], m)
     arm_side = ["mean_arm", "sd_arm", *derived]
     ref_side = ["mean_ref", "sd_ref", *derived]
+    # each side's statistics go with that side's count only (a small control group does
+    # not hide the arm's own mean)
+    out = _suppress(base, ["n_arm", "n_ref"], {"n_arm": arm_side, "n_ref": ref_side}, m)
     out = _hide(out, out["arm"].isin(at_pre).to_numpy(), arm_side, ["n_arm"], kind="primary")
     out = _hide(out, out["reference"].isin(at_pre).to_numpy(), ref_side, ["n_ref"], kind="primary")
     out = _hide(out, out["arm"].isin(count_pre).to_numpy(), [], ["n_arm"])

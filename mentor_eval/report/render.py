@@ -424,6 +424,29 @@ def _plain_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+def _strip_bundle(executed: Path) -> None:
+    """Drop the embedded plotly.js from the kept notebook (it is in the HTML): the audit copy
+    keeps every output, figure JSON included, without megabytes of library code."""
+    import re
+
+    import nbformat
+
+    pattern = re.compile(r'(<script type="text/javascript" data-mentor-eval="plotlyjs"[^>]*>).*?(</script>)', re.S)
+    nb = nbformat.read(executed, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html")
+            if isinstance(html, list):
+                html = "".join(html)
+            if isinstance(html, str) and 'data-mentor-eval="plotlyjs"' in html:
+                out["data"]["text/html"] = pattern.sub(
+                    r"\1/* plotly.js removed from the kept notebook; the HTML report embeds it */\2", html)
+                changed = True
+    if changed:
+        nbformat.write(nb, executed)
+
+
 def render(
     notebook: str | os.PathLike[str],
     parameters: Mapping[str, Any] | None,
@@ -568,6 +591,7 @@ def render(
                 f"({'; '.join(refs[:3])}); a report must work offline. Embed the resource instead."
             )
     html_path.write_text(page, encoding="utf-8")
+    _strip_bundle(executed)
     convert_seconds = time.perf_counter() - t_conv
     return RenderResult(
         html=html_path,

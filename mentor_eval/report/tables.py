@@ -16,7 +16,8 @@ from mentor_eval.report.names import (
     _renamed,
     _scale_label,
     arm_labels,
-    outcome_labels,
+    outcome_label,
+    variable_label,
 )
 from mentor_eval.report.protect import _PROTECTED_KEY, _require_protected, _suppress, is_protected, protect
 
@@ -40,11 +41,38 @@ __all__ = [
     "inputs_table",
     "model_summary",
     "title_html",
+    "icc_table",
+    "mixed_contrasts_table",
+    "contrast_methods_table",
 ]
 
 # --------------------------------------------------------------------------- flow and attrition
 
 
+def _empty_safe(func):
+    """A table of a result the study does not have (e.g. no control arm, one wave) is an
+    empty frame, which :func:`mentor_eval.report.display.show_table` reports as not applicable."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(results, *args, **kwargs):
+        try:
+            return func(results, *args, **kwargs)
+        except KeyError:
+            source = _SOURCES.get(func.__name__)
+            if source is not None and not len(getattr(results, source)):
+                return pd.DataFrame()
+            raise
+
+    return wrapper
+
+
+_SOURCES = {"attrition_table": "attrition", "baseline_table": "baseline", "contrasts_table": "contrasts",
+            "prepost_table": "prepost", "reliability_table": "reliability", "flow_table_for_report": "flow",
+            "reliability_by_arm_table": "reliability_by_arm", "invariance_table": "invariance"}
+
+
+@_empty_safe
 def flow_table_for_report(results: StudyResults, min_cell: int | None = None) -> pd.DataFrame:
     """Participant flow per arm and wave, suppressed, with labels.
 
@@ -71,6 +99,7 @@ def flow_table_for_report(results: StudyResults, min_cell: int | None = None) ->
 
 
 
+@_empty_safe
 def attrition_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Attrition per arm versus control with the WWC verdict (protected results).
 
@@ -121,6 +150,7 @@ _CATEGORY_WORDS = {
 }
 
 
+@_empty_safe
 def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Baseline equivalence per variable and arm, with the WWC category in words.
 
@@ -132,8 +162,7 @@ def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame
     """
     _require_protected("baseline_table", results)
     t = _relabel(results.baseline, results, cols=("arm", "reference"))
-    outs = outcome_labels(results, pd.unique(t["variable"]))
-    t["variable"] = [outs.get(v, v) if "." in str(v) else v for v in t["variable"]]
+    t["variable"] = [variable_label(results, v) for v in t["variable"]]
     t["category"] = [_CATEGORY_WORDS.get(c, c) for c in t["category"]]
     names = {"variable": "Characteristic", "arm": "Arm", "mean_arm": "Arm mean", "mean_ref": "Control mean",
              "g": "Difference (g)", "category": "WWC baseline equivalence"}
@@ -147,6 +176,7 @@ def baseline_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame
 
 
 
+@_empty_safe
 def reliability_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Reliability of each scale in this sample (all arms together), per wave.
 
@@ -161,6 +191,7 @@ def reliability_table(results: StudyResults, *, full: bool = False) -> pd.DataFr
     return _reliability_frame(results, results.reliability, full=full, by_arm=False)
 
 
+@_empty_safe
 def reliability_by_arm_table(results: StudyResults, *, full: bool = True) -> pd.DataFrame:
     """Reliability per wave and arm (flagged below the threshold), as :func:`reliability_table`."""
     _require_protected("reliability_by_arm_table", results)
@@ -186,15 +217,24 @@ def _reliability_frame(results: StudyResults, t: pd.DataFrame, *, full: bool, by
     return _renamed(_keep(t, list(names)), names)
 
 
+_INVARIANCE_WORDS = {
+    "configural": "the same questions go together in every arm",
+    "metric": "each question is as strongly tied to the scale in every arm",
+    "scalar": "the same score means the same level in every arm, so averages can be compared",
+}
+
+
+@_empty_safe
 def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Measurement invariance across arms per instrument and level, with the verdict.
 
     Returns
     -------
     pandas.DataFrame
-        ``Instrument``, ``Level`` (configural / metric / scalar), ``CFI``, ``RMSEA``,
-        ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict`` (``full`` adds
-        the chi-square test and its difference test).
+        Funder view: ``Instrument``, ``Level`` (configural / metric / scalar),
+        ``What it checks`` (the level in plain words), ``Verdict``. ``full``: ``Level``,
+        ``CFI``, ``RMSEA``, ``SRMR``, ``Change in CFI``, ``Change in RMSEA``, ``Verdict``
+        and the chi-square test and its difference test.
     """
     _require_protected("invariance_table", results)
     t = results.invariance
@@ -202,6 +242,11 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
         return pd.DataFrame({"Instrument": [], "Verdict": []})
     t = t.copy()
     t["instrument"] = [_instrument_name(results, i) for i in t["instrument"]]
+    t["checks"] = [_INVARIANCE_WORDS.get(str(lv), "") for lv in t["level"]]
+    if not full:
+        # funders get the level in plain words and the verdict; the fit indices are for researchers
+        names = {"instrument": "Instrument", "level": "Level", "checks": "What it checks", "verdict": "Verdict"}
+        return _renamed(_keep(t, list(names)), names)
     names = {"instrument": "Instrument", "level": "Level", "cfi": "CFI", "rmsea": "RMSEA", "srmr": "SRMR",
              "delta_cfi": "Change in CFI", "delta_rmsea": "Change in RMSEA", "verdict": "Verdict"}
     if full:
@@ -285,6 +330,7 @@ def item_statistics(results: StudyResults, instrument_id: str, wave: str | None 
 
 
 
+@_empty_safe
 def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Arm-vs-control ANCOVA contrasts: difference, g, CIs, adjusted p.
 
@@ -301,12 +347,14 @@ def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFram
              "ci_high": "95% CI high", "g": "g", "g_ci_low": "g 95% CI low", "g_ci_high": "g 95% CI high",
              "p_adj": "Adjusted p", "family": "Family"}
     if full:
-        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "df": "df", "t": "t",
-                      "p": "p (unadjusted)"})
+        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "se_unclustered": "SE (unclustered)",
+                      "cluster_method": "SE method", "df": "df", "t": "t", "p": "p (unadjusted)",
+                      "adjust": "Adjustment"})
     return _renamed(_keep(t, list(names)), names)
 
 
 
+@_empty_safe
 def prepost_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
     """Within-arm change per outcome: means before and after, change with CI, g_av."""
     _require_protected("prepost_table", results)
@@ -366,6 +414,11 @@ def exploratory_table(results: StudyResults, kind: str, *, full: bool = False) -
     if t is None or not len(t):
         return pd.DataFrame({"Outcome": [], "Status": []})
     t = _relabel(t, results)
+    for col in ("moderator", "term"):
+        if col in t.columns and (kind == "dose" or col == "moderator"):
+            t[col] = [variable_label(results, v) if isinstance(v, str) and v else v for v in t[col]]
+    if "level" in t.columns:
+        t["level"] = [str(v).replace("_", " ") if isinstance(v, str) else v for v in t["level"]]
     if kind == "dose":
         names = {"outcome": "Outcome", "arm": "Arm", "term": "Dose", "estimate": "Change per unit",
                  "ci_low": "95% CI low", "ci_high": "95% CI high", "p": "p", "n": "n", "status": "Status"}
@@ -452,10 +505,91 @@ def title_html(results: StudyResults, title: str | None = None, kind: str = "Eva
     """
     st = results.study
     text = title if title else f"{st.name}: {kind.lower()}" if kind else st.name
-    sub = f"{kind} for the {st.design} study {st.name}."
+    sub = f"{kind}; {st.design} study."
     if is_protected(results):
         m = results.provenance[_PROTECTED_KEY]["min_cell"]
-        sub += (f" Only aggregate results are shown; any group of fewer than {m} participants is suppressed "
-                f"(marked '{SUPPRESSED}').")
+        sub += (f" Only totals are shown: numbers about fewer than {m} people are hidden (marked "
+                f"'{SUPPRESSED}').")
     return f'<h1 class="me-title">{escape(text)}</h1><p class="me-subtitle">{escape(sub)}</p>'
 
+
+
+# --------------------------------------------------------------------------- researcher view
+
+
+def icc_table(results: StudyResults) -> pd.DataFrame:
+    """Intraclass correlations per outcome and level (mixed model), with the ANCOVA's own
+    cluster ICCs when the pipeline provides them (``ancova_icc``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Outcome``, ``Model``, ``Level``, ``ICC`` and, from ``ancova_icc``, ``Variance``,
+        ``Clusters``, ``Singletons``, ``Mean cluster size``, ``Method``.
+    """
+    _require_protected("icc_table", results)
+    parts = []
+    icc = results.icc
+    if icc is not None and len(icc):
+        t = icc.copy()
+        t["model"] = "mixed model over all waves"
+        parts.append(t)
+    extra = getattr(results, "ancova_icc", None)
+    if isinstance(extra, pd.DataFrame) and len(extra):
+        t = extra.copy()
+        t["model"] = "ANCOVA at the last wave"
+        parts.append(t)
+    if not parts:
+        return pd.DataFrame()
+    t = pd.concat(parts, ignore_index=True)
+    t["outcome"] = [outcome_label(results, o) for o in t["outcome"]]
+    t["level"] = [variable_label(results, v) if isinstance(v, str) else v for v in t["level"]]
+    names = {"outcome": "Outcome", "model": "Model", "level": "Level", "icc": "ICC", "variance": "Variance",
+             "n_clusters": "Clusters", "n_singletons": "Singletons", "mean_cluster_size": "Mean cluster size",
+             "method": "Method"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def mixed_contrasts_table(results: StudyResults) -> pd.DataFrame:
+    """Mixed-model contrasts of each arm with control per outcome and wave (Satterthwaite df)."""
+    _require_protected("mixed_contrasts_table", results)
+    mc = results.mixed_contrasts
+    if mc is None or not len(mc):
+        return pd.DataFrame()
+    t = _relabel(mc, results)
+    names = {"outcome": "Outcome", "wave": "Wave", "arm": "Arm", "type": "Contrast", "estimate": "Estimate",
+             "se": "SE", "df": "df (Satterthwaite)", "ci_low": "95% CI low", "ci_high": "95% CI high",
+             "p": "p", "p_adj": "Adjusted p", "family": "Family", "adjust": "Adjustment"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def contrast_methods_table(results: StudyResults) -> pd.DataFrame:
+    """Every contrast family with how it was estimated and adjusted.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Family``, ``Analysis``, ``Standard errors`` (the clustering method when the
+        pipeline reports one, with the unclustered SE kept for comparison), ``Multiplicity``,
+        ``Contrasts`` (how many).
+    """
+    _require_protected("contrast_methods_table", results)
+    rows = []
+    for name, frame, analysis in (("contrasts", results.contrasts, "ANCOVA at the last wave"),
+                                  ("mixed_contrasts", results.mixed_contrasts, "mixed model over all waves"),
+                                  ("hypotheses", results.hypotheses, "pre-registered, one-sided ANCOVA")):
+        if frame is None or not len(frame):
+            continue
+        fams = frame["family"] if "family" in frame.columns else pd.Series([name] * len(frame))
+        for fam, part in frame.groupby(fams.to_numpy(), sort=False):
+            method = "model-based"
+            if "cluster_method" in part.columns and part["cluster_method"].notna().any():
+                method = ", ".join(sorted(set(part["cluster_method"].dropna().astype(str))))
+                if "se_unclustered" in part.columns:
+                    method += " (unclustered SE shown beside it)"
+            elif name == "mixed_contrasts":
+                method = "REML mixed model, Satterthwaite df"
+            adjust = ", ".join(sorted(set(part["adjust"].dropna().astype(str)))) if "adjust" in part.columns else ""
+            rows.append({"Family": str(fam), "Analysis": analysis, "Standard errors": method,
+                         "Multiplicity": adjust or "none", "Contrasts": len(part)})
+    return pd.DataFrame(rows)
