@@ -171,7 +171,9 @@ def test_no_participant_ids_anywhere(sample, sample_html, raw):
 
 def test_figures_have_captions_and_alt_text(sample_html):
     n_fig = sample_html.count('<figure class="me-figure">')
-    assert n_fig == 2 + 3 * 4 + 3
+    # headline, flow and forest; means, change and reliable change per outcome (4); item
+    # distributions per instrument (3); the "How it worked" path diagram per mentored arm (5)
+    assert n_fig == 1 + 2 + 3 * 4 + 3 + 5
     assert sample_html.count("<figcaption>") == n_fig
     labelled = [t for t in re.findall(r"<div [^>]*>", sample_html)
                 if 'role="img"' in t and re.search(r'aria-label="[^"]{20,}"', t)]
