@@ -17,12 +17,15 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	bash scripts/install-browser.sh
+	$(BIN)/python -c "from mentor_eval.report.render import ensure_kernel; ensure_kernel()"
 
 report: install
 	$(BIN)/mentor-eval report
 
+# Two workers (one per core); --dist loadfile keeps each module's expensive fixtures (rendered
+# reports) in one worker. The kernel is registered above, before the workers start.
 test: install-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint:
 	$(BIN)/ruff check mentor_eval tests benchmarks

@@ -126,12 +126,12 @@ def _parse(page: str) -> _Text:
     return p
 
 
-def test_render_is_fast_enough(sample):
-    res, seconds = sample
-    # the whole report (kernel start, analysis, figures, HTML) within 30 s on 2 cores; allow some slack
-    # for a loaded CI machine but catch a slow regression
-    assert seconds < 45, seconds
-    assert res.html.stat().st_size < 12_000_000
+def test_report_is_light(sample):
+    res, _ = sample
+    # speed is measured by benchmarks/bench_report.py, not here (timed unit tests fail on loaded
+    # machines and prove nothing); the size target of issue 16 is a property of the output
+    assert res.html.stat().st_size <= 2_000_000
+    assert res.notebook.stat().st_size <= 1_000_000
 
 
 def test_sections_appear_in_order(sample_html):

@@ -153,7 +153,14 @@ def _set(raw: dict, dotted: str, value) -> None:
         node[last] = value
 
 
-_DELETE = object()
+class _Delete:
+    """Marker: remove the key (a stable repr keeps test ids equal across pytest-xdist workers)."""
+
+    def __repr__(self) -> str:
+        return "<delete>"
+
+
+_DELETE = _Delete()
 
 BATTERY = [
     # (what to change, new value, key path in the message, text in the message)
