@@ -197,7 +197,9 @@ def headline_figure(results: StudyResults) -> go.Figure:
     cap = ("Each row is one mentorship model; the square is its estimated effect and the bar its 95% confidence "
            "interval; right of the dashed line means higher than the control group. "
            "'pct' is the improvement index: how many percentile points an average control participant would "
-           "move up with the program.") if not single else (
+           "move up with the program. Each bar is for that one comparison; the summary counts a model as "
+           "having clearly raised an outcome only when the effect stays above zero after allowing for every "
+           "comparison in the report, so a bar clear of the line can still fall short of that.") if not single else (
            "Each row is the program group; the square is the average change from the first to the last survey "
            "in standard deviations and the bar its 95% confidence interval. Without a comparison group the "
            "change cannot be credited to the program.")
