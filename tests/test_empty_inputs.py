@@ -107,3 +107,16 @@ def test_cli_never_shows_a_traceback_for_a_bug(tmp_path, monkeypatch, capsys):
     assert "Traceback" not in err and "KeyError" in err and "--debug" in err
     with pytest.raises(KeyError):
         main(["--debug", "validate", str(path), "-o", str(tmp_path / "out")])
+
+
+def test_report_renders_when_every_row_is_quarantined(tmp_path):
+    # the item-distribution cell used to fail with "No item distributions for instrument ..."
+    rows = response_rows()
+    for r in rows:
+        r["ahs_1"] = "xx"
+    study = write_study(tmp_path / "study", responses=rows_to_csv(rows))
+    out = tmp_path / "report"
+    assert main(["report", str(study), "--out", str(out)]) == 0
+    page = (out / "evaluation_report.html").read_text(encoding="utf-8")
+    assert "no effect could be estimated" in page
+    assert "No answers to show yet" in page
