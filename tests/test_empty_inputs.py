@@ -120,3 +120,6 @@ def test_report_renders_when_every_row_is_quarantined(tmp_path):
     page = (out / "evaluation_report.html").read_text(encoding="utf-8")
     assert "no effect could be estimated" in page
     assert "No answers to show yet" in page
+    # no baseline comparison could be made, so equivalence is not claimed
+    assert "groups were equivalent at baseline" not in page
+    assert "Cannot be rated from these data" in page

@@ -241,10 +241,19 @@ def wwc_rating(results: StudyResults) -> tuple[str, str]:
                                                                  "requires statistical adjustment"]).any()
     if st.design == "randomized" and not high and not unknown_att:
         return ("Meets WWC standards without reservations", "randomized, with low attrition")
-    why = "randomized, but attrition was high for some arms" if st.design == "randomized" else \
-        "not randomized (quasi-experimental)"
+    if st.design != "randomized":
+        why = "not randomized (quasi-experimental)"
+    elif high:
+        why = "randomized, but attrition was high for some arms"
+    else:
+        why = "randomized, but attrition could not be measured"
     if fails:
         return ("Does not meet WWC standards", f"{why}, and the groups differed at baseline on an outcome")
+    # equivalence must be shown, not assumed: no (or only hidden) baseline comparisons of the outcomes
+    # leave the rating open rather than granting it
+    shown = outcome_rows["category"].notna() if len(outcome_rows) and "category" in outcome_rows else []
+    if not len(outcome_rows) or not bool(pd.Series(shown).all()):
+        return ("Cannot be rated from these data", f"{why}, and equivalence at baseline could not be shown")
     return ("Meets WWC standards with reservations", f"{why}; groups were equivalent at baseline")
 
 
