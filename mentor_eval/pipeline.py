@@ -248,22 +248,6 @@ def _cluster_columns(data: AnalysisData) -> tuple[str, ...]:
     return tuple(c for c in data.study.clusters if c in data.analysis.columns)
 
 
-def _fill_clusters(frame: pd.DataFrame, clusters: Sequence[str], participant: str = "participant_id") -> pd.DataFrame:
-    """Participants without a mentor or group (e.g. control) form their own cluster of one.
-
-    Nested random intercepts need a level for every row; a singleton cluster adds no
-    between-cluster information, so this neither invents nor hides clustering.
-    """
-    if not clusters:
-        return frame
-    frame = frame.copy()
-    for c in clusters:
-        if frame[c].isna().any():
-            solo = "solo:" + frame[participant].astype(str)
-            frame[c] = frame[c].astype(object).where(frame[c].notna(), solo)
-    return frame
-
-
 def _has_answers(rows: pd.DataFrame, si: Any) -> bool:
     cols = [c for c in si.item_columns().values() if c in rows.columns]
     return bool(len(rows)) and bool(cols) and bool(rows[cols].notna().to_numpy().any())
