@@ -15,7 +15,7 @@ import pandas as pd
 
 from mentor_eval.errors import ParameterError
 
-__all__ = ["check_in_interval", "check_one_of", "check_columns", "check_positive_int"]
+__all__ = ["check_in_interval", "check_one_of", "check_columns", "check_positive_int", "check_treated_arms"]
 
 
 def _fail(func: str, name: str, rule: str, value: Any) -> ParameterError:
@@ -78,3 +78,21 @@ def check_columns(func: str, frame: pd.DataFrame, columns: Iterable[str], *, wha
             f"The '{what}' parameter of {func} lacks the column(s) {', '.join(map(repr, missing))}; "
             f"it has: {have}."
         )
+
+
+def check_treated_arms(func: str, all_arms: list, control: Any, arms: Any) -> list:
+    """The arms compared with ``control``: every other arm by default, else the listed ones.
+
+    ``control`` must be one of ``all_arms``; ``arms`` (a name or a list) must list arms of the
+    data other than the control.
+    """
+    if control not in all_arms:
+        raise ParameterError(f"The 'control' parameter of {func} must be an arm in data {all_arms!r}; got {control!r}.")
+    if arms is None:
+        return [a for a in all_arms if a != control]
+    arms = [arms] if isinstance(arms, str) else list(arms)
+    bad = [a for a in arms if a not in all_arms or a == control]
+    if bad or not arms:
+        raise ParameterError(f"The 'arms' parameter of {func} must list non-control arms from {all_arms!r}; "
+                             f"got {arms!r}.")
+    return arms

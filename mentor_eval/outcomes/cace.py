@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_columns, check_in_interval, check_one_of, check_treated_arms
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.moderators import _covariate_block, _levels, _prepost_wide
 
@@ -227,16 +227,7 @@ def cace(
     frames = _prepost_wide(func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
                            score=score, outcome_col=outcome_col, person_cols=person_cols)
     all_arms = _levels(data[arm])
-    if control not in all_arms:
-        raise ParameterError(f"The 'control' parameter of {func} must be an arm in data {all_arms!r}; got {control!r}.")
-    if arms is None:
-        arms = [a for a in all_arms if a != control]
-    else:
-        arms = [arms] if isinstance(arms, str) else list(arms)
-        bad = [a for a in arms if a not in all_arms or a == control]
-        if bad or not arms:
-            raise ParameterError(f"The 'arms' parameter of {func} must list non-control arms from {all_arms!r}; "
-                                 f"got {arms!r}.")
+    arms = check_treated_arms(func, all_arms, control, arms)
     values = data[rule_col]
     if complied is not None:
         ok = values.dropna()

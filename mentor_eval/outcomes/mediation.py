@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of, check_positive_int
+from mentor_eval._params import (
+    check_columns,
+    check_in_interval,
+    check_one_of,
+    check_positive_int,
+    check_treated_arms,
+)
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.moderators import _covariate_block, _levels
 from mentor_eval.parallel import bootstrap_ci, jackknife_weights, resampling_plan, run_bootstrap
@@ -501,16 +507,7 @@ def mediation(
     need_waves = [w for w in dict.fromkeys([pre, m_wave, post]) if w is not None]
 
     all_arms = _levels(data[arm])
-    if control not in all_arms:
-        raise ParameterError(f"The 'control' parameter of {func} must be an arm in data {all_arms!r}; got {control!r}.")
-    if arms is None:
-        arms = [a for a in all_arms if a != control]
-    else:
-        arms = [arms] if isinstance(arms, str) else list(arms)
-        bad = [a for a in arms if a not in all_arms or a == control]
-        if bad or not arms:
-            raise ParameterError(f"The 'arms' parameter of {func} must list non-control arms from {all_arms!r}; "
-                                 f"got {arms!r}.")
+    arms = check_treated_arms(func, all_arms, control, arms)
     names = list(dict.fromkeys([*mediators, *outcomes]))
     wide = _wide(func, data, names, need_waves, participant=participant, arm=arm, wave=wave, score=score,
                  outcome_col=outcome_col, person_cols=person_cols)
