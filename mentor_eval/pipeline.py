@@ -383,7 +383,9 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             adjusted=[*covs, *outs]), columns=BASELINE_COLUMNS)
 
     # within-arm change
-    res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post))
+    # mentees of one mentor change together: the within-arm intervals see the declared clusters
+    res["prepost"] = notes.run("pre/post", lambda: prepost(frame, outs, pre=pre, post=post,
+                                                           clusters=list(_cluster_columns(data)) or None))
 
     # ANCOVA per outcome; contrasts adjusted within the primary and secondary families. The study's
     # declared clusters (mentors, groups, sites) enter the analysis (ancova's default cluster method).
@@ -438,7 +440,8 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     res["icc"] = _concat(iccs)
 
     # reliable change with a test-retest reliability: published retest over a comparable interval,
-    # else the control arm's baseline-post correlation, else alpha (noted: it overstates reliability)
+    # else the control arm's baseline-post correlation (no control arm: the within-arm one), else
+    # alpha (noted: it overstates reliability)
     rc = []
     weeks = {w.key: w.week for w in st.waves}
     for o in outs:

@@ -175,6 +175,30 @@ def test_alpha_is_the_last_resort_and_warns():
         retest_reliability(df, retest={"o": {"value": 1.2, "interval_weeks": 2}})
 
 
+def test_without_a_control_arm_the_within_arm_correlation_comes_before_alpha():
+    from mentor_eval.outcomes.change import retest_reliability
+
+    df = _pairs()
+    df.loc[df["arm"] == "nw", "score"] += np.where(df.loc[df["arm"] == "nw", "wave"] == "post", 7.0, 0.0)
+    r = retest_reliability(df, alpha={"o": 0.95}).iloc[0]  # no control arm: nothing warns
+    w = df.pivot(index="participant_id", columns="wave", values="score")
+    arm = df.drop_duplicates("participant_id").set_index("participant_id")["arm"].reindex(w.index)
+    centred = w.groupby(arm).transform(lambda c: c - c.mean())  # arm means removed (the shift too)
+    expected = (centred["baseline"] * centred["post"]).sum() / np.sqrt(
+        (centred["baseline"] ** 2).sum() * (centred["post"] ** 2).sum())
+    assert r["reliability_source"] == "within-arm baseline-post correlation"
+    assert r["reliability"] == pytest.approx(expected, rel=1e-12) and r["n_pairs"] == 80
+    assert "pooled within 2 arms" in r["reliability_detail"]
+    # a single arm on its own: its Pearson r
+    one = retest_reliability(df[df["arm"] == "nw"]).iloc[0]
+    wn = w[arm == "nw"]
+    assert one["reliability"] == pytest.approx(np.corrcoef(wn["baseline"], wn["post"])[0, 1], rel=1e-12)
+    # too few pairs: alpha (with its warning), as before
+    with pytest.warns(UserWarning, match="overstates retest reliability"):
+        few = retest_reliability(_pairs(n=5), alpha={"o": 0.9}).iloc[0]
+    assert few["reliability_source"] == "alpha (internal consistency)"
+
+
 def test_reliable_change_reports_the_reliability_it_used():
     df = _pairs()
     res = reliable_change(df, "o", reliability="auto", control="ctrl", interval_weeks=24)

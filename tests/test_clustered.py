@@ -227,6 +227,42 @@ def test_mixed_fully_nested_matches_lmertest(full):
     assert res.icc["variance"].iloc[0] == pytest.approx(ref["var"]["mentor"][0], rel=1e-5)
 
 
+def test_clustered_hedges_g_corrects_the_standardizer_and_uses_the_contrast_df(partial, fits):
+    """Hedges (2007): a clustered arm's within-arm variance falls short of the total variance by
+    tau^2 (sum m_k^2 - n) / (n (n - 1)); the g interval uses the contrast's Satterthwaite df."""
+    from scipy import stats
+
+    from mentor_eval.outcomes.effectsize import hedges_j
+
+    d = pd.read_csv(HERE / "data.csv")
+    tau2 = fits["mixed"].icc.set_index("level")["variance"]
+    var = d.groupby("arm")["post"].var()
+    n = d.groupby("arm").size()
+    for a, grp in d.groupby("arm"):
+        for level in ("mentor_id", "group_id"):
+            m = grp[level].dropna().value_counts().to_numpy(float)
+            var[a] += tau2[level] * ((m**2).sum() - m.sum()) / (n[a] * (n[a] - 1))
+    con = fits["mixed"].contrasts.query("reference == 'control'").set_index("arm")
+    for a in ("mentor", "group"):
+        c = con.loc[a]
+        nu = n[a] + n["control"] - 2
+        s = np.sqrt(((n[a] - 1) * var[a] + (n["control"] - 1) * var["control"]) / nu)
+        assert c["standardizer"] == pytest.approx(s, rel=1e-10)
+        assert var[a] > d.loc[d["arm"] == a, "post"].var()  # the correction is not a no-op here
+        dstd = c["estimate"] / s
+        dse = np.sqrt((c["se"] / s) ** 2 + dstd**2 / (2 * nu))
+        j, crit = hedges_j(nu), stats.t.ppf(0.975, c["df"])
+        assert c["g"] == pytest.approx(j * dstd, rel=1e-10)
+        assert (c["g_ci_low"], c["g_ci_high"]) == pytest.approx((j * (dstd - crit * dse), j * (dstd + crit * dse)),
+                                                                rel=1e-10)
+    # without clustering: the plain pooled SD and a normal quantile, as before
+    plain = fits["none"].contrasts.query("reference == 'control'").set_index("arm").loc["mentor"]
+    nu = n["mentor"] + n["control"] - 2
+    s0 = np.sqrt(((n["mentor"] - 1) * d.loc[d.arm == "mentor", "post"].var()
+                  + (n["control"] - 1) * d.loc[d.arm == "control", "post"].var()) / nu)
+    assert plain["standardizer"] == pytest.approx(s0, rel=1e-12)
+
+
 # ------------------------------------------------------------------ API rules
 def test_clusters_are_used_by_default_and_none_must_be_explicit(partial, fits):
     kw = dict(covariates=["age"], control="control", adjust="none")

@@ -147,3 +147,49 @@ def test_bad_data_messages():
         prepost(text)
     with pytest.raises(ParameterError, match="lacks the column"):
         prepost(frame.drop(columns="arm"))
+
+
+# --------------------------------------------------------------- clustered arms (CR2 + Satterthwaite)
+CLUSTERED = __import__("pathlib").Path(__file__).parent / "data" / "prepost_clustered"
+
+
+def _clustered_long():
+    d = pd.read_csv(CLUSTERED / "data.csv")
+    base = d[["participant_id", "arm", "mentor_id"]]
+    # the mentor is recorded only after matching: missing at baseline, as in real exports
+    return pd.concat([base.assign(wave="baseline", score=d["pre"], mentor_id=None),
+                      base.assign(wave="post", score=d["post"])], ignore_index=True)
+
+
+def test_clustered_arm_matches_clubsandwich_intercept_model():
+    import json
+
+    ref = json.loads((CLUSTERED / "expected.json").read_text())
+    out = prepost(_clustered_long(), clusters="mentor_id").set_index("arm")
+    r = out.loc["circles"]
+    assert r["cluster_method"] == "CR2" and r["n_clusters"] == 6 and r["n"] == ref["n"]
+    for ours, theirs in (("estimate", "estimate"), ("se", "se"), ("df", "df"), ("t", "t"), ("p", "p"),
+                         ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("se_unclustered", "se_unclustered")):
+        assert r[ours] == pytest.approx(ref[theirs], rel=1e-8, abs=1e-10), ours
+    # d_z keeps its point estimate; its interval is the delta-method one on the CR2 SE and df
+    n, sd = ref["n"], ref["sd_change"]
+    d = ref["estimate"] / sd
+    half = stats.t.ppf(0.975, ref["df"]) * math.sqrt((ref["se"] / sd) ** 2 + d**2 / (2 * (n - 1)))
+    assert r["d_z"] == pytest.approx(d, rel=1e-10)
+    assert (r["d_z_ci_low"], r["d_z_ci_high"]) == pytest.approx((d - half, d + half), rel=1e-8)
+    assert r["g_av_ci_method"].startswith("cluster-robust") and "Wilcoxon" in r["note"]
+    # the unclustered control arm keeps the classical paired analysis, exactly as without clusters
+    c, plain = out.loc["control"], prepost(_clustered_long()).set_index("arm").loc["control"]
+    assert c["cluster_method"] == "none" and c["n_clusters"] == 20
+    for col in ("se", "df", "p", "d_z_ci_low", "d_z_ci_high", "g_av_ci_low"):
+        assert c[col] == pytest.approx(plain[col], rel=1e-12)
+    # and the clustered arm's interval is wider than the one that treats mentees as independent
+    unclustered = prepost(_clustered_long()).set_index("arm").loc["circles"]
+    assert r["ci_high"] - r["ci_low"] > 1.5 * (unclustered["ci_high"] - unclustered["ci_low"])
+
+
+def test_clusters_argument_is_checked():
+    with pytest.raises(ParameterError, match="'clusters' parameter of prepost"):
+        prepost(_clustered_long(), clusters=[3])
+    with pytest.raises(ParameterError, match="lacks the column.*'site_id'"):
+        prepost(_clustered_long(), clusters=["site_id"])

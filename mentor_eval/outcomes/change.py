@@ -28,7 +28,7 @@ CATEGORIES = ("recovered", "improved", "unchanged", "deteriorated")
 
 #: Values of the ``reliability_source`` column, in the order :func:`retest_reliability` tries them.
 RELIABILITY_SOURCES = ("published retest", "control arm baseline-post correlation",
-                       "alpha (internal consistency)", "given")
+                       "within-arm baseline-post correlation", "alpha (internal consistency)", "given")
 
 
 def _retest_entries(o: Any, spec: Any) -> list[tuple[float, float, float, str]]:
@@ -98,7 +98,8 @@ def retest_reliability(
     pre, post, score, wave, arm, participant : str
         Wave labels and column names.
     min_pairs : int, default 20
-        Complete control pairs needed to use the control arm's correlation.
+        Complete pairs needed to use the control arm's (or, without a control arm, the
+        within-arm) correlation.
 
     Returns
     -------
@@ -106,7 +107,7 @@ def retest_reliability(
         One row per outcome: ``outcome``, ``reliability`` (the value to use; NaN when none),
         ``reliability_source`` (one of :data:`RELIABILITY_SOURCES`, or ``"none"``),
         ``reliability_detail`` (citation and interval, or the control pairs), ``n_pairs`` (complete
-        control pairs; 0 when not used).
+        pairs behind a correlation; 0 when none was used).
 
     Notes
     -----
@@ -119,7 +120,12 @@ def retest_reliability(
        ``min_pairs`` complete pairs and 0 < r < 1): a retest over exactly the study's interval in
        people who received no program (so a person's true change in the control arm counts as
        error, as it should for a "reliable change" claim);
-    3. ``alpha``, with a :class:`UserWarning`: internal consistency overstates the retest
+    3. with no control arm (``control=None``: a single-arm study, or arms without one), the
+       baseline-post correlation within arms (arm means removed; at least ``min_pairs`` pairs):
+       a retest over the study's interval in participants who received the program. Differences
+       in how much people gained lower it, so the index it gives is conservative (fewer people
+       classed reliably changed), never liberal -- unlike alpha;
+    4. ``alpha``, with a :class:`UserWarning`: internal consistency overstates the retest
        reliability when the trait itself varies over time, so too many people look "reliably
        changed" (Maassen 2004).
 
@@ -182,6 +188,18 @@ def retest_reliability(
                                reliability_detail=f"{control!r} arm, {len(pair)} complete {pre}-{post} pairs")
                     rows.append(row)
                     continue
+        if control is None:
+            sel = wide["outcome"] == o if keys else np.ones(len(wide), dtype=bool)
+            pair = wide.loc[sel, ["arm", "pre", "post"]].dropna()
+            r = _within_arm_r(pair) if len(pair) >= min_pairs else np.nan
+            if 0 < r < 1:
+                n_arms = pair["arm"].nunique()
+                row.update(reliability=r, reliability_source=RELIABILITY_SOURCES[2], n_pairs=len(pair),
+                           reliability_detail=(f"{len(pair)} complete {pre}-{post} pairs"
+                                               + (f" pooled within {n_arms} arms" if n_arms > 1 else "")
+                                               + "; conservative when the program's benefit varies"))
+                rows.append(row)
+                continue
         a = alphas.get(o)
         if a is not None and np.isfinite(a) and 0 < a < 1:
             label = f" for outcome {o!r}" if o is not None else ""
@@ -189,11 +207,19 @@ def retest_reliability(
                 f"{func}: no published retest reliability for this interval and no usable control arm{label}; "
                 f"using internal consistency (alpha = {a:.3f}), which overstates retest reliability, so more "
                 "participants look reliably changed than truly are.", UserWarning, stacklevel=2)
-            row.update(reliability=float(a), reliability_source=RELIABILITY_SOURCES[2],
+            row.update(reliability=float(a), reliability_source=RELIABILITY_SOURCES[3],
                        reliability_detail="internal consistency; overstates retest reliability")
         rows.append(row)
     out = pd.DataFrame(rows)
     return out if keys else out.drop(columns="outcome")
+
+
+def _within_arm_r(pair: pd.DataFrame) -> float:
+    """Pearson correlation of pre and post after removing each arm's means."""
+    pre = pair["pre"] - pair.groupby("arm")["pre"].transform("mean")
+    post = pair["post"] - pair.groupby("arm")["post"].transform("mean")
+    den = float(np.sqrt((pre**2).sum() * (post**2).sum()))
+    return float((pre * post).sum()) / den if den > 0 else np.nan
 
 
 @dataclass(frozen=True)
@@ -351,7 +377,8 @@ def reliable_change(
         several outcomes are analysed (``reliability_source`` "given"). ``"auto"``: chosen per
         outcome by :func:`retest_reliability` from ``retest``, ``interval_weeks``, ``control`` and
         ``alpha`` (published retest over a comparable interval, else the control arm's
-        baseline-post correlation, else alpha with a warning).
+        baseline-post correlation, else -- no control arm -- the within-arm one, else alpha with
+        a warning).
     retest, interval_weeks, control, alpha
         Passed to :func:`retest_reliability` when ``reliability="auto"``.
     sd_pre : float or mapping, optional

@@ -269,6 +269,7 @@ def prepost(
     participant: str = "participant_id",
     ci: float = 0.95,
     es_ci_method: str = "nct",
+    clusters: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Pre/post change within each arm: mean change, paired *t*, Wilcoxon, *d_z* and *g_av*.
 
@@ -287,6 +288,13 @@ def prepost(
         Confidence level of every interval.
     es_ci_method : {"nct", "normal"}
         Interval for *g_av*; see :func:`mentor_eval.outcomes.effect_size`.
+    clusters : str or sequence of str, optional
+        Participant-level cluster columns, outermost first (a study's ``clusters``, e.g.
+        ``["site_id", "mentor_id"]``). A missing value means the participant is in no cluster of
+        that level (the control arm of a partially nested trial). In an arm where some
+        participants share a cluster, the mean change, its *t* test and the *d_z* / *g_av*
+        intervals use the CR2 cluster-robust variance with Satterthwaite df (see Notes);
+        arms whose participants are all in clusters of one keep the classical analysis.
 
     Returns
     -------
@@ -305,6 +313,9 @@ def prepost(
         - ``d_z``, ``d_z_ci_low``, ``d_z_ci_high``: mean change / SD of change, exact noncentral-t CI.
         - ``g_av``, ``g_av_ci_low``, ``g_av_ci_high``, ``g_av_ci_method``: bias-corrected change
           standardized by the average pre/post variance.
+        - ``cluster_method``: ``"CR2"`` where the arm's inference is cluster-robust, else
+          ``"none"``; ``n_clusters``: clusters in the arm (participants in no cluster count as
+          clusters of one); ``se_unclustered``: the classical SE of the mean change.
         - ``ci_level``; ``note``: why a statistic is missing (empty when all were computed).
 
     Notes
@@ -317,6 +328,16 @@ def prepost(
     correction. Effect sizes: see :func:`mentor_eval.outcomes.effect_size`
     (:math:`d_z = \\bar D/s_D`; :math:`g_{av} = J(n-1)\\bar D/\\sqrt{(s_{pre}^2+s_{post}^2)/2}`).
 
+    Clustered arms (``clusters`` given and some participants of the arm sharing a cluster): the
+    change is regressed on an intercept with the Bell–McCaffrey CR2 covariance, participants
+    clustered by the outermost declared level they have a value for; ``se`` is the CR2 SE,
+    ``df`` the Pustejovsky–Tipton Satterthwaite df (about the number of clusters - 1) and the
+    *t* interval and test use them. The noncentral-*t* interval of *d_z* assumes independent
+    participants, so in a clustered arm *d_z* and *g_av* get the delta-method interval
+    :math:`d \\pm t_{df} \\sqrt{(SE_{CR2}/s)^2 + d^2 v_s}` with :math:`v_s = 1/(2(n-1))` for
+    :math:`s = s_D` and :math:`(1+r^2)/(4(n-1))` for the average SD of *g_av*. The Wilcoxon
+    test still treats participants as independent (noted).
+
     Missing-data policy: complete pairs only. A participant without both a pre and a post score
     is excluded from that arm's statistics and counted in ``n_excluded``; arms with fewer than 2
     pairs keep their row with missing statistics and a ``note``.
@@ -325,6 +346,8 @@ def prepost(
     ----------
     Student (1908). Biometrika 6, 1–25. Wilcoxon, F. (1945). Biometrics Bull. 1, 80–83.
     Lakens, D. (2013). Front. Psychol. 4, 863. Cumming, G. (2012). Understanding the New Statistics.
+    Bell, R. M. & McCaffrey, D. F. (2002). Survey Methodology 28, 169–181. Pustejovsky, J. E. &
+    Tipton, E. (2018). J. Bus. Econ. Stat. 36, 672–683.
 
     Examples
     --------
@@ -340,6 +363,7 @@ def prepost(
     if es_ci_method not in ("nct", "normal"):
         raise ParameterError(f"The 'es_ci_method' parameter of {func} must be one of 'nct', 'normal'; "
                              f"got {es_ci_method!r}.")
+    cluster_cols = _cluster_columns(func, data, clusters)
     wide, keys = _pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
@@ -361,7 +385,7 @@ def prepost(
         .groupby(gkeys, sort=True)
         .sum()
     )
-    pairs = wide.loc[complete, [*gkeys, "pre", "post"]].copy()
+    pairs = wide.loc[complete, [*gkeys, "participant_id", "pre", "post"]].copy()
     pairs["change"] = pairs["post"] - pairs["pre"]
     grouped = pairs.groupby(gkeys, sort=True)
     summ = grouped.agg(
@@ -417,6 +441,11 @@ def prepost(
     res["g_av_ci_low"] = gav["ci_low"].to_numpy()
     res["g_av_ci_high"] = gav["ci_high"].to_numpy()
     res["g_av_ci_method"] = gav["ci_method"].to_numpy()
+    res["cluster_method"] = "none"
+    res["n_clusters"] = res["n"].to_numpy()
+    res["se_unclustered"] = res["se"].to_numpy()
+    if cluster_cols:
+        _cluster_robust_change(res, pairs, gkeys, _participant_clusters(data, participant, cluster_cols), level)
     res["ci_level"] = level
 
     note = np.full(len(res), "", dtype=object)
@@ -425,6 +454,8 @@ def prepost(
     note[zero_sd] = "every participant changed by the same amount (SD of change = 0): t test and d_z undefined"
     flat = (n >= 2) & ~((res["sd_pre"].to_numpy() > 0) | (res["sd_post"].to_numpy() > 0))
     note[flat] = "no variation in pre or post scores: standardized effects undefined"
+    clustered = (res["cluster_method"] == "CR2").to_numpy() & (note == "")
+    note[clustered] = "clustered arm: Wilcoxon test treats participants as independent"
     res["note"] = note
     if not (n >= 2).any():
         raise AnalysisError(
@@ -435,9 +466,81 @@ def prepost(
         "n", "n_excluded", "n_pre_only", "n_post_only", "mean_pre", "sd_pre", "mean_post", "sd_post",
         "r_pre_post", "estimate", "se", "ci_low", "ci_high", "t", "df", "p", "wilcoxon_v", "wilcoxon_p",
         "wilcoxon_method", "n_zero_change", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av", "g_av_ci_low",
-        "g_av_ci_high", "g_av_ci_method", "ci_level", "note",
+        "g_av_ci_high", "g_av_ci_method", "cluster_method", "n_clusters", "se_unclustered", "ci_level", "note",
     ]
     out = res[cols].reset_index()
-    for c in ("n", "n_excluded", "n_pre_only", "n_post_only"):
+    for c in ("n", "n_excluded", "n_pre_only", "n_post_only", "n_clusters"):
         out[c] = out[c].astype(int)
     return out
+
+
+def _cluster_columns(func: str, data: pd.DataFrame, clusters: str | Sequence[str] | None) -> list[str]:
+    if clusters is None:
+        return []
+    cols = [clusters] if isinstance(clusters, str) else list(clusters)
+    if not all(isinstance(c, str) for c in cols):
+        raise ParameterError(f"The 'clusters' parameter of {func} must be a column name or a list of them; "
+                             f"got {clusters!r}.")
+    check_columns(func, data, cols)
+    return cols
+
+
+def _participant_clusters(data: pd.DataFrame, participant: str, cols: list[str]) -> pd.Series:
+    """Cluster label per participant: the outermost declared level with a value (None: no cluster).
+
+    A mentor is often recorded only on the waves after matching, so each level's value is the
+    participant's first non-missing one over all rows.
+    """
+    first = data.groupby(participant, sort=False)[cols].first()
+    key = pd.Series(None, index=first.index, dtype=object)
+    for c in reversed(cols):  # outer levels overwrite inner ones
+        has = first[c].notna()
+        key[has] = c + "=" + first.loc[has, c].astype(str)
+    return key
+
+
+def _cluster_robust_change(res: pd.DataFrame, pairs: pd.DataFrame, gkeys: list[str], cluster: pd.Series,
+                           level: float) -> None:
+    """Replace the classical inference of clustered arms by CR2 + Satterthwaite (in place)."""
+    from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit
+    from mentor_eval.outcomes.effectsize import hedges_j
+
+    pairs = pairs.assign(_cluster=pairs["participant_id"].map(cluster))
+    for key, grp in pairs.groupby(gkeys, sort=True):
+        labels = grp["_cluster"]
+        sizes = labels.dropna().value_counts()
+        n = len(grp)
+        if n < 3 or not (sizes > 1).any():
+            continue  # no two participants share a cluster: the classical analysis is exact
+        change = (grp["post"] - grp["pre"]).to_numpy(float)
+        codes = cluster_codes(labels.to_numpy(dtype=object))
+        fit = cr2_fit(np.ones((n, 1)), change, codes)
+        se = float(np.sqrt(fit.vcov[0, 0]))
+        df = float(fit.satterthwaite_df(np.ones((1, 1)))[0])
+        if not (se > 0 and np.isfinite(df)):
+            continue
+        row = key if isinstance(key, tuple) else (key,)
+        r = res.loc[row] if len(row) > 1 else res.loc[row[0]]
+        est, sd_d = float(r["estimate"]), float(r["sd_change"])
+        tcrit = float(stats.t.ppf(0.5 + level / 2, df))
+        t = est / se
+        upd: dict[str, object] = {
+            "se": se, "df": df, "t": t, "p": float(2 * stats.t.sf(abs(t), df)),
+            "ci_low": est - tcrit * se, "ci_high": est + tcrit * se,
+            "cluster_method": "CR2", "n_clusters": int(fit.n_clusters),
+        }
+        if sd_d > 0:
+            d = est / sd_d
+            half = tcrit * np.sqrt((se / sd_d) ** 2 + d**2 / (2 * (n - 1)))
+            upd.update(d_z=d, d_z_ci_low=d - half, d_z_ci_high=d + half)
+        s_av = float(np.sqrt((r["sd_pre"] ** 2 + r["sd_post"] ** 2) / 2))
+        if s_av > 0:
+            j = float(hedges_j(n - 1))
+            d_av = est / s_av
+            rr = float(r["r_pre_post"]) if np.isfinite(r["r_pre_post"]) else 0.0
+            half = tcrit * np.sqrt((se / s_av) ** 2 + d_av**2 * (1 + rr**2) / (4 * (n - 1)))
+            upd.update(g_av=j * d_av, g_av_ci_low=j * (d_av - half), g_av_ci_high=j * (d_av + half),
+                       g_av_ci_method="cluster-robust (CR2, Satterthwaite df)")
+        idx = row if len(row) > 1 else row[0]
+        for c, v in upd.items():
+            res.loc[idx, c] = v
