@@ -4,7 +4,9 @@ Two designs, 200 replicates each, seeds fixed before the results were seen:
 
 * two arms, 30 per arm, mentor/group ICC .2 beginning after matching, control unclustered
   (partially nested): the cluster-aware ANCOVA (CR2 and mixed) holds coverage and type I, the
-  clustering-blind one does not, and reliable change in the control arm flags about 5%;
+  clustering-blind one does not, Hedges' g (mixed) and the clustered arm's d_z intervals cover,
+  reliable change in the control arm flags about 5% and in the mentored arm about the share
+  that truly changed;
 * four arms, 30 per arm, no clustering: the family-wise error over the three vs-control
   contrasts stays at 5% with Holm.
 
@@ -46,7 +48,8 @@ def _band(nominal: float, low: float, high: float, n: int = R) -> tuple[float, f
 def results(cal):
     designs = cal.design_grid("reduced")
     raw = {}
-    raw[designs[0].key] = cal.run([designs[0]], R, n_jobs=2, checks=("none", "cr2", "mixed", "rci"), verbose=False)
+    raw[designs[0].key] = cal.run([designs[0]], R, n_jobs=2, checks=("none", "cr2", "mixed", "g", "dz", "rci"),
+                                 verbose=False)
     raw[designs[1].key] = cal.run([designs[1]], R, n_jobs=2, checks=("cr2",), verbose=False)
     return {k: cal.summarize(v, designs).set_index(["check", "measure"]) for k, v in raw.items()}
 
@@ -89,3 +92,19 @@ def test_family_wise_error_over_three_arms_with_holm(results):
     assert fwer["estimate"] <= 0.05 + 3 * se, fwer["estimate"]
     lo, hi = _band(0.05, 0.03, 0.07)
     assert lo <= t.loc[("ANCOVA vs control (cr2)", "type_i"), "estimate"] <= hi
+
+
+@pytest.mark.slow
+def test_clustered_effect_size_intervals_cover(results):
+    t = results["a2_n30_icc0.2_after"]
+    lo, hi = _band(0.95, 0.93, 0.97)
+    for check in ("Hedges g CI (mixed)", "d_z CI (effect arm)", "d_z CI (control)"):
+        row = t.loc[(check, "coverage")]
+        assert row["n"] == R and lo <= row["estimate"] <= hi, (check, row["estimate"])
+
+
+@pytest.mark.slow
+def test_reliable_change_in_mentored_arms_tracks_the_true_change(results):
+    row = results["a2_n30_icc0.2_after"].loc[
+        ("Reliable change, no arm effect (mentored arms): share minus the share truly changed", "excess")]
+    assert -0.02 - 3 * row["mc_se"] <= row["estimate"] <= 0.02 + 3 * row["mc_se"], row["estimate"]
