@@ -46,9 +46,13 @@ nesting always holds. BLAS runs on one thread inside the engine (its matrices ar
 Satterthwaite degrees of freedom follow lmerTest: the variance parameters are
 ``(theta, sigma)``, their asymptotic covariance is twice the (Moore-Penrose) inverse of
 the Hessian of the (RE)ML deviance, and ``df = 2 (l' C l)^2 / (g' A g)`` with ``g`` the
-gradient of ``l' C l`` with respect to those parameters. Derivatives with respect to
-``theta`` are central differences refined by Richardson extrapolation (as numDeriv does);
-derivatives with respect to ``sigma`` are analytic.
+gradient of ``l' C l`` with respect to those parameters. The gradient of the profiled
+deviance and the Jacobian of ``(X' V^-1 X)^-1`` in ``theta`` are exact (forward-mode
+differentiation of the recursion above, :meth:`LmmModel._cross_jet`); the Hessian in ``theta``
+is the Richardson-refined central difference of the exact gradients (lmerTest differentiates
+the deviance twice numerically); derivatives with respect to ``sigma`` are analytic.
+The optimiser (L-BFGS-B) uses the exact gradient: one pass per step where central differences
+took ``1 + 2 len(theta)``.
 
 References
 ----------
