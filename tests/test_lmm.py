@@ -517,3 +517,40 @@ def test_single_thread_blas_limits_and_restores():
     after = [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
     assert inside and all(n == 1 for n in inside)
     assert after == before
+
+
+# ---------------------------------------------------------------------------- exact gradient
+@pytest.mark.parametrize("slope", [False, True])
+@pytest.mark.parametrize("which", ["one", "nested", "z"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_gradient_matches_finite_differences(slope, which, reml):
+    # the forward-mode gradient (used by the optimiser and Satterthwaite) against central
+    # differences of the deviance, on unbalanced data with the value path checked too
+    rng = np.random.default_rng(11)
+    n_part = 120
+    site = rng.integers(0, 6, n_part)
+    mentor = site * 10 + rng.integers(0, 5, n_part)
+    sizes = rng.integers(1, 6, n_part)
+    pid = np.repeat(np.arange(n_part), sizes)
+    t = np.concatenate([np.sort(rng.choice(6, s, replace=False)) for s in sizes]).astype(float)
+    X = np.column_stack([np.ones(pid.size), t, rng.normal(size=pid.size)])
+    y = (1 + 0.3 * t + rng.normal(0, 1, n_part)[pid] + rng.normal(0, 0.5, 60)[mentor[pid]]
+         + rng.normal(0, 0.6, 6)[site[pid]] + rng.normal(size=pid.size))
+    z = None
+    if which == "one":
+        levels = [pid]
+    elif which == "nested":
+        levels = [site[pid], mentor[pid], pid]
+    else:
+        treated = (rng.random(n_part) < 0.5)[pid].astype(float)
+        levels, z = [mentor[pid], pid], [treated * (t > 1), None]
+    m = LmmModel(y, X, levels, t if slope else None, z=z)
+    theta = rng.uniform(0.3, 1.2, m.n_theta)
+    if slope:
+        theta[1] = -0.2
+    dev, grad = m.deviance_and_gradient(theta, reml)
+    assert dev == pytest.approx(m.deviance(theta, reml), rel=1e-12)
+    h = 1e-5
+    num = np.array([(m.deviance(theta + h * e, reml) - m.deviance(theta - h * e, reml)) / (2 * h)
+                    for e in np.eye(theta.size)])
+    np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-6)
