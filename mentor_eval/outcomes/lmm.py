@@ -545,16 +545,7 @@ class LmmModel:
         """Profiled quantities at ``theta``: beta, r^2 (penalised RSS), log-determinants."""
         wvw, logdet = self._cross(theta)
         p = self.p
-        xvx = wvw[:p, :p]
-        try:
-            chol = linalg.cho_factor(xvx, lower=True, check_finite=False)
-        except linalg.LinAlgError:
-            raise AnalysisError(
-                "The fixed-effects design is rank deficient (a column is a combination of others)."
-            ) from None
-        beta = linalg.cho_solve(chol, wvw[:p, p], check_finite=False)
-        r2 = float(wvw[p, p] - wvw[:p, p] @ beta)
-        ld_rx = 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
+        beta, r2, ld_rx, chol = _profile(wvw, p)
         return {"beta": beta, "r2": max(r2, 1e-300), "ld_l": logdet, "ld_rx": ld_rx, "chol": chol}
 
     def deviance(self, theta: np.ndarray, reml: bool = True) -> float:
@@ -742,16 +733,7 @@ class LmmModel:
         wvw_j, logdet_j = self._cross_jet(theta)
         wvw, dw = wvw_j[0], wvw_j[1:]
         p = self.p
-        xvx = wvw[:p, :p]
-        try:
-            chol = linalg.cho_factor(xvx, lower=True, check_finite=False)
-        except linalg.LinAlgError:
-            raise AnalysisError(
-                "The fixed-effects design is rank deficient (a column is a combination of others)."
-            ) from None
-        beta = linalg.cho_solve(chol, wvw[:p, p], check_finite=False)
-        r2 = float(wvw[p, p] - wvw[:p, p] @ beta)
-        ld_rx = 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
+        beta, r2, ld_rx, chol = _profile(wvw, p)
         inv = linalg.cho_solve(chol, np.eye(p), check_finite=False)
         v = np.r_[-beta, 1.0]
         d_r2 = np.einsum("i,kij,j->k", v, dw, v)
@@ -1163,3 +1145,17 @@ def fit_lmm(
     (50,)
     """
     return LmmModel(y, X, levels, slope, z).fit(reml=reml, start=start, maxiter=maxiter)
+
+
+def _profile(wvw: np.ndarray, p: int) -> tuple[np.ndarray, float, float, Any]:
+    """beta, penalised RSS, log det(X'V^-1X) and its Cholesky factor from the cross-product W'V^-1W."""
+    try:
+        chol = linalg.cho_factor(wvw[:p, :p], lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        raise AnalysisError(
+            "The fixed-effects design is rank deficient (a column is a combination of others)."
+        ) from None
+    beta = linalg.cho_solve(chol, wvw[:p, p], check_finite=False)
+    r2 = float(wvw[p, p] - wvw[:p, p] @ beta)
+    ld_rx = 2.0 * float(np.sum(np.log(np.diag(chol[0]))))
+    return beta, r2, ld_rx, chol
