@@ -48,7 +48,10 @@ def full() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def fits(partial):
     kw = dict(covariates=["age"], control="control", clusters=["mentor_id", "group_id"], adjust="none")
-    return {m: ancova(partial, cluster_method=m, **kw) for m in ("cr2", "mixed", "none")}
+    out = {m: ancova(partial, cluster_method=m, **kw) for m in ("mixed", "none")}
+    out["cr2"] = ancova(partial, cluster_method="cr2", cr2_working_model="identity", **kw)  # clubSandwich's lm default
+    out["cr2_ri"] = ancova(partial, cluster_method="cr2", **kw)  # the REML random intercepts as working model
+    return out
 
 
 def _by_r_term(coef: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +105,8 @@ def test_cr2_emmeans_and_contrasts_match_linear_contrast(fits):
 
 def test_cr2_fully_nested_matches_clubsandwich(full):
     ref = EXPECTED["fully_nested"]
-    res = ancova(full, control="control", clusters=["mentor_id"], cluster_method="cr2", contrasts="control")
+    res = ancova(full, control="control", clusters=["mentor_id"], cluster_method="cr2", contrasts="control",
+                 cr2_working_model="identity")
     coef = res.coefficients.set_index("term").loc[["(Intercept)", "pre", "arm[T.mentor]"]]
     np.testing.assert_allclose(coef["se"], ref["coef"]["se"], rtol=1e-8)
     np.testing.assert_allclose(coef["df"], ref["coef"]["df"], rtol=1e-8)
@@ -112,6 +116,92 @@ def test_cr2_fully_nested_matches_clubsandwich(full):
     emm = res.emmeans.set_index("arm").loc[["control", "mentor"]]
     np.testing.assert_allclose(emm["se"], ref["emmeans"]["se"], rtol=1e-8)
     np.testing.assert_allclose(emm["df"], ref["emmeans"]["df"], rtol=1e-8)
+
+
+def test_cr2_random_intercept_working_model_matches_clubsandwich_target(partial, fits):
+    """CR2 with the REML random intercepts as working covariance (clubSandwich ``target = Phi``)."""
+    ref = EXPECTED["partially_nested"]["cr2_target"]
+    var = EXPECTED["partially_nested"]["mixed"]["var"]
+    # exact algebra: cr2_fit with R's variance components
+    d = pd.read_csv(HERE / "data.csv")
+    d["arm"] = pd.Categorical(d["arm"], ["control", "group", "mentor"])
+    x = np.column_stack([np.ones(len(d)), d["pre"], d["age"], d["arm"] == "group", d["arm"] == "mentor"]).astype(float)
+    key = d["mentor_id"].fillna(d["group_id"]).fillna(d["participant_id"])
+    from mentor_eval.outcomes.clustered import WorkingCovariance
+
+    def codes(col):
+        return np.where(d[col].notna(), pd.factorize(d[col])[0], -1)
+
+    target = WorkingCovariance(var["residual"][0], ((var["mentor"][0], codes("mentor_id")),
+                                                    (var["group"][0], codes("group_id"))))
+    fit = cr2_fit(x, d["post"].to_numpy(float), cluster_codes(key), target=target)
+    assert fit.working_model == "random intercepts"
+    np.testing.assert_allclose(fit.se, ref["coef"]["se"], rtol=1e-8)
+    np.testing.assert_allclose(fit.satterthwaite_df(np.eye(5)), ref["coef"]["df"], rtol=1e-8)
+    C = np.zeros((2, 5))
+    C[0, 3] = C[1, 4] = 1.0
+    w = fit.wald_test(C)
+    assert w["F"] == pytest.approx(ref["wald_arm"]["F"][0], rel=1e-8)
+    assert w["df_denom"] == pytest.approx(ref["wald_arm"]["df_denom"][0], rel=1e-8)
+    assert w["p"] == pytest.approx(ref["wald_arm"]["p"][0], rel=1e-7)
+    # through ancova: our own REML variance components (iterative: 1e-3 agreement is the bar;
+    # the SEs and df are smooth in the variance ratios)
+    res = fits["cr2_ri"]
+    coef = _by_r_term(res.coefficients).loc[ref["coef"]["term"]]
+    np.testing.assert_allclose(coef["se"], ref["coef"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(coef["df"], ref["coef"]["df"], rtol=1e-3)
+    assert (coef["vcov"] == "CR2 (random-intercept working model)").all()
+    con = res.contrasts.set_index("contrast").loc[ref["contrasts"]["name"]]
+    np.testing.assert_allclose(con["se"], ref["contrasts"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(con["df"], ref["contrasts"]["df"], rtol=1e-3)
+    np.testing.assert_allclose(con["p"], ref["contrasts"]["p"], rtol=1e-3)
+    emm = res.emmeans.set_index("arm").loc[["control", "group", "mentor"]]
+    np.testing.assert_allclose(emm["se"], ref["emmeans"]["se"], rtol=1e-4)
+    np.testing.assert_allclose(emm["df"], ref["emmeans"]["df"], rtol=1e-3)
+    an = res.anova.set_index("term")
+    assert an.loc["arm", "df_resid"] == pytest.approx(ref["wald_arm"]["df_denom"][0], rel=1e-3)
+    # fewer effective df than the identity working model claims for the clustered arms
+    ident = fits["cr2"].contrasts.set_index("contrast").loc[ref["contrasts"]["name"]]
+    assert (con["df"] < ident["df"]).all()
+
+
+def test_cr2_working_model_equals_dense_formula_and_falls_back_to_identity():
+    rng = np.random.default_rng(3)
+    cl = np.r_[np.arange(12) + 100, np.repeat([0, 1, 2], 4), np.repeat([3, 4], 3)]
+    n = len(cl)
+    treat = (cl < 100).astype(float)
+    x = np.column_stack([np.ones(n), treat, rng.normal(size=n)])
+    y = rng.normal(size=n) + 0.3 * treat
+    mentor = np.where(cl < 100, cl, -1)
+    from mentor_eval.outcomes.clustered import WorkingCovariance
+
+    fit = cr2_fit(x, y, cl, target=WorkingCovariance(2.0, ((0.8, mentor),)))
+    # clubSandwich's CR2 (inverse_var = FALSE) and Satterthwaite df written out with n x n matrices
+    phi = np.eye(n) + 0.4 * ((mentor[:, None] == mentor[None, :]) & (mentor[:, None] >= 0))
+    m = np.linalg.inv(x.T @ x)
+    ih = np.eye(n) - x @ m @ x.T
+    e = ih @ y
+    a = np.zeros((n, n))
+    for g in np.unique(cl):
+        ix = np.flatnonzero(cl == g)
+        v = np.linalg.cholesky(phi[np.ix_(ix, ix)]).T
+        lam, vec = np.linalg.eigh(v @ (ih[ix] @ phi @ ih[ix].T) @ v.T)
+        a[np.ix_(ix, ix)] = v.T @ (vec / np.sqrt(lam)) @ vec.T @ v
+    scores = np.array([x[cl == g].T @ a[np.ix_(cl == g, cl == g)] @ e[cl == g] for g in np.unique(cl)])
+    np.testing.assert_allclose(fit.vcov, m @ scores.T @ scores @ m, rtol=1e-10)
+    c = np.array([0.0, 1.0, 0.0])
+    u = np.array([ih[cl == g].T @ (a[np.ix_(cl == g, cl == g)] @ x[cl == g] @ m @ c) for g in np.unique(cl)])
+    omega = u @ phi @ u.T
+    assert fit.satterthwaite_df(c[None])[0] == pytest.approx(np.trace(omega) ** 2 / np.sum(omega**2), rel=1e-10)
+    # the scale of the working model does not matter; zero variances are the identity
+    same = cr2_fit(x, y, cl, target=WorkingCovariance(20.0, ((8.0, mentor),)))
+    np.testing.assert_allclose(same.vcov, fit.vcov, rtol=1e-10)
+    zero = cr2_fit(x, y, cl, target=WorkingCovariance(2.0, ((0.0, mentor),)))
+    ident = cr2_fit(x, y, cl)
+    assert zero.working_model == "identity"
+    np.testing.assert_allclose(zero.vcov, ident.vcov, rtol=1e-12)
+    with pytest.raises(AnalysisError, match="residual variance must be positive"):
+        cr2_fit(x, y, cl, target=WorkingCovariance(0.0, ((1.0, mentor),)))
 
 
 def _dense_cr2(x, y, cl):
@@ -289,7 +379,7 @@ def test_dunnett_and_tukey_use_the_clustered_covariance_and_family_min_df(partia
     res = ancova(partial, covariates=["age"], control="control", clusters=["mentor_id", "group_id"],
                  cluster_method="cr2", adjust={"control": "dunnett", "pairwise": "tukey"}, mvt_maxpts=10_000)
     ctl = res.contrasts[res.contrasts["family"] == "vs control"]
-    ref = fits["cr2"].contrasts.set_index("contrast").loc[ctl["contrast"]]
+    ref = fits["cr2_ri"].contrasts.set_index("contrast").loc[ctl["contrast"]]
     np.testing.assert_allclose(ctl["se"], ref["se"])
     # single-step p lies between the unadjusted p and Bonferroni at the family's smallest df
     from scipy import stats

@@ -29,6 +29,8 @@ __all__ = ["ancova", "AncovaResult", "dunnett_pvalues", "dunnett_quantile"]
 FAMILY_LABELS = {"control": "vs control", "pairwise": "pairwise"}
 CLUSTER_METHODS = ("mixed", "cr2", "none")
 DEFAULT_CLUSTER_METHOD = "mixed"
+#: working model of the CR2 adjustments and df: the REML random intercepts, or clubSandwich's lm default
+CR2_WORKING_MODELS = ("random-intercepts", "identity")
 ICC_COLUMNS = ["outcome", "level", "icc", "variance", "n_clusters", "n_singletons", "mean_cluster_size", "method"]
 _PLACEHOLDER = "\x00no cluster"
 _SINGLE_STEP = {"control": "dunnett", "pairwise": "tukey"}
@@ -277,6 +279,25 @@ def _cr2_codes(levels: list[_Level], n: int) -> np.ndarray:
     return cluster_codes(pd.Series(key, dtype=object))
 
 
+def _working_covariance(fit, mod: list[_Level]):
+    """The REML fit's random-intercept structure as the CR2 working model (None without a fit).
+
+    With few clusters the Satterthwaite df of CR2 computed under the identity are several times
+    too large (the test is liberal); under the estimated random-intercept model they reflect the
+    number of clusters (Imbens & Kolesar 2016; clubSandwich's ``target``).
+    """
+    from mentor_eval.outcomes.clustered import WorkingCovariance
+
+    if fit is None or not fit.converged or not np.isfinite(fit.sigma2) or fit.sigma2 <= 0:
+        return None
+    levels = []
+    for lv, v in zip(mod, fit.cov_re, strict=True):
+        codes = np.full(len(lv.has), -1, dtype=np.int64)
+        codes[lv.has] = pd.factorize(pd.Series(lv.values[lv.has], dtype=object))[0]
+        levels.append((float(v[0, 0]), codes))
+    return WorkingCovariance(float(fit.sigma2), tuple(levels))
+
+
 def _mixed_fit(x: np.ndarray, y: np.ndarray, levels: list[_Level]):
     """REML fit with a random intercept for each modelled level, carried only by its members."""
     from mentor_eval.outcomes.lmm import fit_lmm
@@ -323,7 +344,7 @@ def _icc_table(levels: list[_Level], fit, mod: list[_Level], keys_vals: dict, er
 
 def _inference(
     x: np.ndarray, y: np.ndarray, *, hc3: bool, method: str, levels: list[_Level], keys_vals: dict,
-    variance_components: bool = True,
+    variance_components: bool = True, cr2_working_model: str = "random-intercepts",
 ) -> tuple[_Inference, pd.DataFrame | None]:
     beta, vcov, df, _rss, sigma2 = _ols(x, y, hc3)
     rinv = np.linalg.pinv(x.T @ x)
@@ -333,7 +354,9 @@ def _inference(
         return inf, None
     # the variance components (and so the ICC) come from the REML fit whatever the method
     fit, mod, err = None, [], "" if variance_components else "variance_components=False"
-    if any(not lv.dropped for lv in levels) and (variance_components or method == "mixed"):
+    # CR2's default working model is the REML random-intercept model, so cr2 needs the fit too
+    needs_fit = method == "mixed" or (method == "cr2" and cr2_working_model == "random-intercepts")
+    if any(not lv.dropped for lv in levels) and (variance_components or needs_fit):
         try:
             fit, mod = _mixed_fit(x, y, levels)
         except AnalysisError as exc:
@@ -346,8 +369,10 @@ def _inference(
     if method == "cr2":
         from mentor_eval.outcomes.clustered import cr2_fit
 
-        cr = cr2_fit(x, y, _cr2_codes(levels, len(y)))
-        return _Inference(cr.beta, cr.vcov, vcov_ols, "cr2", "CR2", df, cr.satterthwaite_df, cr.wald_test), icc
+        target = _working_covariance(fit, mod) if cr2_working_model == "random-intercepts" else None
+        cr = cr2_fit(x, y, _cr2_codes(levels, len(y)), target=target)
+        label = "CR2" if cr.working_model == "identity" else "CR2 (random-intercept working model)"
+        return _Inference(cr.beta, cr.vcov, vcov_ols, "cr2", label, df, cr.satterthwaite_df, cr.wald_test), icc
     if fit is None:  # every level fell back: nothing left to model
         return _Inference(beta, vcov, vcov_ols, "none", "classical", df), icc
 
@@ -439,6 +464,7 @@ def _fit_one(
     cluster_method: str = "none",
     on_bad: str = "error",
     variance_components: bool = True,
+    cr2_working_model: str = "random-intercepts",
 ):
     info_rows = []
     n_total = len(wide)
@@ -554,7 +580,7 @@ def _fit_one(
             else np.arange(len(used)).astype(str)
         levels = _cluster_levels(used, clusters, pids, on_bad, label, info_rows, keys_vals)
     inf, icc = _inference(x, y, hc3=hc3, method=cluster_method, levels=levels, keys_vals=keys_vals,
-                          variance_components=variance_components)
+                          variance_components=variance_components, cr2_working_model=cr2_working_model)
     beta, vcov = inf.beta, inf.vcov
     _, _, df_resid, rss, sigma2 = _ols(x, y, False)
     cest, cse_all, cdf, _ = inf.lin(np.eye(p))
@@ -736,6 +762,7 @@ def ancova(
     cluster_method: str | None = None,
     on_bad_clusters: str = "error",
     variance_components: bool = True,
+    cr2_working_model: str = "random-intercepts",
 ) -> AncovaResult:
     """ANCOVA of the post-test on arm, adjusted for the pre-test and covariates.
 
@@ -796,6 +823,18 @@ def ancova(
     variance_components : bool
         Fit the REML variance components for the ``icc`` table also when ``cluster_method`` is
         ``"cr2"`` or ``"none"`` (default True; simulations that only need p-values turn it off).
+        With ``cluster_method="cr2"`` and the default ``cr2_working_model`` they are the CR2
+        working model, so they are fitted whatever this says.
+    cr2_working_model : {"random-intercepts", "identity"}
+        Working covariance under which the CR2 adjustment matrices and Satterthwaite df are
+        computed (the estimate and its robustness do not depend on it). ``"random-intercepts"``
+        (default): the REML random-intercept model of the same design (clubSandwich
+        ``vcovCR(lm_fit, type = "CR2", target = Phi)``); with few clusters per arm its df reflect
+        the number of clusters, where under ``"identity"`` (clubSandwich's default for ``lm``)
+        they are several times too large and the test is liberal (about 7% type I error with
+        four circles per arm, see ``docs/calibration.md``). Falls back to the identity when the
+        REML fit fails or a cluster has more than 2,500 participants; ``coefficients["vcov"]``
+        says which was used (``"CR2"`` for the identity).
 
     Returns
     -------
@@ -982,6 +1021,7 @@ def ancova(
         cluster_method = DEFAULT_CLUSTER_METHOD if clusters else "none"
     check_one_of(func, "cluster_method", cluster_method, CLUSTER_METHODS)
     check_one_of(func, "on_bad_clusters", on_bad_clusters, ("error", "fallback"))
+    check_one_of(func, "cr2_working_model", cr2_working_model, CR2_WORKING_MODELS)
     if cluster_method != "none" and not clusters:
         raise ParameterError(
             f"The 'cluster_method' parameter of {func} is {cluster_method!r} but no 'clusters' were given; name "
@@ -1005,6 +1045,7 @@ def ancova(
             sub.reset_index(drop=True), keys_vals, covariates=covariates, control=control, hc3=bool(hc3),
             families=fams, adjust=adj, level=level, maxpts=maxpts, seed=seed, clusters=clusters,
             cluster_method=cluster_method, on_bad=on_bad_clusters, variance_components=bool(variance_components),
+            cr2_working_model=cr2_working_model,
         )
         for name, frame in zip(parts, res, strict=True):
             if frame is not None:

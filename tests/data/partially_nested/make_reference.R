@@ -70,6 +70,34 @@ pn$mixed <- list(
   contrasts = list(name = c(as.character(ctrl$contrast), as.character(pw$contrast)),
                    estimate = c(ctrl$estimate, pw$estimate), se = c(ctrl$SE, pw$SE), df = c(ctrl$df, pw$df),
                    p = c(ctrl$p.value, pw$p.value)))
+# (c) CR2 with the REML random-intercept model as the working covariance (clubSandwich's
+#     target = Phi, inverse_var = FALSE): Phi = sigma2 I + tau2_mentor Z_m Z_m' + tau2_group Z_g Z_g'
+#     over the members of each level, from the lmer fit above.
+same <- function(v) { k <- outer(v, v, "=="); k[is.na(k)] <- FALSE; k * 1 }
+Phi <- pn$mixed$var$residual * diag(nrow(d)) + pn$mixed$var$mentor * same(d$mentor_id) +
+  pn$mixed$var$group * same(d$group_id)
+Vt <- vcovCR(fit, cluster = d$cl, type = "CR2", target = Phi)
+ctt <- coef_test(fit, vcov = Vt, test = "Satterthwaite")
+wtt <- Wald_test(fit, constraints = constrain_zero(c("armgroup", "armmentor")), vcov = Vt, test = "HTZ")
+# linear_contrast() fails with a target in this clubSandwich version, so the adjusted means and the
+# group - mentor contrast come from coef_test() on reparameterised fits (same column space, so the
+# same CR2 covariance and df): covariates centred at their means, each arm in turn the reference.
+ref_fit <- function(ref) {
+  dd <- transform(d, arm = relevel(arm, ref = ref), pre = pre - mean(pre), age = age - mean(age))
+  f <- lm(post ~ pre + age + arm, data = dd)
+  coef_test(f, vcov = vcovCR(f, cluster = dd$cl, type = "CR2", target = Phi), test = "Satterthwaite")
+}
+emm_t <- lapply(c("control", "group", "mentor"), function(a) ref_fit(a)[1, ])
+gm <- ref_fit("mentor")
+gm <- gm[rownames(gm) == "armgroup" | gm$Coef == "armgroup", ]
+con_se <- c(ctt$SE[4:5], ctt$SE[4:5], gm$SE)
+con_df <- c(ctt$df_Satt[4:5], ctt$df_Satt[4:5], gm$df_Satt)
+con_p <- c(ctt$p_Satt[4:5], ctt$p_Satt[4:5], gm$p_Satt)
+pn$cr2_target <- list(
+  coef = list(term = names(coef(fit)), se = ctt$SE, df = ctt$df_Satt, p = ctt$p_Satt),
+  emmeans = list(se = sapply(emm_t, function(r) r$SE), df = sapply(emm_t, function(r) r$df_Satt)),
+  contrasts = list(name = rownames(L_con), se = con_se, df = con_df, p = con_p),
+  wald_arm = list(F = wtt$Fstat, df_denom = wtt$df_denom, p = wtt$p_val))
 out$partially_nested <- pn
 
 # ------------------------------------------------------------------ fully nested
