@@ -395,9 +395,15 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
         for o in outs:
             r = notes.run("ANCOVA", lambda o=o: ancova(frame, o, pre=pre, post=post, covariates=covs,
                                                        control=control, contrasts=("control",),
-                                                       adjust="none", clusters=ancova_clusters), target=o)
+                                                       adjust="none", clusters=ancova_clusters,
+                                                       cluster_method=st.analysis.cluster_method if ancova_clusters
+                                                       else None,
+                                                       on_bad_clusters=st.analysis.on_bad_clusters), target=o)
             if isinstance(r, pd.DataFrame):  # failed: note recorded
                 continue
+            for _, row in r.info[r.info["status"] == "cluster fallback"].iterrows():
+                notes.rows.append({"step": "ANCOVA", "target": o,
+                                   "reason": f"clusters: {row['reason']} (analysis.on_bad_clusters: fallback)"})
             means.append(_with(r.emmeans, outcome=o))
             fam = "primary" if o in st.outcomes.primary else "secondary"
             contrasts.append(_with(r.contrasts, outcome=o, family=fam))

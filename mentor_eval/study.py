@@ -47,7 +47,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".x
 _TOP_KEYS = (
     "name", "description", "design", "arms", "waves", "instruments", "instrument_dir", "outcomes",
     "covariates", "clusters", "dosage", "hypotheses", "privacy", "files", "models", "fidelity",
-    "labels", "missing_codes",
+    "labels", "missing_codes", "analysis",
 )
 _REQUIRED_TOP = ("name", "design", "arms", "waves", "instruments", "outcomes", "files")
 _FILESPEC_KEYS = (
@@ -137,6 +137,24 @@ class Privacy:
 
 
 @dataclass(frozen=True)
+class Analysis:
+    """How the arm comparison treats the declared clusters (the optional ``analysis:`` key).
+
+    ``cluster_method``: ``"mixed"`` (REML multilevel ANCOVA, the default), ``"cr2"`` (OLS with
+    the CR2 cluster-robust covariance) or ``"none"`` (ignore the clusters: must be chosen
+    explicitly). ``on_bad_clusters``: ``"error"`` (stop and name the column and arm, the
+    default) or ``"fallback"`` (participants of a mentored arm without a cluster value become
+    clusters of one; every fallback is recorded in the run notes).
+    """
+
+    cluster_method: str = "mixed"
+    on_bad_clusters: str = "error"
+
+
+_ANALYSIS_CHOICES = {"cluster_method": ("mixed", "cr2", "none"), "on_bad_clusters": ("error", "fallback")}
+
+
+@dataclass(frozen=True)
 class FileSpec:
     """How to read one data file.
 
@@ -214,6 +232,7 @@ class Study:
     #: ``"gender=nonbinary"``), from the optional ``labels:`` key; reports fall back to the names.
     labels: Mapping[str, str] = field(default_factory=dict)
     missing_codes: tuple[str, ...] = ()
+    analysis: Analysis = field(default_factory=Analysis)
 
     # ------------------------------------------------------------------ views
     @property
@@ -587,6 +606,22 @@ def _parse_labels(c: _Checker, raw: Any, variables: tuple[str, ...]) -> dict[str
     return out
 
 
+def _parse_analysis(c: _Checker, raw: Any) -> Analysis:
+    if raw is None:
+        return Analysis()
+    m = c.mapping(raw, "analysis")
+    c.unknown_keys(m, tuple(_ANALYSIS_CHOICES), "analysis")
+    values = {}
+    for key, choices in _ANALYSIS_CHOICES.items():
+        if key not in m:
+            continue
+        v = m[key]
+        if not isinstance(v, str) or v not in choices:
+            raise c.fail(f"analysis.{key}", f"must be one of {', '.join(map(repr, choices))}; got {_kind(v)} {v!r}.")
+        values[key] = v
+    return Analysis(**values)
+
+
 def _parse_privacy(c: _Checker, raw: Any, root: Path) -> Privacy:
     if raw is None:
         return Privacy()
@@ -789,12 +824,14 @@ def parse_study(raw: Any, path: str | Path, *, check_files: bool = True,
     hypotheses = _parse_hypotheses(c, m.get("hypotheses"), arms, outcomes, design)  # type: ignore[arg-type]
     privacy = _parse_privacy(c, m.get("privacy"), root)
     labels = _parse_labels(c, m.get("labels"), (*covariates, *dosage))
+    analysis = _parse_analysis(c, m.get("analysis"))
     files = _parse_files(c, m["files"], root, study_path, waves, check_files)
     return Study(
         name=name, design=design, path=study_path, root=root, arms=arms, waves=waves,  # type: ignore[arg-type]
         instruments=instruments, outcomes=outcomes, covariates=covariates, clusters=clusters,
         dosage=dosage, hypotheses=hypotheses, privacy=privacy, files=files, custom_models=custom,
         description=description, fidelity=fidelity, labels=labels, missing_codes=missing_codes,
+        analysis=analysis,
     )
 
 

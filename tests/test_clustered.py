@@ -476,3 +476,37 @@ def test_pipeline_single_arm_study_notes_that_there_is_nothing_to_compare(tmp_pa
     notes = res.notes[res.notes["step"] == "ANCOVA"]
     assert len(notes) == 1 and "single arm" in notes["reason"].iloc[0]
     assert len(res.contrasts) == 0 and len(res.prepost)
+
+
+def test_study_analysis_key_chooses_the_method_and_the_fallback(tmp_path):
+    from test_validation_support import participants_csv, response_rows, rows_to_csv, write_study
+
+    from mentor_eval.errors import StudyConfigError
+    from mentor_eval.pipeline import run_study
+    from mentor_eval.study import load_study
+
+    n = 48
+    # arm nw (odd rows): 6 mentors of 4, but one mentee has no mentor recorded
+    mentors = ["" if i % 2 == 0 else f"m{(i // 2) % 6}" for i in range(n)]
+    mentors[1] = ""
+
+    def study(where, **analysis):
+        return write_study(tmp_path / where, participants=participants_csv(n, extra={"mentor_id": mentors}),
+                           responses=rows_to_csv(response_rows(n, seed=3)), clusters=["mentor_id"],
+                           **({"analysis": analysis} if analysis else {}))
+
+    # default: the gap stops the comparison with a note naming column and arm, nothing is guessed
+    strict = run_study(study("strict"), psychometrics=False, mixed=False)
+    assert strict.contrasts.empty
+    note = strict.notes[strict.notes["step"] == "ANCOVA"]["reason"].str.cat(sep=" ")
+    assert "mentor_id" in note and "'nw'" in note
+    # asked for: the mentee becomes a cluster of one, said in the notes; the chosen method is used
+    loose = run_study(study("loose", cluster_method="cr2", on_bad_clusters="fallback"), psychometrics=False,
+                      mixed=False)
+    assert len(loose.contrasts) == 1 and loose.contrasts["cluster_method"].iloc[0] == "cr2"
+    reasons = loose.notes[loose.notes["step"] == "ANCOVA"]["reason"]
+    assert reasons.str.contains("on_bad_clusters: fallback").any()
+    with pytest.raises(StudyConfigError, match=r"analysis\.cluster_method.*one of 'mixed', 'cr2', 'none'; got text 'cr3'"):
+        load_study(study("bad", cluster_method="cr3"))
+    with pytest.raises(StudyConfigError, match="analysis"):
+        load_study(study("bad2", method="cr2"))
