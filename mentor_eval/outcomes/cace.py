@@ -22,52 +22,9 @@ from mentor_eval._params import check_columns, check_in_interval, check_one_of, 
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.moderators import _covariate_block, _levels, _prepost_wide
 
-__all__ = ["cace", "two_stage_least_squares", "cr2_vcov"]
+__all__ = ["cace", "two_stage_least_squares"]
 
 MISSING_DOSE = ("error", "drop", "noncomplier")
-
-
-def cr2_vcov(x: np.ndarray, resid: np.ndarray, cluster: np.ndarray, bread: np.ndarray | None = None) -> np.ndarray:
-    """Bell-McCaffrey CR2 cluster-robust covariance of a least-squares fit.
-
-    Parameters
-    ----------
-    x : ndarray (n, k)
-        Design (for 2SLS: the projected design ``X_hat = P_W X``).
-    resid : ndarray (n,)
-        Residuals (for 2SLS: structural residuals ``y - X b``).
-    cluster : ndarray (n,)
-        Integer cluster codes.
-    bread : ndarray (k, k), optional
-        ``(X'X)^-1``; computed when omitted.
-
-    Returns
-    -------
-    ndarray (k, k)
-        ``M (sum_g X_g' A_g e_g e_g' A_g X_g) M`` with ``M = (X'X)^-1`` and
-        ``A_g = (I - X_g M X_g')^(-1/2)`` (symmetric square root; working model: independence),
-        as ``clubSandwich::vcovCR(type = "CR2")`` for ``lm`` and ``AER::ivreg`` fits.
-    """
-    m = np.linalg.inv(x.T @ x) if bread is None else bread
-    k = x.shape[1]
-    meat = np.zeros((k, k))
-    order = np.argsort(cluster, kind="stable")
-    cs = cluster[order]
-    bounds = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1], True])
-    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
-        idx = order[s:e]
-        xg = x[idx]
-        eg = resid[idx]
-        h = xg @ m @ xg.T
-        if len(idx) == 1:
-            ag_e = eg / np.sqrt(max(1.0 - h[0, 0], 1e-12))
-        else:
-            vals, vecs = np.linalg.eigh(np.eye(len(idx)) - h)
-            vals = np.clip(vals, 1e-12, None)
-            ag_e = vecs @ ((vecs.T @ eg) / np.sqrt(vals))
-        u = xg.T @ ag_e
-        meat += np.outer(u, u)
-    return m @ meat @ m
 
 
 def two_stage_least_squares(y: np.ndarray, x: np.ndarray, w: np.ndarray, *, cluster: np.ndarray | None = None,
@@ -82,13 +39,17 @@ def two_stage_least_squares(y: np.ndarray, x: np.ndarray, w: np.ndarray, *, clus
     w : ndarray (n, l), l >= k
         Instruments (excluded instruments and the exogenous regressors).
     cluster : ndarray (n,), optional
-        Integer cluster codes: CR2 covariance; else the classical ``s^2 (X_hat' X_hat)^-1``
-        with ``s^2 = e'e / (n - k)`` from the structural residuals (as ``AER::ivreg``).
+        Integer cluster codes: CR2 covariance with Pustejovsky–Tipton Satterthwaite df (as
+        clubSandwich's ``vcovCR(ivreg_fit, type = "CR2")`` and ``coef_test(..., "Satterthwaite")``;
+        :func:`mentor_eval.outcomes.clustered.cr2_fit` on the projected design with the
+        structural residuals); else the classical ``s^2 (X_hat' X_hat)^-1`` with
+        ``s^2 = e'e / (n - k)`` from the structural residuals (as ``AER::ivreg``).
 
     Returns
     -------
     dict
-        ``beta``, ``vcov``, ``resid``, ``df`` (n - k, or G - 1 when clustered), ``n``, ``n_clusters``.
+        ``beta``, ``vcov``, ``resid``, ``df`` (n - k; clustered: the Satterthwaite df of each
+        coefficient, an array), ``n``, ``n_clusters``.
     """
     n, k = x.shape
     wtw_inv = np.linalg.pinv(w.T @ w)
@@ -100,9 +61,11 @@ def two_stage_least_squares(y: np.ndarray, x: np.ndarray, w: np.ndarray, *, clus
         vcov = m * float(resid @ resid) / (n - k)
         df, g = n - k, n
     else:
-        vcov = cr2_vcov(xhat, resid, cluster, bread=m)
-        g = len(np.unique(cluster))
-        df = g - 1
+        from mentor_eval.outcomes.clustered import cr2_fit
+
+        fit = cr2_fit(xhat, y, np.asarray(cluster), resid=resid)
+        vcov, g = fit.vcov, fit.n_clusters
+        df = fit.satterthwaite_df(np.eye(k))
     return {"beta": beta, "vcov": vcov, "resid": resid, "df": df, "n": n, "n_clusters": g}
 
 
@@ -153,7 +116,7 @@ def cace(
         Further pre-treatment covariates (besides the pre-test), in both stages.
     cluster : str, optional
         Participant-level cluster column (mentor, group; missing: a cluster of one): CR2
-        cluster-robust SEs with G - 1 df. Without it: classical SEs.
+        cluster-robust SEs with Satterthwaite df. Without it: classical SEs.
     missing_dose : {"error", "drop", "noncomplier"}
         What to do with arm participants whose compliance is unknown: raise, leave them out
         (counted in ``n_dose_missing``), or count them as non-compliers.
@@ -298,7 +261,7 @@ def cace(
                       "n_dose_missing": n_unknown, "n_clusters": itt["n_clusters"],
                       "vcov": "CR2" if cluster else "classical", "rule": rule_text(a_key)}
             for eff, fit in (("itt", itt), ("compliance", first), ("cace", iv)):
-                est, se, df = float(fit["beta"][0]), float(np.sqrt(fit["vcov"][0, 0])), float(fit["df"])
+                est, se, df = float(fit["beta"][0]), float(np.sqrt(fit["vcov"][0, 0])), float(np.ravel(fit["df"])[0])
                 crit = stats.t.ppf(q, df)
                 rows.append({**common, "effect": eff, "estimate": est, "se": se, "df": df,
                              "ci_low": est - crit * se, "ci_high": est + crit * se,

@@ -353,7 +353,7 @@ def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray, ratios
 
 
 def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
-            target: WorkingCovariance | None = None) -> CR2Fit:
+            target: WorkingCovariance | None = None, resid: np.ndarray | None = None) -> CR2Fit:
     """OLS of ``y`` on ``x`` with the Bell–McCaffrey CR2 cluster-robust covariance.
 
     Parameters
@@ -369,6 +369,11 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
         identity). Random-intercept variances from a REML fit of the same design give df that
         reflect how few clusters there are (Imbens & Kolesár 2016). Ignored, with
         ``working_model = "identity"`` in the result, when a cluster has more than 2,500 rows.
+    resid : array (n,), optional
+        Residuals for the meat of the sandwich instead of the OLS residuals: for two-stage least
+        squares, ``x`` is the projected design ``X_hat = P_W X`` (whose OLS coefficients are the
+        2SLS estimates) and ``resid`` the structural residuals ``y - X b``, as clubSandwich does
+        for ``AER::ivreg`` fits.
 
     Returns
     -------
@@ -415,7 +420,9 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     n, p = x.shape
     if n <= p:
         raise AnalysisError(f"CR2: {n} observations cannot estimate {p} coefficients.")
-    if codes.shape[0] != n or y.shape[0] != n:
+    if resid is not None:
+        resid = np.asarray(resid, dtype=float).ravel()
+    if codes.shape[0] != n or y.shape[0] != n or (resid is not None and resid.shape[0] != n):
         raise AnalysisError("CR2: x, y and the cluster codes must have one row per observation.")
     ratios = target.ratios() if target is not None else []
     for _, lc in ratios:
@@ -427,6 +434,7 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     order = np.argsort(codes.ravel(), kind="stable")
     codes = codes.ravel()[order].astype(np.int64)
     x, y = x[order], y[order]
+    resid_given = None if resid is None else resid[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     g = starts.size
     counts = np.bincount(codes, minlength=g)
@@ -439,7 +447,7 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     beta = np.linalg.solve(r, qmat.T @ y)
     rinv = np.linalg.solve(r, np.eye(p))
     m = rinv @ rinv.T
-    resid = y - x @ beta
+    resid = y - x @ beta if resid_given is None else resid_given
     apply_phi, mkm = None, None
     if ratios:
         apply_phi, _ = _phi_operator(ratios, n)
