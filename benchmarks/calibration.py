@@ -14,7 +14,14 @@ without item responses) and runs the analyses a user gets:
 * the share "reliably changed" (:func:`mentor_eval.reliable_change`, ``reliability="auto"``)
   on an outcome with no effect;
 * the family-wise error rate over the three vs-control contrasts of a four-arm study (Holm and
-  Dunnett) on an outcome with no effect in any arm.
+  Dunnett) on an outcome with no effect in any arm;
+* mediation (``--checks med``, two-arm designs): a separate study per replicate in which the effect
+  arm raises belonging at the midpoint and belonging carries hope at post
+  (``simulate_study(mechanism=True)``); :func:`mentor_eval.mediation` (belonging at midpoint ->
+  hope at post, baselines adjusted, mentor clusters resampled, 999 bootstrap replicates) and the
+  coverage of its delta-method, percentile and BCa intervals of the indirect and direct effects.
+  Their truth is the observed-score estimand: the same analysis on a population of 20,000 per arm
+  (the latent paths in ``truth.json`` are attenuated by the scales' unreliability).
 
 Design of each replicate: one site, no dropout (so that what is measured is the clustering),
 waves at weeks 0, 12 and 24, outcomes the Adult Hope Scale total (the effect arm has a latent
@@ -124,19 +131,34 @@ def design_grid(grid: str = "full") -> list[Design]:
     return out
 
 
-def simulate(design: Design, n_per_arm: int, seed: int):
-    """One study of the design (score-level path of the project's simulator)."""
+def simulate(design: Design, n_per_arm: int, seed: int, *, mechanism: bool = False):
+    """One study of the design (score-level path of the project's simulator).
+
+    ``mechanism=True``: the mediation study -- the effect arm shifts belonging by ``EFFECT`` at the
+    midpoint, which carries on to hope at post (the simulator's mechanism paths), besides its
+    direct effect on hope.
+    """
     from mentor_eval.simulate import simulate_study
 
-    effects: dict[str, Any] = {EFFECT_ARM: {"hope": EFFECT, "belonging": 0.0}}
+    effects: dict[str, Any] = {EFFECT_ARM: {"hope": EFFECT, "belonging": EFFECT if mechanism else 0.0}}
     for a in design.arms:
         if a in NULL_ARMS:
             effects[a] = 0.0
     return simulate_study(
         n_per_arm * design.n_arms, arms=design.arms, sites=1, waves=WAVES, instruments=INSTRUMENTS,
         effects=effects, icc_site=0.0, icc_mentor=design.icc, icc_group=design.icc, cluster_onset=design.onset,
-        attrition=0.0, differential_attrition=0.0, dosage=True, seed=seed, scores_only=True,
+        attrition=0.0, differential_attrition=0.0, dosage=True, seed=seed, scores_only=True, mechanism=mechanism,
     )
+
+
+def _mediation(scores: pd.DataFrame, n_boot: int, seed: int):
+    """Belonging (midpoint) -> hope (post), both adjusted for baseline, effect arm vs control."""
+    from mentor_eval.outcomes.mediation import mediation
+
+    f = scores.loc[scores["outcome"].isin([NULL, HOPE]),
+                   ["participant_id", "wave", "score", "arm", "mentor_id", "outcome"]].reset_index(drop=True)
+    return mediation(f, NULL, HOPE, mid="midpoint", cluster="mentor_id", n_boot=n_boot, seed=seed,
+                     **({} if n_boot else {"ci": ()})).effects
 
 
 def _lean(scores: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -146,7 +168,7 @@ def _lean(scores: pd.DataFrame, outcome: str) -> pd.DataFrame:
     return f.reset_index(drop=True)
 
 
-def population_truth(design: Design) -> dict[str, float]:
+def population_truth(design: Design, checks: tuple[str, ...] = ()) -> dict[str, float]:
     """d_z of the effect arm's and control's change, and g of the effect arm vs control (hope)."""
     sim = simulate(design, POP_PER_ARM, SEED + 7)
     f = _lean(sim.scores, HOPE)
@@ -177,6 +199,16 @@ def population_truth(design: Design) -> dict[str, float]:
     if design.n_arms > 1:
         vt, vc = w.loc[arm == EFFECT_ARM, "post"].var(), w.loc[arm == "control", "post"].var()
         out["g"] = float(delta / math.sqrt((vt + vc) / 2))
+    if "med" in checks and design.n_arms == 2:
+        # The estimand of the observed-score mediation model: its estimate in a population of
+        # 20,000 per arm (the latent truth.json paths are attenuated by the scales' unreliability,
+        # so they are not what an observed-score analysis estimates).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eff = _mediation(simulate(design, POP_PER_ARM, SEED + 11, mechanism=True).scores, 0, 0)
+        eff = eff[(eff["arm"] == EFFECT_ARM) & (eff["method"] == "delta")].set_index("effect")
+        for e in ("indirect", "direct"):
+            out[f"med_{e}"] = float(eff.loc[e, "estimate"])
     return out
 
 
@@ -290,11 +322,29 @@ def replicate(design: Design, seed: int, truth: dict[str, float], checks: tuple[
                     add("Reliable change, no effect (mentored arms)", "share", flagged, src)
             else:
                 add("Reliable change, no effect (single arm)", "share", share.iloc[0], src)
+        if "med" in checks and design.n_arms == 2:
+            try:
+                eff = _mediation(simulate(design, design.n_per_arm, seed + 7_000_000, mechanism=True).scores,
+                                 MED_BOOT, seed)
+                eff = eff[eff["arm"] == EFFECT_ARM]
+                for e in ("indirect", "direct"):
+                    for _, r in eff[eff["effect"] == e].iterrows():
+                        ok = r["ci_low"] <= truth[f"med_{e}"] <= r["ci_high"]
+                        # the delta-method SE treats participants as independent (only the
+                        # bootstrap resamples mentors): a clustering-blind reference when ICC > 0
+                        blind = r["ci_method"] == "normal" and design.icc > 0
+                        how = "delta method" if r["ci_method"] == "normal" else f"{r['ci_method']} bootstrap"
+                        add(f"Mediation {e} effect CI ({how})" + (f" {REFERENCE_METHOD}" if blind else ""),
+                            "coverage", ok)
+            except Exception as exc:
+                add("Mediation", "failed", 1.0, f"{type(exc).__name__}: {str(exc)[:80]}")
     return rows
 
 
 #: ANCOVA methods, Dunnett FWER (CR2), Hedges' g, the longitudinal mixed model, d_z, reliable change
-ALL_CHECKS = (*METHODS, "dunnett", "g", "mm", "dz", "rci")
+ALL_CHECKS = (*METHODS, "dunnett", "g", "mm", "dz", "rci", "med")
+#: bootstrap replicates per mediation analysis in the calibration (the report path uses 2,000)
+MED_BOOT = 999
 
 
 def run(designs: list[Design], n_reps: int, *, seed: int = SEED, n_jobs: int = 2,
@@ -308,7 +358,7 @@ def run(designs: list[Design], n_reps: int, *, seed: int = SEED, n_jobs: int = 2
     out = []
     for d in designs:
         t0 = time.perf_counter()
-        truth = population_truth(d)
+        truth = population_truth(d, checks)
         seeds = [seed + 100_000 * (design_grid("full").index(d) + 1 if d in design_grid("full") else 99) + r
                  for r in range(n_reps)]
         chunks = [seeds[i::max(n_jobs, 1) * 4] for i in range(max(n_jobs, 1) * 4)]
