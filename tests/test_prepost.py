@@ -114,7 +114,7 @@ def test_outcomes_are_grouped_and_selectable():
     assert res.set_index("outcome").loc["hope", "estimate"] == pytest.approx(4 / 3)
     only = prepost(pd.concat([a, b]), "hope")
     assert len(only) == 1
-    with pytest.raises(ParameterError, match="not in the data"):
+    with pytest.raises(ParameterError, match="not in data: \\[.grit.\\]"):
         prepost(pd.concat([a, b]), "grit")
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
-from mentor_eval.outcomes.prepost import _pre_post_wide
+from mentor_eval.outcomes.inputs import pre_post_wide
 
 __all__ = ["reliable_change", "ReliableChange", "clinical_cutoff", "retest_reliability", "CATEGORIES",
            "RELIABILITY_SOURCES"]
@@ -151,7 +151,7 @@ def retest_reliability(
     if retest is not None and not isinstance(retest, Mapping):
         raise ParameterError(f"The 'retest' parameter of {func} must be a mapping outcome -> retest entries; "
                              f"got {type(retest).__name__}.")
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
@@ -441,7 +441,7 @@ def reliable_change(
     if not isinstance(higher_is_better, (bool, np.bool_)):
         raise ParameterError(f"The 'higher_is_better' parameter of {func} must be True or False; got "
                              f"{higher_is_better!r}.")
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]

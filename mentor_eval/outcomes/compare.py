@@ -20,9 +20,11 @@ from scipy import optimize, stats
 
 from mentor_eval._params import check_in_interval, check_one_of, check_positive_int
 from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.clustered import cluster_codes, nested_cluster_labels
 from mentor_eval.outcomes.effectsize import hedges_j
+from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.inputs import pre_post_wide
 from mentor_eval.outcomes.multiplicity import P_ADJUST_METHODS, adjust_pvalues
-from mentor_eval.outcomes.prepost import _pre_post_wide
 
 __all__ = ["ancova", "AncovaResult", "dunnett_pvalues", "dunnett_quantile"]
 
@@ -106,13 +108,6 @@ def dunnett_quantile(
 
 def _is_factor(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
-
-
-def _levels(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    return sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
 
 
 def _ols(x: np.ndarray, y: np.ndarray, hc3: bool):
@@ -269,12 +264,10 @@ def _cluster_levels(
 
 def _cr2_codes(levels: list[_Level], n: int) -> np.ndarray:
     """Cluster of each participant: the outermost modelled level with a value, else a singleton."""
-    from mentor_eval.outcomes.clustered import cluster_codes
-
-    key = np.full(n, None, dtype=object)
-    for lev in reversed([lv for lv in levels if not lv.dropped]):  # outer levels overwrite inner ones
-        key[lev.has] = np.array([f"{lev.name}={v}" for v in lev.values[lev.has]], dtype=object)
-    return cluster_codes(pd.Series(key, dtype=object))
+    modelled = {lv.name: lv.values for lv in levels if not lv.dropped}
+    if not modelled:
+        return cluster_codes(pd.Series(np.full(n, None, dtype=object), dtype=object))
+    return cluster_codes(pd.Series(nested_cluster_labels(modelled), dtype=object))
 
 
 def _mixed_fit(x: np.ndarray, y: np.ndarray, levels: list[_Level]):
@@ -993,9 +986,9 @@ def ancova(
             "covariance is already robust to unequal variances; use hc3=False."
         )
 
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
-        participant=participant, extra=[*covariates, *clusters],
+        participant=participant, baseline=[*covariates, *clusters],
     )
     parts = {"coefficients": [], "emmeans": [], "contrasts": [], "anova": [], "info": [], "icc": []}
     groups = wide.groupby(keys, sort=True) if keys else [((None,), wide)]

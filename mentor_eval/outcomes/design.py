@@ -18,6 +18,7 @@ import pandas as pd
 
 from mentor_eval._params import check_columns, check_one_of
 from mentor_eval.errors import DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import levels as _arm_order
 from mentor_eval.outcomes.wwc import boundary_note, classify_attrition, max_differential_attrition
 
 __all__ = ["participant_flow", "attrition", "baseline_equivalence"]
@@ -40,18 +41,6 @@ _COX_SCALE = 1.65
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _arm_order(values: pd.Series) -> list[Any]:
-    """Arms in a stable order: categorical order if the column is categorical, else sorted."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.dropna().unique())
-        return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
-    try:
-        return sorted(uniq)
-    except TypeError:  # mixed types: keep first appearance
-        return list(uniq)
 
 
 def _check_participants(func: str, participants: pd.DataFrame, participant: str, arm: str) -> pd.DataFrame:

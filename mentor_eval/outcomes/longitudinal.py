@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import check_column_names
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
 from mentor_eval.resources import single_thread_blas
 
@@ -140,14 +141,8 @@ def _prepare(
         needed.append(time)
     if outcome is not None:
         needed.append("outcome")
-    check_columns(func, data, dict.fromkeys(needed))
-    roles = [score, wave, arm, participant, *clusters, *covariates] + ([time] if time else [])
-    dup = sorted({c for c in roles if roles.count(c) > 1})
-    if dup:
-        raise ParameterError(
-            f"{func}: the column(s) {', '.join(map(repr, dup))} are given more than one role "
-            "(score, wave, arm, participant, clusters, covariates, time)."
-        )
+    check_column_names(func, data, extra=["outcome"] if outcome is not None else [], score=score, wave=wave,
+                       arm=arm, participant=participant, clusters=clusters, covariates=covariates, time=time)
     notes: list[str] = []
 
     frame = data

@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
+from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
+from mentor_eval.outcomes.inputs import levels as _levels
 
 __all__ = ["moderation", "dose_response"]
 
@@ -30,112 +33,16 @@ def _status(preregistered: bool) -> str:
     return "pre-specified" if preregistered else "exploratory"
 
 
-def _prepost_wide(
-    func: str,
-    data: pd.DataFrame,
-    outcome: str | Sequence[str] | None,
-    *,
-    pre: Any,
-    post: Any,
-    participant: str,
-    arm: str,
-    wave: str,
-    score: str,
-    outcome_col: str,
-    person_cols: Sequence[str],
-) -> dict[str, pd.DataFrame]:
-    """One frame per outcome: participant, arm, person-level columns, ``_pre`` and ``_post``."""
-    person_cols = [c for c in dict.fromkeys(person_cols) if c not in (participant, arm)]
-    check_columns(func, data, [participant, arm, wave, score, *person_cols], what="data")
-    if pre == post:
-        raise ParameterError(f"The 'post' parameter of {func} must differ from 'pre'; both are {post!r}.")
-    present = set(pd.unique(data[wave].dropna()))
-    for name, w in (("pre", pre), ("post", post)):
-        if w not in present:
-            raise DataValidationError(
-                f"{func}: the {name} wave {w!r} does not occur in the '{wave}' column; it holds "
-                f"{sorted(map(str, present))!r}. Set '{name}=' to one of them."
-            )
-    has_outcome = outcome_col in data.columns
-    if outcome is None:
-        outcomes = list(pd.unique(data[outcome_col].dropna())) if has_outcome else [score]
-    else:
-        outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
-        if not has_outcome:
-            raise ParameterError(
-                f"The 'outcome' parameter of {func} selects rows by the '{outcome_col}' column, which data lacks."
-            )
-        known = set(pd.unique(data[outcome_col].dropna()))
-        missing = [o for o in outcomes if o not in known]
-        if missing:
-            raise ParameterError(
-                f"The 'outcome' parameter of {func} names outcome(s) not in data: {missing!r}; "
-                f"available: {sorted(map(str, known))!r}."
-            )
-
-    # Person-level columns must not change across a participant's rows.
-    person = data[[participant, arm, *person_cols]]
-    varying = [c for c in [arm, *person_cols] if (person.groupby(participant)[c].nunique() > 1).any()]
-    if varying:
-        raise DataValidationError(
-            f"{func}: column(s) {varying!r} take more than one value within a participant; arm, "
-            "moderators, dose and covariates must be participant-level (one value per participant)."
-        )
-    person = person.groupby(participant, sort=True).first()
-
-    frames: dict[str, pd.DataFrame] = {}
-    for out in outcomes:
-        rows = data[data[wave].isin([pre, post])]
-        if has_outcome:
-            rows = rows[rows[outcome_col] == out]
-        keys = rows[[participant, wave]]
-        if keys.duplicated().any():
-            dup = keys[keys.duplicated()].iloc[0].tolist()
-            raise DataValidationError(
-                f"{func}: outcome {out!r} has more than one row for participant {dup[0]!r} at wave "
-                f"{dup[1]!r}; pass one score per participant, wave and outcome."
-            )
-        wide = rows.pivot(index=participant, columns=wave, values=score)
-        wide = wide.reindex(columns=[pre, post])
-        wide.columns = ["_pre", "_post"]
-        frame = person.join(wide, how="inner").reset_index()
-        frame["_pre"] = pd.to_numeric(frame["_pre"]).astype(float)
-        frame["_post"] = pd.to_numeric(frame["_post"]).astype(float)
-        frames[str(out)] = frame
-    return frames
-
-
-def _levels(values: pd.Series) -> list[Any]:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.dropna().unique())
-        return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
-    try:
-        return sorted(uniq)
-    except TypeError:
-        return list(uniq)
-
-
-def _covariate_block(func: str, frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Numeric covariates as is; text / categorical / boolean ones as 0/1 indicators (first level dropped)."""
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    for c in covariates:
-        v = frame[c]
-        if pd.api.types.is_bool_dtype(v.dtype):
-            cols.append(v.to_numpy(dtype=float))
-            names.append(c)
-        elif pd.api.types.is_numeric_dtype(v.dtype):
-            cols.append(v.to_numpy(dtype=float))
-            names.append(c)
-        else:
-            levels = _levels(v)
-            for lvl in levels[1:]:
-                cols.append((v == lvl).to_numpy(dtype=float))
-                names.append(f"{c}[{lvl}]")
-    if not cols:
-        return np.empty((len(frame), 0)), []
-    return np.column_stack(cols), names
+def _frames(func: str, data: pd.DataFrame, outcome: str | Sequence[str] | None, *, pre: Any, post: Any,
+            participant: str, arm: str, wave: str, score: str, outcome_col: str,
+            person_cols: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """One frame per outcome (see :func:`~mentor_eval.outcomes.inputs.pre_post_wide`): participant,
+    arm, the person-level columns, ``_pre`` and ``_post``."""
+    wide, keys = pre_post_wide(func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
+                               participant=participant, outcome_col=outcome_col, person=person_cols)
+    order = outcome_order(data, outcome, outcome_col)
+    return by_outcome(wide, keys, score, order,
+                      rename={"participant_id": participant, "arm": arm, "pre": "_pre", "post": "_post"})
 
 
 # --------------------------------------------------------------------------- OLS core
@@ -302,7 +209,7 @@ def moderation(
         raise ParameterError(f"The 'moderator' {moderator!r} of {func} is also listed in 'covariates'.")
     if moderator in (arm, participant, wave, score):
         raise ParameterError(f"The 'moderator' parameter of {func} must be a participant characteristic; got {moderator!r}.")
-    frames = _prepost_wide(
+    frames = _frames(
         func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
         score=score, outcome_col=outcome_col, person_cols=[moderator, *covariates],
     )
@@ -556,7 +463,7 @@ def dose_response(
         dose_cols = list(dict.fromkeys(per_arm.values()))
     else:
         per_arm, dose_cols = {}, [dose]
-    frames = _prepost_wide(
+    frames = _frames(
         func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
         score=score, outcome_col=outcome_col, person_cols=[*dose_cols, *covariates],
     )
