@@ -462,7 +462,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
         if isinstance(r, pd.DataFrame):
             continue
         par = r.parameters.iloc[0]
-        rc.append(_with(r.summary, outcome=o, reliability=float(par["reliability"]),
+        rc.append(_with(r.by_arm, outcome=o, reliability=float(par["reliability"]),
                         reliability_source=par["reliability_source"]))
     res["reliable_change"] = _concat(rc)
 

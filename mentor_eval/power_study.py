@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mentor_eval.errors import ParameterError
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["study_power", "simulated_frame"]
 
@@ -263,4 +264,6 @@ def study_power(
                                                                     "score": "effect_score"})
     out = power.merge(truth, on="arm", how="left", validate="one_to_one")
     first = ["outcome", "arm", "effect_latent", "effect_score", "g", "cluster_method"]
-    return out[first + [c for c in out.columns if c not in first]]
+    return table_result(out[first + [c for c in out.columns if c not in first]], title="Study power by simulation",
+                        method=f"{n_sims} simulated studies analysed as the pipeline does (cluster-aware ANCOVA), "
+                               f"share with p < {alpha:g}")

@@ -1,7 +1,11 @@
 """Outcome analyses: effect sizes, pre/post change, arm comparisons, mixed models,
 reliable change, design checks, multiplicity, moderators and power.
 
-Names are imported lazily from their topic modules.
+One shape for all of them: every function reads the long analysis frame through
+:mod:`mentor_eval.outcomes.inputs` (the same column-name arguments and checks), returns a
+:class:`~mentor_eval.outcomes.results.Result` (tables, ``method``, ``notes``, ``summary()``), and
+names its columns as the "Column names" list of ``docs/architecture.md`` says (``p``, ``t``,
+``n_ref``, ...). Names are imported lazily from their topic modules.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ _API: dict[str, str] = {
     "meta_analysis": "mentor_eval.outcomes.meta",
     "meta_regression": "mentor_eval.outcomes.meta",
     "MediationResult": "mentor_eval.outcomes.mediation",
+    "Result": "mentor_eval.outcomes.results",
+    "TableResult": "mentor_eval.outcomes.results",
 }
 
 __all__ = sorted([*_API, "prepost", "mediation", "cace"])

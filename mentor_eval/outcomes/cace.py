@@ -23,6 +23,7 @@ from mentor_eval.errors import AnalysisError, DataValidationError, ParameterErro
 from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
 from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["cace", "two_stage_least_squares", "cr2_vcov"]
 
@@ -310,4 +311,5 @@ def cace(
                              "first_stage_f": f_stat, "wald": wald if eff == "cace" else np.nan})
     cols = ["outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n", "n_arm", "n_compliers",
             "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"]
-    return pd.DataFrame(rows, columns=cols)
+    return table_result(pd.DataFrame(rows, columns=cols), title="Complier average causal effect",
+                            method="two-stage least squares with the randomized arm as instrument, beside the intention-to-treat effect")

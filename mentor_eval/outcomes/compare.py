@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from mentor_eval.outcomes.effectsize import hedges_j
 from mentor_eval.outcomes.inputs import levels as _levels
 from mentor_eval.outcomes.inputs import pre_post_wide
 from mentor_eval.outcomes.multiplicity import P_ADJUST_METHODS, adjust_pvalues
+from mentor_eval.outcomes.results import Result
 
 __all__ = ["ancova", "AncovaResult", "dunnett_pvalues", "dunnett_quantile"]
 
@@ -36,9 +38,24 @@ _PLACEHOLDER = "\x00no cluster"
 _SINGLE_STEP = {"control": "dunnett", "pairwise": "tukey"}
 
 
+_METHOD_TEXT = {
+    "none": "OLS ANCOVA (post ~ pre + arm + covariates)",
+    "cr2": "OLS ANCOVA with the CR2 cluster-robust covariance and Satterthwaite df",
+    "mixed": "REML multilevel ANCOVA (a random intercept per cluster level for its members), Satterthwaite df",
+}
+
+
 @dataclass(frozen=True)
-class AncovaResult:
-    """Result of :func:`ancova`; every attribute is a tidy DataFrame (see :func:`ancova`)."""
+class AncovaResult(Result):
+    """Result of :func:`ancova`; every table is a tidy DataFrame (see :func:`ancova`).
+
+    ``method`` says how the contrasts were estimated (OLS, CR2 or the multilevel model; per
+    outcome when they differ), ``notes`` lists exclusions and cluster fallbacks from ``info``,
+    and ``summary()`` shows the contrasts.
+    """
+
+    title: ClassVar[str] = "ANCOVA: arm comparisons on the post-test adjusted for the pre-test"
+    headline: ClassVar[str] = "contrasts"
 
     coefficients: pd.DataFrame
     emmeans: pd.DataFrame
@@ -46,6 +63,29 @@ class AncovaResult:
     anova: pd.DataFrame
     info: pd.DataFrame
     icc: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ICC_COLUMNS))
+
+    @property
+    def method(self) -> str:
+        em = self.emmeans
+        used = list(pd.unique(em["cluster_method"])) if "cluster_method" in em.columns and len(em) else ["none"]
+        text = [_METHOD_TEXT.get(str(m), str(m)) for m in used]
+        if "vcov" in self.coefficients.columns and (self.coefficients["vcov"] == "HC3").any():
+            text = [t + ", HC3 standard errors" if t == _METHOD_TEXT["none"] else t for t in text]
+        return "; ".join(text)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        info = self.info
+        if not len(info):
+            return ()
+        out = []
+        for _, r in info.iterrows():
+            where = f"{r['outcome']}: " if "outcome" in info.columns and len(pd.unique(info["outcome"])) > 1 else ""
+            if r["status"] == "excluded" and r["n"] > 0:
+                out.append(f"{where}{int(r['n'])} participant(s) excluded: {r['reason']}")
+            elif r["status"] not in ("used", "excluded"):
+                out.append(f"{where}{r['status']}: {r['reason']}")
+        return tuple(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------------------------

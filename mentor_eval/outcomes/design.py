@@ -19,6 +19,7 @@ import pandas as pd
 from mentor_eval._params import check_columns, check_one_of
 from mentor_eval.errors import DataValidationError, ParameterError
 from mentor_eval.outcomes.inputs import levels as _arm_order
+from mentor_eval.outcomes.results import table_result
 from mentor_eval.outcomes.wwc import boundary_note, classify_attrition, max_differential_attrition
 
 __all__ = ["participant_flow", "attrition", "baseline_equivalence"]
@@ -302,7 +303,8 @@ def participant_flow(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["pct_assessed"] = 100.0 * out["n_assessed"] / out["n_enrolled"]
         out["pct_analysed"] = 100.0 * out["n_analysed"] / out["n_enrolled"]
-    return out[["arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"]]
+    return table_result(out[["arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"]], title="Participant flow",
+                            method="counts of enrolled, assessed and analysed participants per arm and wave")
 
 
 # --------------------------------------------------------------------------- attrition
@@ -455,7 +457,8 @@ def attrition(
     out["n_analysed_ref"] = np.tile(na_r, n)
     out["reference_attrition_pct"] = np.tile(att_r, n)
     out["boundary_note"] = boundary_note(rounding)  # type: ignore[arg-type]
-    return out
+    return table_result(out, title="Attrition against the WWC boundary",
+                            method="overall and differential attrition against the What Works Clearinghouse boundary")
 
 
 # --------------------------------------------------------------------------- baseline equivalence
@@ -722,7 +725,7 @@ def baseline_equivalence(
     note[flat] = "no spread in either arm: g is undefined"
     note[too_few] = "fewer than 2 non-missing values in an arm"
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "variable": var,
             "arm": pd.Series(a_idx, dtype=object),
@@ -739,3 +742,5 @@ def baseline_equivalence(
             "note": note,
         }
     )
+    return table_result(out, title="Baseline equivalence",
+                        method="Hedges' g (continuous) or the Cox index (binary) against the WWC thresholds")

@@ -15,7 +15,7 @@ import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.inputs import check_column_names
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
+from mentor_eval.outcomes.results import Result, table_result
 from mentor_eval.resources import single_thread_blas
 
 __all__ = ["MixedModelResult", "mixed_model", "cluster_robust"]
@@ -33,8 +34,15 @@ _CONTROL_NAMES = ("control", "ctrl")
 
 
 @dataclass(frozen=True)
-class MixedModelResult:
-    """Result of :func:`mixed_model` (tidy frames; see the function's Returns section)."""
+class MixedModelResult(Result):
+    """Result of :func:`mixed_model` (tidy frames; see the function's Returns section).
+
+    ``method`` gives the estimation method, engine, df method and formula; ``notes`` the model's
+    notes (dropped rows, the control arm, boundary fits); ``summary()`` shows the contrasts.
+    """
+
+    title: ClassVar[str] = "Linear mixed model"
+    headline: ClassVar[str] = "contrasts"
 
     fixed: pd.DataFrame
     variance: pd.DataFrame
@@ -43,6 +51,21 @@ class MixedModelResult:
     contrasts: pd.DataFrame
     info: dict[str, Any]
     vcov: pd.DataFrame = field(repr=False)
+
+    @property
+    def method(self) -> str:
+        i = self.info
+        return (f"{i.get('method', '')} linear mixed model ({i.get('engine', '')}), {i.get('df_method', '')} df: "
+                f"{i.get('formula', '')}")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in self.info.get("notes", ()))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        t = super().tables()
+        t.pop("vcov", None)  # a matrix, not a tidy table
+        return t
 
 
 @dataclass
@@ -1160,4 +1183,5 @@ def cluster_robust(
                         "n_clusters": n_clusters, "n_obs": n, "method": label})
     if outcome is not None:
         out.insert(0, "outcome", outcome)
-    return out
+    return table_result(out, title="Population-average model with cluster-robust SEs",
+                            method="GEE (exchangeable working correlation)" if kind == "gee" else "OLS with cluster-robust (CR1) standard errors")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from mentor_eval.errors import AnalysisError, DataValidationError, ParameterErro
 from mentor_eval.outcomes.inputs import check_column_names, check_waves, waves_wide
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
 from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import Result
 from mentor_eval.parallel import bootstrap_ci, jackknife_weights, resampling_plan, run_bootstrap
 
 __all__ = ["mediation", "MediationResult", "acme_at_rho", "EFFECTS", "DESIGNS"]
@@ -51,7 +52,7 @@ _ROW_ORDER = ("a", "b", "indirect", "direct", "total", "proportion")
 
 
 @dataclass(frozen=True)
-class MediationResult:
+class MediationResult(Result):
     """Mediation of each arm's effect (see :func:`mediation`).
 
     Attributes
@@ -67,10 +68,25 @@ class MediationResult:
         The settings of the run (waves, design, covariates, cluster, n_boot, seed).
     """
 
+    title: ClassVar[str] = "Mediation"
+    headline: ClassVar[str] = "effects"
+
     effects: pd.DataFrame
     paths: pd.DataFrame
     sensitivity: pd.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        p = self.parameters
+        return (f"product of coefficients a*b ({p.get('design', '')} design), delta-method ({p.get('se_method', 'ols')}) "
+                f"and bootstrap ({p.get('n_boot', 0)} replicates) intervals; Imai-Keele-Tingley sensitivity")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if self.parameters.get("design") == "cross-sectional":
+            return ("mediator and outcome measured at the same wave: weaker evidence of order",)
+        return ()
 
     def summary(self) -> str:
         """Plain-text overview: one block per arm x mediator x outcome."""

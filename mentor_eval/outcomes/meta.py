@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from scipy import stats
 
 from mentor_eval._params import check_columns, check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.results import Result
 
 __all__ = [
     "meta_analysis",
@@ -254,14 +255,25 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 # meta_analysis
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MetaAnalysisResult:
+class MetaAnalysisResult(Result):
     """Result of :func:`meta_analysis` (tidy DataFrames; columns documented there)."""
+
+    title: ClassVar[str] = "Meta-analysis"
+    headline: ClassVar[str] = "pooled"
 
     pooled: pd.DataFrame
     studies: pd.DataFrame
     leave_one_out: pd.DataFrame
     by: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return f"{self.settings.get('method', '')} pooling, {self.settings.get('test', '')} test"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in pd.unique(self.pooled.get("note", pd.Series(dtype=object)).dropna()) if str(n))
 
     def random(self) -> pd.DataFrame:
         """The random-effects rows of :attr:`pooled` (the fixed-effect ones when method='FE')."""
@@ -461,12 +473,23 @@ def meta_analysis(
 # meta_regression
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MetaRegressionResult:
+class MetaRegressionResult(Result):
     """Result of :func:`meta_regression` (tidy DataFrames; columns documented there)."""
+
+    title: ClassVar[str] = "Meta-regression"
+    headline: ClassVar[str] = "coefficients"
 
     coefficients: pd.DataFrame
     fit: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return f"{self.settings.get('method', '')} mixed-effects meta-regression, {self.settings.get('test', '')} test"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return ()
 
     def summary(self) -> str:
         """The coefficient table and the fit statistics as plain text."""

@@ -20,6 +20,7 @@ from mentor_eval.errors import AnalysisError, DataValidationError, ParameterErro
 from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
 from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["moderation", "dose_response"]
 
@@ -226,7 +227,8 @@ def moderation(
                 status=_status(preregistered),
             )
         )
-    return pd.concat(results, ignore_index=True)
+    return table_result(pd.concat(results, ignore_index=True), title="Moderation (arm x subgroup)",
+                            method="OLS ANCOVA post ~ pre + arm * moderator + covariates; t tests of the interactions and a joint F")
 
 
 def _moderation_one(
@@ -471,10 +473,13 @@ def dose_response(
         if not pd.api.types.is_numeric_dtype(data[dc].dtype) or pd.api.types.is_bool_dtype(data[dc].dtype):
             raise DataValidationError(f"{func}: dose column '{dc}' must be numeric; it is {data[dc].dtype}.")
     if per_arm:
-        return _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
+        res = _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
                                       covariates=covariates, preregistered=preregistered, conf_level=conf_level,
                                       participant=participant, arm=arm, wave=wave, score=score,
                                       outcome_col=outcome_col)
+        return table_result(res, title="Dose-response within mentored arms",
+                            method="OLS of the outcome on dose (+ covariates) within each arm's own dose column; an "
+                                   "association, not a causal effect")
     all_arms = _levels(data[arm])
     if arms is None:
         dosed = data.loc[data[dose].fillna(0) != 0, arm]
@@ -546,7 +551,8 @@ def dose_response(
     res = pd.DataFrame(rows)
     res["arm"] = res["arm"].astype(object)
     res["status"] = status
-    return res
+    return table_result(res, title="Dose-response within mentored arms",
+                            method=f"OLS {lhs} on dose (+ covariates) within each arm; an association, not a causal effect")
 
 
 def _dose_response_per_arm(func: str, data: pd.DataFrame, outcome: Any, per_arm: Mapping[Any, str],

@@ -13,6 +13,7 @@ from scipy import optimize, stats
 
 from mentor_eval._params import check_in_interval, check_positive_int
 from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["power_ancova", "mdes_ancova", "simulated_power", "simulated_power_ancova", "clustered_trial"]
 
@@ -248,7 +249,8 @@ def power_ancova(
     frame["df"] = np.ravel(df)
     frame["ncp"] = np.ravel(ncp)
     frame["power"] = np.ravel(power)
-    return frame
+    return table_result(frame, title="Power of the ANCOVA contrast",
+                            method="noncentral t, design effect for clustering")
 
 
 def mdes_ancova(
@@ -346,7 +348,8 @@ def mdes_ancova(
     frame["design_effect"] = np.ravel(deff)
     frame["df"] = np.ravel(df)
     frame["mdes"] = np.ravel(mdes)
-    return frame
+    return table_result(frame, title="Minimum detectable effect size of the ANCOVA contrast",
+                            method="noncentral t, design effect for clustering")
 
 
 # --------------------------------------------------------------------------- simulation
@@ -518,8 +521,9 @@ def simulated_power(
     )
     keys = results[0][1]
     if keys is not None and keys.shape[1]:
-        return pd.concat([keys, stats_frame], axis=1)
-    return stats_frame
+        stats_frame = pd.concat([keys, stats_frame], axis=1)
+    return table_result(stats_frame, title="Power by simulation",
+                        method=f"share of {n_sims} simulated studies with p < {alpha:g}; Wilson interval")
 
 
 # --------------------------------------------------------------------------- clustered trials

@@ -23,6 +23,7 @@ from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit, nested_cluster_labels
 from mentor_eval.outcomes.effectsize import hedges_j, paired_effect_size_from_stats
 from mentor_eval.outcomes.inputs import pre_post_wide
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["prepost", "signed_rank_test"]
 
@@ -141,7 +142,8 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     d = xa[~np.isnan(xa)]
     out = _signed_rank_by_group(d, np.zeros(d.size, dtype=int), 1, correct=correct)
     out["n"] = d.size
-    return out
+    return table_result(out, title="Wilcoxon signed-rank test",
+                            method=str(out['method'].iloc[0]))
 
 
 def prepost(
@@ -358,7 +360,8 @@ def prepost(
     out = res[cols].reset_index()
     for c in ("n", "n_excluded", "n_pre_only", "n_post_only", "n_clusters"):
         out[c] = out[c].astype(int)
-    return out
+    return table_result(out, title="Pre/post change within each arm",
+                            method="mean change with the paired t test (CR2 cluster-robust SE and Satterthwaite df in clustered arms), Wilcoxon signed-rank test, d_z and g_av")
 
 
 def _cluster_columns(func: str, data: pd.DataFrame, clusters: str | Sequence[str] | None) -> list[str]:
