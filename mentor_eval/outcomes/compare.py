@@ -712,7 +712,7 @@ def _fit_one(
                     "g_ci_high": g_hi,
                     "standardizer": spool,
                     "n_arm": n1.astype(int),
-                    "n_reference": n2.astype(int),
+                    "n_ref": n2.astype(int),
                     "cluster_method": inf.method,
                     "se_unclustered": cse_ols,
                 }
@@ -734,13 +734,13 @@ def _fit_one(
                 "term": "arm" if term == "arm" else term,
                 "sum_sq": f * q * sigma2 if classical else np.nan,
                 "df": q,
-                "df_resid": den,
+                "df_denom": den,
                 "F": f,
                 "p": pval,
                 "test": "F (Type II)" if classical else f"Wald F ({inf.vtype})",
             }
         )
-    rows.append({**keys_vals, "term": "Residuals", "sum_sq": rss, "df": int(df_resid), "df_resid": np.nan,
+    rows.append({**keys_vals, "term": "Residuals", "sum_sq": rss, "df": int(df_resid), "df_denom": np.nan,
                  "F": np.nan, "p": np.nan, "test": ""})
     anova = pd.DataFrame(rows)
     info = pd.DataFrame(info_rows)
@@ -848,9 +848,9 @@ def ancova(
           ``ci_high`` (per-comparison), ``ci_low_adj``, ``ci_high_adj`` (simultaneous: Dunnett or
           Tukey critical value; Bonferroni for the p-value-only methods, as emmeans does), ``g``,
           ``g_se``, ``g_ci_low``, ``g_ci_high`` (Hedges' *g*), ``standardizer`` (pooled
-          unadjusted post-test SD of the two arms; with clustering, corrected as in Notes), ``n_arm``, ``n_reference``, ``cluster_method``,
+          unadjusted post-test SD of the two arms; with clustering, corrected as in Notes), ``n_arm``, ``n_ref``, ``cluster_method``,
           ``se_unclustered``.
-        - ``anova``: per term ``sum_sq``, ``df``, ``df_resid``, ``F``, ``p``, ``test``, plus a
+        - ``anova``: per term ``sum_sq``, ``df`` (the term's), ``df_denom`` (the F's denominator df), ``F``, ``p``, ``test``, plus a
           ``Residuals`` row (as ``car::Anova(type = 2)``).
         - ``info``: ``status`` (``"used"``, ``"excluded"``, ``"cluster fallback"``, ``"cluster
           ignored"``), ``reason``, ``n``.

@@ -360,12 +360,12 @@ def attrition(
         - ``attrition_pct``: attrition of ``arm``, ``100 * (1 - n_analysed / n_enrolled)``.
         - ``overall_attrition_pct``: attrition of both arms pooled, the WWC "overall" rate for
           this contrast.
-        - ``differential_pct``: ``|attrition_pct - reference_attrition_pct|``, percentage points.
+        - ``differential_pct``: ``|attrition_pct - attrition_pct_ref|``, percentage points.
         - ``boundary``: ``"cautious"`` or ``"optimistic"``.
         - ``max_differential_pct``: highest differential still "low" at this overall rate
           (NaN: every differential is high).
         - ``verdict``: ``"low"`` or ``"high"`` attrition.
-        - ``n_enrolled_ref``, ``n_analysed_ref``, ``reference_attrition_pct``: the same counts
+        - ``n_enrolled_ref``, ``n_analysed_ref``, ``attrition_pct_ref``: the same counts
           and rate for the reference arm.
         - ``boundary_note``: source of the boundary and how it was read between rows.
 
@@ -455,7 +455,7 @@ def attrition(
     n = len(boundaries)
     out["n_enrolled_ref"] = np.tile(ne_r, n)
     out["n_analysed_ref"] = np.tile(na_r, n)
-    out["reference_attrition_pct"] = np.tile(att_r, n)
+    out["attrition_pct_ref"] = np.tile(att_r, n)
     out["boundary_note"] = boundary_note(rounding)  # type: ignore[arg-type]
     return table_result(out, title="Attrition against the WWC boundary",
                             method="overall and differential attrition against the What Works Clearinghouse boundary")

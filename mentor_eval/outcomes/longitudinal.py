@@ -746,7 +746,7 @@ def mixed_model(
         - ``icc``: ``level``, ``icc`` -- the intercept variance of each level over the total
           (all intercept variances + residual): the share of a clustered participant's score
           variance at a wave where every effect applies; for a random-slope model, at time 0;
-          ``waves`` (``"all"`` or ``"post-baseline"``), ``n_groups`` (clusters with a random
+          ``waves`` (``"all"`` or ``"post-baseline"``), ``n_clusters`` (clusters with a random
           effect, placeholder excluded; participants), ``singular`` (the level's variance, or
           for the participant level with a slope a variance or the correlation, is at the
           boundary, lme4's ``isSingular`` criterion on that level).
@@ -763,7 +763,7 @@ def mixed_model(
           syntax), ``control_arm`` (None in a single-arm study), ``arms``, ``single_arm``,
           ``waves``, ``n_obs``, ``n_dropped_missing`` (rows with a
           missing score), ``n_dropped_incomplete`` (rows with a missing covariate/time),
-          ``n_groups`` (level -> number of units), ``cluster_waves`` (cluster -> ``"all"`` or
+          ``n_clusters`` (level -> number of units), ``cluster_waves`` (cluster -> ``"all"`` or
           ``"post-baseline"``), ``clustered_arms`` (cluster -> arms whose participants carry
           its effect), ``converged``, ``boundary`` and ``singular`` (the same flag, lme4's
           ``isSingular``: a variance at zero or a correlation at +-1), ``notes`` (list of
@@ -976,7 +976,7 @@ def mixed_model(
         "n_obs": fit.n_obs,
         "n_dropped_missing": d.n_dropped_missing,
         "n_dropped_incomplete": d.n_dropped_incomplete,
-        "n_groups": dict(zip(level_names, n_units, strict=True)),
+        "n_clusters": dict(zip(level_names, n_units, strict=True)),
         "cluster_waves": dict(zip(clusters, d.cluster_modes, strict=True)),
         "clustered_arms": dict(zip(clusters, d.cluster_arms, strict=True)),
         "converged": fit.converged,
@@ -1057,7 +1057,7 @@ def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
     at_zero = [bool(v < tol) for v in outer] + [bool(min(inner_diag) < tol)]
     icc = pd.DataFrame({
         "level": level_names, "icc": intercepts / total, "waves": modes,
-        "n_groups": n_units if n_units is not None else list(fit.n_groups),
+        "n_clusters": n_units if n_units is not None else list(fit.n_groups),
         "singular": at_zero,
     })
     return variance, icc

@@ -25,6 +25,8 @@ from mentor_eval.outcomes.results import table_result
 __all__ = ["moderation", "dose_response"]
 
 POOLED = "pooled"
+MODERATION_COLUMNS = ["outcome", "test", "term", "arm", "reference", "moderator", "level", "estimate", "se", "t", "F",
+                      "df", "df_num", "df_denom", "ci_low", "ci_high", "p", "n", "n_excluded", "status"]
 
 
 # --------------------------------------------------------------------------- data shaping
@@ -81,7 +83,7 @@ def _lincomb_rows(fit: dict[str, Any], c: np.ndarray, conf_level: float) -> dict
     return {
         "estimate": est,
         "se": se,
-        "statistic": t,
+        "t": t,
         "ci_low": est - q * se,
         "ci_high": est + q * se,
         "p": 2 * stats.t.sf(np.abs(t), fit["df"]),
@@ -160,8 +162,10 @@ def moderation(
         - ``estimate``, ``se``: coefficient (difference in the arm effect between ``level`` and
           the moderator's first level, or per unit of a continuous moderator) or subgroup arm
           effect, in outcome units; NaN for the F row.
-        - ``statistic``: t (coefficients) or F (the joint test).
-        - ``df_num``, ``df_den``: numerator (1 for t tests) and residual degrees of freedom.
+        - ``t``: the t statistic of a coefficient or subgroup effect (missing on the F row);
+          ``F``: the joint F of the interactions (missing on the other rows).
+        - ``df``: residual degrees of freedom (the t tests' df); ``df_num``, ``df_denom``: the F
+          test's degrees of freedom (1 and ``df`` on the t rows, as t squared is F(1, df)).
         - ``ci_low``, ``ci_high``, ``p``: confidence interval and two-sided p value.
         - ``n``: participants in the model; ``n_excluded``: participants dropped for a missing
           pre, post, moderator or covariate value.
@@ -309,8 +313,8 @@ def _moderation_one(
             {
                 "outcome": [out], "test": ["interaction F"], "term": [f"{arm} x {moderator}"],
                 "arm": [""], "reference": [control], "moderator": [moderator], "level": [""],
-                "estimate": [np.nan], "se": [np.nan], "statistic": [f_stat],
-                "df_num": [len(inter_names)], "df_den": [fit["df"]],
+                "estimate": [np.nan], "se": [np.nan], "t": [np.nan], "F": [f_stat], "df": [fit["df"]],
+                "df_num": [len(inter_names)], "df_denom": [fit["df"]],
                 "ci_low": [np.nan], "ci_high": [np.nan], "p": [f_p],
             }
         ),
@@ -318,7 +322,8 @@ def _moderation_one(
             {
                 "outcome": out, "test": "interaction", "term": inter_names,
                 "arm": [a for a, _ in inter_keys], "reference": control, "moderator": moderator,
-                "level": [lvl for _, lvl in inter_keys], **coef, "df_num": 1, "df_den": fit["df"],
+                "level": [lvl for _, lvl in inter_keys], **coef, "F": np.nan, "df": fit["df"], "df_num": 1,
+                "df_denom": fit["df"],
             }
         ),
     ]
@@ -341,19 +346,20 @@ def _moderation_one(
                     "outcome": out, "test": "subgroup effect",
                     "term": [f"{arm}[{a}] | {moderator}={lvl}" for a, lvl in keys],
                     "arm": [a for a, _ in keys], "reference": control, "moderator": moderator,
-                    "level": [lvl for _, lvl in keys], **sub, "df_num": 1, "df_den": fit["df"],
+                    "level": [lvl for _, lvl in keys], **sub, "F": np.nan, "df": fit["df"], "df_num": 1,
+                    "df_denom": fit["df"],
                 }
             )
         )
     res = pd.concat(rows, ignore_index=True)
     for col in ("arm", "reference", "level"):
         res[col] = res[col].astype(object)
-    res["df_num"] = res["df_num"].astype(int)
-    res["df_den"] = res["df_den"].astype(int)
+    for col in ("df", "df_num", "df_denom"):
+        res[col] = res[col].astype(int)
     res["n"] = fit["n"]
     res["n_excluded"] = n_excluded
     res["status"] = status
-    return res
+    return res[MODERATION_COLUMNS]
 
 
 # --------------------------------------------------------------------------- dose-response
@@ -417,7 +423,7 @@ def dose_response(
         - ``outcome``, ``arm``: keys (``arm == "pooled"`` for the pooled model).
         - ``term``: the dose column; ``model``: the fitted formula.
         - ``estimate``, ``se``: change in the outcome per unit of dose.
-        - ``statistic``, ``df``: t statistic and residual degrees of freedom.
+        - ``t``, ``df``: t statistic and residual degrees of freedom.
         - ``ci_low``, ``ci_high``, ``p``: confidence interval and two-sided p value.
         - ``n``: participants in the model; ``n_excluded``: participants of those arms dropped
           for a missing pre, post, dose or covariate.
@@ -512,7 +518,7 @@ def dose_response(
                 rhs = rhs + [arm]
             row = {
                 "outcome": out, "arm": label, "term": dose, "model": f"{lhs} ~ {' + '.join(rhs)}",
-                "estimate": np.nan, "se": np.nan, "statistic": np.nan, "df": np.nan,
+                "estimate": np.nan, "se": np.nan, "t": np.nan, "df": np.nan,
                 "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "n": len(sub), "n_excluded": n_exc,
                 "note": "",
             }

@@ -90,7 +90,7 @@ def _signed_rank_by_group(
     none = n == 0
     p[none] = np.nan
     method[none] = "not computable (no non-zero differences)"
-    return pd.DataFrame({"statistic": v, "p": p, "method": method, "n_nonzero": n.astype(int), "n_zero": n_zero})
+    return pd.DataFrame({"v": v, "p": p, "method": method, "n_nonzero": n.astype(int), "n_zero": n_zero})
 
 
 def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
@@ -106,7 +106,7 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row: ``statistic`` (R's V, the sum of the ranks of the positive differences),
+        One row: ``v`` (R's V, the sum of the ranks of the positive differences),
         ``p`` (two-sided), ``method`` (``"exact"`` or the normal approximation used),
         ``n_nonzero`` (differences ranked), ``n_zero`` (zero differences dropped), ``n``
         (complete pairs).
@@ -128,7 +128,7 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     >>> x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
     >>> y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
     >>> res = signed_rank_test(x, y)
-    >>> float(res["statistic"].iloc[0]), round(float(res["p"].iloc[0]), 5)
+    >>> float(res["v"].iloc[0]), round(float(res["p"].iloc[0]), 5)
     (40.0, 0.03906)
     """
     xa = np.asarray(x, dtype=float).ravel()
@@ -313,7 +313,7 @@ def prepost(
     wil = _signed_rank_by_group(pairs["change"].to_numpy(float), codes, len(group_index))
     wil.index = group_index
     wil = wil.reindex(res.index)
-    res["wilcoxon_v"] = wil["statistic"].to_numpy()
+    res["wilcoxon_v"] = wil["v"].to_numpy()
     res["wilcoxon_p"] = wil["p"].to_numpy()
     res["wilcoxon_method"] = wil["method"].fillna("not computable (no complete pairs)").to_numpy()
     res["n_zero_change"] = wil["n_zero"].fillna(0).astype(int).to_numpy()
