@@ -581,7 +581,7 @@ def dask_client(scheduler: str = "local", workers: int | None = None) -> Iterato
     distributed.Client
         While the block runs, joblib's default backend is Dask, so the bootstrap
         (:func:`mentor_eval.parallel.run_bootstrap`) and simulation-based power
-        (:func:`mentor_eval.outcomes.simulated_power`) spread over the same cluster.
+        (:func:`mentor_eval.power_study.simulated_power`) spread over the same cluster.
 
     Example
     -------

@@ -255,7 +255,7 @@ def test_reliable_change_false_positive_rate_on_a_null_study():
     at 3-7%. Internal consistency in its place gives about 20% (the bug this fixes).
     """
     from mentor_eval.instruments import load_instrument
-    from mentor_eval.outcomes.study_power import simulated_frame
+    from mentor_eval.power_study import simulated_frame
     from mentor_eval.simulate import simulate_study
 
     arms = ["control", "narrative_weaving", "storytelling_circles", "strength_spotlight"]

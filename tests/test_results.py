@@ -11,7 +11,7 @@ import pytest
 
 from mentor_eval import outcomes as oc
 from mentor_eval.outcomes.results import Result, TableResult, table_result
-from mentor_eval.power_study import simulated_frame, study_power
+from mentor_eval.power_study import simulated_frame, simulated_power_ancova, study_power
 from mentor_eval.simulate import simulate_study
 
 OUTCOME = "adult_hope_scale.total"
@@ -50,7 +50,7 @@ def _calls(frame: pd.DataFrame, people: pd.DataFrame) -> dict:
         "dose_response": lambda: oc.dose_response(frame, OUTCOME),
         "power_ancova": lambda: oc.power_ancova([0.3, 0.4], 50),
         "mdes_ancova": lambda: oc.mdes_ancova([50, 60]),
-        "simulated_power_ancova": lambda: oc.simulated_power_ancova(0.0, 20, n_sims=3, n_jobs=1),
+        "simulated_power_ancova": lambda: simulated_power_ancova(0.0, 20, n_sims=3, n_jobs=1),
         "study_power": lambda: study_power(60, 0.3, n_sims=2, n_jobs=1, arms=["control", "narrative_weaving"]),
         "mediation": lambda: oc.mediation(frame, "general_belongingness_scale.total", OUTCOME, n_boot=20, seed=1),
         "cace": lambda: oc.cace(frame, OUTCOME, dose="sessions_attended", threshold=4, arms=["narrative_weaving"]),
@@ -106,3 +106,15 @@ def test_ancova_notes_list_exclusions_and_cluster_fallbacks(frame):
     for _, row in excluded.iterrows():
         assert f"{int(row['n'])} participant(s) excluded: {row['reason']}" in res.notes
     assert "multilevel" in res.method
+
+
+def test_simulation_based_power_lives_above_outcomes_and_the_simulator():
+    import mentor_eval
+    from mentor_eval import power_study
+    from mentor_eval.outcomes import power
+
+    for name in ("simulated_power", "simulated_power_ancova", "clustered_trial", "study_power", "simulated_frame"):
+        assert getattr(mentor_eval, name) is getattr(power_study, name)
+        assert not hasattr(power, name)
+        with pytest.warns(DeprecationWarning, match=f"moved to mentor_eval.power_study.{name}"):
+            assert getattr(oc, name) is getattr(power_study, name)
