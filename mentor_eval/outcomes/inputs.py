@@ -83,7 +83,11 @@ def check_column_names(func: str, data: pd.DataFrame, *, extra: Sequence[str] = 
     for role, value in roles.items():
         if value is None:
             continue
-        for col in [value] if isinstance(value, str) else list(value):
+        try:
+            names = [value] if isinstance(value, str) else list(value)
+        except TypeError:
+            names = [value]
+        for col in names:
             if not isinstance(col, str):
                 raise ParameterError(f"The '{role}' parameter of {func} must name columns (strings); got {col!r}.")
             used.append((role, col))
