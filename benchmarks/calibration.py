@@ -308,7 +308,7 @@ def replicate(design: Design, seed: int, truth: dict[str, float], checks: tuple[
         if "rci" in checks:
             rc = reliable_change(null, reliability="auto", interval_weeks=24,
                                  control="control" if two_plus else None, alpha=sim.truth["reliability"][NULL])
-            s = rc.summary.set_index("arm")
+            s = rc.by_arm.set_index("arm")
             share = (s["n_improved"] + s["n_deteriorated"]) / s["n"]
             src = rc.parameters["reliability_source"].iloc[0]
             if two_plus:

@@ -46,7 +46,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "flow": ("arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"),
     "attrition": ("arm", "reference", "n_enrolled", "n_analysed", "attrition_pct", "overall_attrition_pct",
                   "differential_pct", "boundary", "max_differential_pct", "verdict", "n_enrolled_ref",
-                  "n_analysed_ref", "reference_attrition_pct", "boundary_note"),
+                  "n_analysed_ref", "attrition_pct_ref", "boundary_note"),
     "baseline": ("variable", "arm", "reference", "n_arm", "n_ref", "mean_arm", "mean_ref", "sd_arm", "sd_ref", "g",
                  "kind", "category", "note"),
     "reliability": ("wave", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std", "alpha_ci_low",
@@ -54,7 +54,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "reliability_by_arm": ("wave", "arm", "instrument", "scale", "n", "n_dropped", "k", "alpha", "alpha_std",
                            "alpha_ci_low", "alpha_ci_high", "ci_method", "omega_total", "average_r", "missing",
                            "note", "below_threshold"),
-    "invariance": ("instrument", "wave", "group", "level", "chisq", "df", "pvalue", "cfi", "tli", "rmsea",
+    "invariance": ("instrument", "wave", "group", "level", "chisq", "df", "p", "cfi", "tli", "rmsea",
                    "rmsea_ci_low", "rmsea_ci_high", "srmr", "npar", "n", "chisq_diff", "df_diff", "p_diff",
                    "delta_cfi", "delta_rmsea", "delta_srmr", "chen_noninvariant", "chisq_diff_significant",
                    "verdict"),
@@ -66,7 +66,7 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
                      "cluster_method", "se_unclustered"),
     "contrasts": ("outcome", "contrast", "arm", "reference", "estimate", "se", "df", "t", "p", "family", "ci_low",
                   "ci_high", "ci_low_adj", "ci_high_adj", "g", "g_se", "g_ci_low", "g_ci_high", "standardizer",
-                  "n_arm", "n_reference", "p_adj", "adjust", "cluster_method", "se_unclustered"),
+                  "n_arm", "n_ref", "p_adj", "adjust", "cluster_method", "se_unclustered"),
     "ancova_icc": ("outcome", "level", "icc", "variance", "n_clusters", "n_singletons", "mean_cluster_size",
                    "method"),
     "mixed_means": ("outcome", "wave", "arm", "estimate", "se", "df", "ci_low", "ci_high", "n"),
@@ -79,8 +79,8 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "hypotheses": ("hypothesis", "arm", "outcome", "direction", "estimate", "ci_low", "ci_high", "g", "p", "p_adj",
                    "adjust", "family", "verdict"),
     "moderators": ("outcome", "test", "term", "arm", "reference", "moderator", "level", "estimate", "se",
-                   "statistic", "df_num", "df_den", "ci_low", "ci_high", "p", "n", "n_excluded", "status"),
-    "dose_response": ("outcome", "arm", "term", "model", "estimate", "se", "statistic", "df", "ci_low", "ci_high",
+                   "t", "F", "df", "df_num", "df_denom", "ci_low", "ci_high", "p", "n", "n_excluded", "status"),
+    "dose_response": ("outcome", "arm", "term", "model", "estimate", "se", "t", "df", "ci_low", "ci_high",
                       "p", "n", "n_excluded", "note", "status"),
     "item_distributions": ("instrument", "wave", "item", "item_id", "gist", "reverse", "level", "label", "n",
                            "n_item", "share", "midpoint"),
@@ -468,7 +468,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
         if isinstance(r, pd.DataFrame):
             continue
         par = r.parameters.iloc[0]
-        rc.append(_with(r.summary, outcome=o, reliability=float(par["reliability"]),
+        rc.append(_with(r.by_arm, outcome=o, reliability=float(par["reliability"]),
                         reliability_source=par["reliability_source"]))
     res["reliable_change"] = _concat(rc)
 

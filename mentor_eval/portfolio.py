@@ -331,7 +331,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
         ``format``, ``population``, ``outcome``, ``family``, ``targeted`` (the model names the
         outcome's family among its targets), ``g``, ``g_se``, ``variance`` (``g_se``^2),
         ``g_ci_low``, ``g_ci_high``, ``estimate`` (raw-score difference), ``ci_low``, ``ci_high``,
-        ``p``, ``n_arm``, ``n_reference``, ``status`` ("included", or "left out"), ``reason``.
+        ``p``, ``n_arm``, ``n_ref``, ``status`` ("included", or "left out"), ``reason``.
         ``design`` columns: ``program``, ``arm``, ``arm_label``, ``model``, ``n_enrolled``, ``n_analysed``,
         ``attrition_pct``, ``overall_attrition_pct``, ``differential_pct``, ``attrition_verdict``,
         ``baseline_g_max`` (largest |g| over the outcomes at baseline), ``baseline_category``
@@ -422,7 +422,7 @@ def analyse_program(spec: ProgramSpec, *, root: Path | str | None = None, outcom
                    "outcome": o, "outcome_label": o_label, "family": fam, "targeted": _targeted(fam, a.model.targets),
                    "g": val("g"), "g_se": val("g_se"), "g_ci_low": val("g_ci_low"), "g_ci_high": val("g_ci_high"),
                    "estimate": val("estimate"), "ci_low": val("ci_low"), "ci_high": val("ci_high"), "p": val("p"),
-                   "n_arm": val("n_arm"), "n_reference": val("n_reference")}
+                   "n_arm": val("n_arm"), "n_ref": val("n_ref")}
             row["variance"] = row["g_se"] ** 2
             suppressed = r is not None and bool(r.get("suppressed", False))
             if r is None:
@@ -581,7 +581,7 @@ def dask_client(scheduler: str = "local", workers: int | None = None) -> Iterato
     distributed.Client
         While the block runs, joblib's default backend is Dask, so the bootstrap
         (:func:`mentor_eval.parallel.run_bootstrap`) and simulation-based power
-        (:func:`mentor_eval.outcomes.simulated_power`) spread over the same cluster.
+        (:func:`mentor_eval.power_study.simulated_power`) spread over the same cluster.
 
     Example
     -------
@@ -1170,7 +1170,7 @@ def program_table(result: PortfolioResult) -> pd.DataFrame:
     return pd.DataFrame({
         "Program": e["row_label"], "Model": e["model_name"], "Outcome": e["outcome_label"],
         "g (95% CI)": [_ci_text(g, lo, hi) for g, lo, hi in zip(e["g"], e["g_ci_low"], e["g_ci_high"], strict=True)],
-        "n (mentored / comparison)": [n_text(a, b) for a, b in zip(e["n_arm"], e["n_reference"], strict=True)],
+        "n (mentored / comparison)": [n_text(a, b) for a, b in zip(e["n_arm"], e["n_ref"], strict=True)],
         "Note": np.where(e["status"] == "included", "", "left out: " + e["reason"].astype(str)),
     })
 

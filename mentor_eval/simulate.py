@@ -152,7 +152,7 @@ class SimulatedStudy:
     scores : DataFrame or None
         Score-level studies only (``simulate_study(..., scores_only=True)``): the long analysis
         frame (one row per participant x observed wave x scale), as
-        :func:`mentor_eval.outcomes.study_power.simulated_frame` returns for item-level studies.
+        :func:`mentor_eval.power_study.simulated_frame` returns for item-level studies.
     """
 
     participants: pd.DataFrame
@@ -839,7 +839,7 @@ def simulate_study(
     scores_only : bool, default False
         Skip the item responses: draw continuous scale scores from a linear (congeneric) item
         model with the same latent traits, design, clusters, dosage and dropout, and return them
-        as ``scores`` (the layout of :func:`mentor_eval.outcomes.study_power.simulated_frame`);
+        as ``scores`` (the layout of :func:`mentor_eval.power_study.simulated_frame`);
         ``responses`` then has no item columns and the study cannot be written. About ten times
         faster; for Monte Carlo studies of the analyses (see ``benchmarks/calibration.py``).
     mechanism : bool, default False

@@ -17,8 +17,8 @@ DATA = Path(__file__).parent / "data"
 HS_MODEL = {"visual": ["x1", "x2", "x3"], "textual": ["x4", "x5", "x6"], "speed": ["x7", "x8", "x9"]}
 # lavaan fitMeasures() name -> our fit column
 FIT_NAMES = {
-    "chisq": "chisq", "df": "df", "pvalue": "pvalue", "cfi": "cfi", "tli": "tli", "rmsea": "rmsea",
-    "rmsea.ci.lower": "rmsea_ci_low", "rmsea.ci.upper": "rmsea_ci_high", "rmsea.pvalue": "rmsea_pvalue",
+    "chisq": "chisq", "df": "df", "pvalue": "p", "cfi": "cfi", "tli": "tli", "rmsea": "rmsea",
+    "rmsea.ci.lower": "rmsea_ci_low", "rmsea.ci.upper": "rmsea_ci_high", "rmsea.pvalue": "rmsea_p",
     "srmr": "srmr", "baseline.chisq": "baseline_chisq", "baseline.df": "baseline_df", "logl": "logl",
     "unrestricted.logl": "unrestricted_logl", "aic": "aic", "bic": "bic", "npar": "npar", "ntotal": "n",
 }
@@ -136,7 +136,7 @@ def test_recovers_simulated_loadings():
     assert np.all(np.abs(est - np.tile(lam, 2)) < 4 * se)
     assert res.factor_correlations["estimate"].iloc[0] == pytest.approx(0.3, abs=0.06)
     # the model is true, so the chi-square test should usually not reject
-    assert res.fit["pvalue"].iloc[0] > 0.001
+    assert res.fit["p"].iloc[0] > 0.001
 
 
 def test_modifiers_and_residual_covariance(hs, hs_fit):

@@ -42,13 +42,14 @@ def test_rci_by_hand_with_given_sd():
     assert pd.isna(parts.loc["f", "category"]) and np.isnan(parts.loc["f", "rci"])
     p = res.parameters.iloc[0]
     assert p["sem"] == pytest.approx(2.0) and p["s_diff"] == pytest.approx(sdiff)
-    summ = res.summary.set_index("arm")
+    summ = res.by_arm.set_index("arm")
     assert summ.loc["nw", ["n", "n_improved", "n_unchanged", "n_deteriorated"]].tolist() == [3, 1, 1, 1]
     assert summ.loc["ctrl", ["n", "n_excluded", "n_improved", "n_unchanged"]].tolist() == [2, 1, 1, 1]
     assert summ.loc["nw", "share_improved"] == pytest.approx(1 / 3)
     assert "n_recovered" not in summ.columns
-    parts_, summary_ = res  # unpacks as two frames
-    assert summary_ is res.summary
+    parts_, by_arm_ = res  # unpacks as two frames
+    assert by_arm_ is res.by_arm
+    assert "Reliable change" in res.summary() and "by_arm" in res.summary()
 
 
 def test_default_sd_is_pooled_baseline_sd_of_everyone_with_pre():
@@ -77,7 +78,7 @@ def test_recovered_requires_reliable_change_and_crossing():
     assert parts.loc["a", "category"] == "recovered"  # 20 -> 30, crosses 28.57, reliable
     assert parts.loc["d", "category"] == "improved"  # 22 -> 28, reliable but still below
     assert parts.loc["e", "category"] == "unchanged"  # 30 -> 31, functional already, not reliable
-    summ = res.summary.set_index("arm")
+    summ = res.by_arm.set_index("arm")
     assert summ.loc["nw", "n_recovered"] == 1 and summ.loc["nw", "n_improved"] == 0
     assert summ.loc["nw", "n_reliably_improved"] == 1
     assert summ.loc["ctrl", "share_recovered"] == 0
@@ -104,7 +105,7 @@ def test_several_outcomes_need_a_mapping():
     p = res.parameters.set_index("outcome")
     assert p.loc["belonging", "reliability"] == 0.9
     assert p.loc["belonging", "sd_pre"] == pytest.approx(p.loc["hope", "sd_pre"] / 2)
-    assert set(res.summary["outcome"]) == {"hope", "belonging"}
+    assert set(res.by_arm["outcome"]) == {"hope", "belonging"}
     with pytest.raises(ParameterError, match="one instrument"):
         reliable_change(both, reliability={"hope": 0.8, "belonging": 0.9}, cutoff=3.0)
 
@@ -254,7 +255,7 @@ def test_reliable_change_false_positive_rate_on_a_null_study():
     at 3-7%. Internal consistency in its place gives about 20% (the bug this fixes).
     """
     from mentor_eval.instruments import load_instrument
-    from mentor_eval.outcomes.study_power import simulated_frame
+    from mentor_eval.power_study import simulated_frame
     from mentor_eval.simulate import simulate_study
 
     arms = ["control", "narrative_weaving", "storytelling_circles", "strength_spotlight"]
@@ -265,9 +266,9 @@ def test_reliable_change_false_positive_rate_on_a_null_study():
         res = reliable_change(frame, o, reliability="auto", retest=retest, interval_weeks=24, control="control",
                               alpha=sim.truth["reliability"][o])
         assert res.parameters.iloc[0]["reliability_source"] == "control arm baseline-post correlation"
-        s = res.summary.set_index("arm")
+        s = res.by_arm.set_index("arm")
         changed = s["n_improved"] + s["n_deteriorated"]
         assert changed.sum() / s["n"].sum() == pytest.approx(0.05, abs=0.02), (o, changed / s["n"])
         assert ((changed / s["n"]).between(0.02, 0.09)).all(), (o, changed / s["n"])
-        old = reliable_change(frame, o, reliability=sim.truth["reliability"][o]).summary
+        old = reliable_change(frame, o, reliability=sim.truth["reliability"][o]).by_arm
         assert (old["n_improved"] + old["n_deteriorated"]).sum() / old["n"].sum() > 0.12

@@ -73,13 +73,13 @@ def test_cr2_arm_test_is_clubsandwich_htz(fits):
     ref = EXPECTED["partially_nested"]["wald_arm"]
     an = fits["cr2"].anova.set_index("term")
     assert an.loc["arm", "F"] == pytest.approx(ref["F"][0], rel=1e-9)
-    assert an.loc["arm", "df_resid"] == pytest.approx(ref["df_denom"][0], rel=1e-9)
+    assert an.loc["arm", "df_denom"] == pytest.approx(ref["df_denom"][0], rel=1e-9)
     assert an.loc["arm", "p"] == pytest.approx(ref["p"][0], rel=1e-8)
     assert an.loc["arm", "test"] == "Wald F (CR2)"
     # one-df terms: the squared Satterthwaite t test
     coef = fits["cr2"].coefficients.set_index("term")
     assert an.loc["pre", "F"] == pytest.approx(coef.loc["pre", "t"] ** 2, rel=1e-10)
-    assert an.loc["pre", "df_resid"] == pytest.approx(coef.loc["pre", "df"], rel=1e-10)
+    assert an.loc["pre", "df_denom"] == pytest.approx(coef.loc["pre", "df"], rel=1e-10)
 
 
 def test_cr2_emmeans_and_contrasts_match_linear_contrast(fits):
@@ -285,7 +285,7 @@ def test_mixed_partially_nested_matches_lmertest(fits):
     ra = EXPECTED["partially_nested"]["mixed_anova"]
     k = ra["term"].index("arm")
     assert an.loc["arm", "F"] == pytest.approx(ra["F"][k], rel=1e-5)
-    assert an.loc["arm", "df_resid"] == pytest.approx(ra["df_denom"][k], rel=1e-5)
+    assert an.loc["arm", "df_denom"] == pytest.approx(ra["df_denom"][k], rel=1e-5)
     assert an.loc["arm", "p"] == pytest.approx(ra["p"][k], rel=1e-5)
 
 

@@ -236,7 +236,7 @@ def test_attrition_by_hand_both_boundaries():
     assert row.loc["cautious", "arm"] == "nw" and row.loc["cautious", "reference"] == "ctrl"
     assert row.loc["cautious", "n_enrolled"] == 100 and row.loc["cautious", "n_analysed"] == 80
     assert row.loc["cautious", "attrition_pct"] == pytest.approx(20.0)
-    assert row.loc["cautious", "reference_attrition_pct"] == pytest.approx(10.0)
+    assert row.loc["cautious", "attrition_pct_ref"] == pytest.approx(10.0)
     assert row.loc["cautious", "overall_attrition_pct"] == pytest.approx(15.0)
     assert row.loc["cautious", "differential_pct"] == pytest.approx(10.0)
     assert row.loc["cautious", "max_differential_pct"] == 5.9

@@ -14,7 +14,7 @@ from mentor_eval.psychometrics import cfa, invariance
 
 DATA = Path(__file__).parent / "data"
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
-NAMES = {"rmsea.ci.lower": "rmsea_ci_low", "rmsea.ci.upper": "rmsea_ci_high"}
+NAMES = {"rmsea.ci.lower": "rmsea_ci_low", "rmsea.ci.upper": "rmsea_ci_high", "pvalue": "p"}  # lavaan -> ours
 
 
 def close(actual: float, expected: float) -> bool:

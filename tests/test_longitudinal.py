@@ -118,7 +118,7 @@ def test_recovers_known_effect_with_missing_waves():
     assert res.info["n_obs"] == int(data["score"].notna().sum())
     # participants with a missing wave stay in the model (no listwise deletion)
     observed = data.dropna(subset=["score"])
-    assert res.info["n_groups"]["participant_id"] == observed["participant_id"].nunique()
+    assert res.info["n_clusters"]["participant_id"] == observed["participant_id"].nunique()
     assert (observed.groupby("participant_id").size() < 3).sum() > 50
     var = res.variance.set_index("level")["variance"]
     assert var["participant_id"] == pytest.approx(1.0, abs=0.25)
@@ -182,7 +182,7 @@ def test_nested_clusters_and_statsmodels_engine_agree():
     ours = mixed_model(data, clusters=["site_id"])
     ref = mixed_model(data, clusters=["site_id"], engine="statsmodels")
     assert ours.info["engine"] == "mentor_eval" and ref.info["engine"] == "statsmodels"
-    assert ours.info["n_groups"] == {"site_id": 6, "participant_id": 90}
+    assert ours.info["n_clusters"] == {"site_id": 6, "participant_id": 90}
     assert ours.info["formula"].endswith("(1 | site_id/participant_id)")
     np.testing.assert_allclose(ours.fixed["estimate"], ref.fixed["estimate"], rtol=1e-4, atol=1e-6)
     assert ours.variance["variance"].min() > 0.1  # not a boundary fit
@@ -362,7 +362,7 @@ def test_post_baseline_partially_nested_matches_lme4(pn_fit):
     assert post["df"] == pytest.approx(c["df"], rel=1e-4)
     assert post["p"] == pytest.approx(c["p"], rel=1e-3)
     icc = res.icc.set_index("level")
-    assert icc.loc["mentor", "n_groups"] == 12 and icc.loc["participant", "n_groups"] == 120
+    assert icc.loc["mentor", "n_clusters"] == 12 and icc.loc["participant", "n_clusters"] == 120
     assert not icc["singular"].any() and res.info["singular"] is False
     assert any("partially nested" in n for n in res.info["notes"])
 
@@ -372,7 +372,7 @@ def test_mentor_recorded_from_midpoint_places_the_baseline_row(pn_long, pn_fit):
     blank = pn_long.assign(mentor=pn_long["mentor"].where(pn_long["wave"] != "baseline"))
     res = mixed_model(blank, score="y", participant="participant", clusters=["mentor"])
     assert res.info["REML_criterion"] == pytest.approx(pn_fit.info["REML_criterion"], abs=1e-9)
-    assert res.info["n_groups"] == pn_fit.info["n_groups"]
+    assert res.info["n_clusters"] == pn_fit.info["n_clusters"]
 
 
 def test_cluster_waves_all_and_own_clusters(pn_long):

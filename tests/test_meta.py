@@ -37,7 +37,10 @@ def test_pooled_matches_metafor(case):
     exp = EXPECTED["cases"][case]
     method = case.split("_")[1]
     row = _main_row(_fit(case), method)
-    for key in ("estimate", "tau2", "se", "stat", "p", "ci_low", "ci_high", "i2", "h2", "q", "q_p"):
+    # the Wald ratio is named after its reference distribution: t under Knapp-Hartung, z otherwise
+    stat, other = ("t", "z") if exp["df"] is not None else ("z", "t")
+    assert row[stat] == pytest.approx(exp["stat"], abs=TOL, rel=0) and np.isnan(row[other])
+    for key in ("estimate", "tau2", "se", "p", "ci_low", "ci_high", "i2", "h2", "q", "q_p"):
         assert row[key] == pytest.approx(exp[key], abs=TOL, rel=0), key
     assert row["k"] == exp["k"] and row["q_df"] == exp["q_df"]
     if method == "REML":
@@ -92,7 +95,10 @@ def test_meta_regression_matches_metafor(case):
     res = meta_regression(_frame(ds), mods, effect="yi", variance="vi", method=method, test=test)
     co = res.coefficients
     assert len(co) == len(exp["coef_names"])
-    for key in ("estimate", "se", "stat", "p", "ci_low", "ci_high"):
+    stat, other = ("t", "z") if test == "knha" else ("z", "t")
+    np.testing.assert_allclose(co[stat].to_numpy(), exp["stat"], atol=TOL, rtol=0, err_msg=stat)
+    assert co[other].isna().all()
+    for key in ("estimate", "se", "p", "ci_low", "ci_high"):
         np.testing.assert_allclose(co[key].to_numpy(), exp[key], atol=TOL, rtol=0, err_msg=key)
     fit = res.fit.iloc[0]
     for key in ("tau2", "i2", "h2", "r2", "qe", "qe_p", "qm", "qm_p"):

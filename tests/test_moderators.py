@@ -89,7 +89,10 @@ def test_moderation_matches_normal_equations_and_nested_f():
     np.testing.assert_allclose(coef["p"], 2 * stats.t.sf(np.abs(t), df), rtol=1e-9)
     q = stats.t.ppf(0.975, df)
     np.testing.assert_allclose(coef["ci_low"], beta[idx] - q * se[idx], atol=1e-10)
-    assert (coef["df_den"] == df).all() and (coef["n"] == len(y)).all()
+    np.testing.assert_allclose(coef["t"], t, rtol=1e-9)
+    assert coef["F"].isna().all()
+    assert (coef["df"] == df).all() and (coef["df_denom"] == df).all() and (coef["df_num"] == 1).all()
+    assert (coef["n"] == len(y)).all()
 
     # Joint F as the nested-model comparison: drop the four interaction columns.
     keep = [i for i in range(x.shape[1]) if i not in idx]
@@ -98,9 +101,9 @@ def test_moderation_matches_normal_equations_and_nested_f():
     rss_r = float(np.sum((y - xr @ br) ** 2))
     f = ((rss_r - rss) / 4) / (rss / df)
     frow = res[res.test == "interaction F"].iloc[0]
-    assert frow["statistic"] == pytest.approx(f, rel=1e-9)
+    assert frow["F"] == pytest.approx(f, rel=1e-9) and np.isnan(frow["t"])
     assert frow["p"] == pytest.approx(stats.f.sf(f, 4, df), rel=1e-9)
-    assert (frow["df_num"], frow["df_den"]) == (4, df)
+    assert (frow["df_num"], frow["df_denom"]) == (4, df)
     assert set(res["status"]) == {"exploratory"}
 
 
@@ -122,7 +125,7 @@ def test_moderation_matches_statsmodels_and_subgroup_effects():
         r[i, list(fit.params.index).index(n)] = 1
     ft = fit.f_test(r)
     frow = res[res.test == "interaction F"].iloc[0]
-    assert frow["statistic"] == pytest.approx(float(np.squeeze(ft.fvalue)), rel=1e-9)
+    assert frow["F"] == pytest.approx(float(np.squeeze(ft.fvalue)), rel=1e-9)
     # subgroup effect of nw among girls = nw main effect + nw:girl
     tt = fit.t_test(
         " + ".join(

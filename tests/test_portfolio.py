@@ -157,7 +157,7 @@ def _program(name: str, model: str, fmt: str, g: float, se: float, *, status: st
                          "outcome_label": "O: total", "family": "hope", "targeted": True, "g": g, "g_se": se,
                          "variance": se**2, "g_ci_low": g - 2 * se, "g_ci_high": g + 2 * se, "estimate": g,
                          "ci_low": g - 2 * se, "ci_high": g + 2 * se, "p": 0.01, "n_arm": 50.0,
-                         "n_reference": 50.0, "status": status, "reason": "" if status == "included" else "hidden"}])
+                         "n_ref": 50.0, "status": status, "reason": "" if status == "included" else "hidden"}])
     return ProgramResult(name, f"{name}/study.yaml", "included", "", eff, pd.DataFrame(), {"design": "randomized"})
 
 

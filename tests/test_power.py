@@ -11,7 +11,8 @@ from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 
 from mentor_eval.errors import AnalysisError, ParameterError
-from mentor_eval.outcomes import mdes_ancova, power_ancova, simulated_power
+from mentor_eval.outcomes import mdes_ancova, power_ancova
+from mentor_eval.power_study import simulated_power
 
 # --------------------------------------------------------------------------- analytic power
 
@@ -260,7 +261,7 @@ def test_partial_nesting_formula_by_hand():
 
 
 def test_clustered_trial_generator():
-    from mentor_eval.outcomes.power import clustered_trial
+    from mentor_eval.power_study import clustered_trial
 
     trial = clustered_trial(300, cluster_size=10, icc=0.3, pretest_r=0.6, n_arms=3, seed=2)
     wide = trial.pivot(index="participant_id", columns="wave", values="score")
@@ -303,7 +304,7 @@ def test_cr2_null_type_i_many_replications():
 
 def _null_trials():
     """simulate / analyse: a partially nested null trial analysed as the pipeline does (default method)."""
-    from mentor_eval.outcomes.power import clustered_trial
+    from mentor_eval.power_study import clustered_trial
 
     def simulate(seed: int):
         return clustered_trial(60, cluster_size=10, icc=0.2, pretest_r=0.5, seed=seed)
@@ -331,7 +332,7 @@ def test_cluster_aware_ancova_holds_type_i_on_a_clustered_null():
 
 @pytest.mark.slow
 def test_simulated_power_of_the_clustered_ancova_agrees_with_analytic():
-    from mentor_eval.outcomes.power import simulated_power_ancova
+    from mentor_eval.power_study import simulated_power_ancova
 
     kw = dict(cluster_size=10, icc=0.15, pretest_r=0.5, nesting="partial")
     d = mdes_ancova(100, 0.6, **kw)  # analytic power .60

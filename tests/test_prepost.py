@@ -36,7 +36,7 @@ def test_signed_rank_exact_r_example():
     # R: wilcox.test(x, y, paired = TRUE) gives V = 40, p-value = 0.03906.
     # By hand: P(V >= 40 | n = 9) = #{subsets of 1..9 with sum <= 5} / 2^9 = 10 / 512.
     res = signed_rank_test(DEP_X, DEP_Y).iloc[0]
-    assert res["statistic"] == 40
+    assert res["v"] == 40
     assert res["p"] == pytest.approx(2 * 10 / 512, abs=1e-15)
     assert res["method"] == "exact"
 
@@ -45,7 +45,7 @@ def test_signed_rank_normal_with_ties_and_zeros():
     diff = np.array([0, 1, -1, 2, 2, 3, -4, 5], dtype=float)
     res = signed_rank_test(diff).iloc[0]
     # zero dropped, n = 7, |d| ranks 1.5 1.5 3.5 3.5 5 6 7, V = 1.5 + 3.5 + 3.5 + 5 + 7
-    assert res["statistic"] == 20.5
+    assert res["v"] == 20.5
     assert res["n_zero"] == 1 and res["n_nonzero"] == 7
     sigma = math.sqrt(7 * 8 * 15 / 24 - (6 + 6) / 48)
     z = (20.5 - 14 - 0.5) / sigma
@@ -114,7 +114,7 @@ def test_outcomes_are_grouped_and_selectable():
     assert res.set_index("outcome").loc["hope", "estimate"] == pytest.approx(4 / 3)
     only = prepost(pd.concat([a, b]), "hope")
     assert len(only) == 1
-    with pytest.raises(ParameterError, match="not in the data"):
+    with pytest.raises(ParameterError, match="not in data: \\[.grit.\\]"):
         prepost(pd.concat([a, b]), "grit")
 
 

@@ -112,7 +112,7 @@ def test_flow_suppression_hides_small_cells_and_their_complements(raw, strict):
 def test_suppression_propagates_across_tables(strict):
     # the control arm is hidden at the last wave, so no comparison with it can be published
     assert strict.contrasts["suppressed"].all()
-    assert strict.contrasts["g"].isna().all() and strict.contrasts["n_reference"].isna().all()
+    assert strict.contrasts["g"].isna().all() and strict.contrasts["n_ref"].isna().all()
     assert strict.hypotheses["estimate"].isna().all()
     assert (strict.hypotheses["verdict"] == "not reported (the comparison involves a group of fewer than 150 people)").all()
     mm = strict.mixed_means

@@ -493,7 +493,7 @@ def test_bad_cluster_parameters_raise_parameter_error(kwargs, text):
 
 # ---------------------------------------------------------------------- score-level path
 def test_score_level_path_has_the_analysis_frame_layout():
-    from mentor_eval.outcomes.study_power import simulated_frame
+    from mentor_eval.power_study import simulated_frame
 
     items = simulate_study(300, seed=4)
     fast = simulate_study(300, seed=4, scores_only=True)

@@ -66,7 +66,7 @@ def population() -> dict[str, float]:
     participants is the average treatment effect (randomization makes the treated a random half)
     with a Monte-Carlo SE of about .007 score points (the per-study SE is about 1.1).
     """
-    from mentor_eval.outcomes.study_power import simulated_frame
+    from mentor_eval.power_study import simulated_frame
     from mentor_eval.simulate import simulate_study
 
     treated = simulate_study(POP_N, seed=POP_SEED, effects={ARM: EFFECT}, **DESIGN)
@@ -102,13 +102,13 @@ def population() -> dict[str, float]:
 
 def _rates(effect: Any, truth: float, seed: int) -> pd.DataFrame:
     """Run N_REPS studies; per check the share of replicates 'rejecting' (see analyse)."""
-    from mentor_eval.outcomes.power import simulated_power
+    from mentor_eval.power_study import simulated_power
 
     design, n, outcome, covs, arm = dict(DESIGN), N_STUDY, OUTCOME, list(COVARIATES), ARM
 
     # Closures over locals only: simulated_power ships them to its workers by value.
     def simulate(s: int) -> pd.DataFrame:
-        from mentor_eval.outcomes.study_power import simulated_frame
+        from mentor_eval.power_study import simulated_frame
         from mentor_eval.simulate import simulate_study
 
         frame = simulated_frame(simulate_study(n, seed=s, effects={arm: effect}, **design))
@@ -196,7 +196,7 @@ def test_sample_analysis_recovers_true_effects():
 @pytest.mark.slow
 def test_study_power_agrees_with_power_ancova(population):
     from mentor_eval.outcomes.power import power_ancova
-    from mentor_eval.outcomes.study_power import study_power
+    from mentor_eval.power_study import study_power
 
     n_sims = 300
     res = study_power(N_STUDY, EFFECT, n_sims=n_sims, seed=8103, n_jobs=2, covariates=(), **DESIGN)
@@ -216,7 +216,7 @@ def test_study_power_agrees_with_power_ancova(population):
 
 
 def test_study_power_rejects_ambiguous_arguments():
-    from mentor_eval.outcomes.study_power import study_power
+    from mentor_eval.power_study import study_power
 
     with pytest.raises(ParameterError, match="use effect instead"):
         study_power(60, 0.3, effects={"narrative_weaving": 0.2})

@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of, check_treated_arms
+from mentor_eval._params import check_in_interval, check_one_of, check_treated_arms
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
-from mentor_eval.outcomes.moderators import _covariate_block, _levels, _prepost_wide
+from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
+from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
+from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["cace", "two_stage_least_squares"]
 
@@ -186,9 +189,11 @@ def cace(
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     rule_col = complied if complied is not None else dose
     person_cols = [rule_col, *covariates, *([cluster] if cluster else [])]
-    check_columns(func, data, [participant, arm, wave, score, *person_cols], what="data")
-    frames = _prepost_wide(func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
-                           score=score, outcome_col=outcome_col, person_cols=person_cols)
+    wide, keys = pre_post_wide(func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
+                               participant=participant, outcome_col=outcome_col, person=person_cols)
+    order = outcome_order(data, outcome, outcome_col)
+    frames = by_outcome(wide, keys, score, order,
+                        rename={"participant_id": participant, "arm": arm, "pre": "_pre", "post": "_post"})
     all_arms = _levels(data[arm])
     arms = check_treated_arms(func, all_arms, control, arms)
     values = data[rule_col]
@@ -269,4 +274,5 @@ def cace(
                              "first_stage_f": f_stat, "wald": wald if eff == "cace" else np.nan})
     cols = ["outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n", "n_arm", "n_compliers",
             "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"]
-    return pd.DataFrame(rows, columns=cols)
+    return table_result(pd.DataFrame(rows, columns=cols), title="Complier average causal effect",
+                            method="two-stage least squares with the randomized arm as instrument, beside the intention-to-treat effect")

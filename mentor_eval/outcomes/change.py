@@ -11,14 +11,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
-from mentor_eval.outcomes.prepost import _pre_post_wide
+from mentor_eval.outcomes.inputs import pre_post_wide
+from mentor_eval.outcomes.results import Result, table_result
 
 __all__ = ["reliable_change", "ReliableChange", "clinical_cutoff", "retest_reliability", "CATEGORIES",
            "RELIABILITY_SOURCES"]
@@ -151,7 +152,7 @@ def retest_reliability(
     if retest is not None and not isinstance(retest, Mapping):
         raise ParameterError(f"The 'retest' parameter of {func} must be a mapping outcome -> retest entries; "
                              f"got {type(retest).__name__}.")
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
@@ -211,7 +212,8 @@ def retest_reliability(
                        reliability_detail="internal consistency; overstates retest reliability")
         rows.append(row)
     out = pd.DataFrame(rows)
-    return out if keys else out.drop(columns="outcome")
+    return table_result(out if keys else out.drop(columns="outcome"), title="Test-retest reliability for reliable change",
+                            method="published retest over a comparable interval, else the control arm's baseline-post correlation, else alpha")
 
 
 def _within_arm_r(pair: pd.DataFrame) -> float:
@@ -223,7 +225,7 @@ def _within_arm_r(pair: pd.DataFrame) -> float:
 
 
 @dataclass(frozen=True)
-class ReliableChange:
+class ReliableChange(Result):
     """Result of :func:`reliable_change`.
 
     Attributes
@@ -234,8 +236,9 @@ class ReliableChange:
         categorical: recovered, improved, unchanged, deteriorated; missing when the participant
         lacks a pre or post score) and ``functional_post`` (post score on the functional side of
         the cut-off; only when a cut-off applies).
-    summary : pandas.DataFrame
-        One row per (outcome,) arm: ``n`` (complete pairs classified), ``n_excluded`` (participants
+    by_arm : pandas.DataFrame
+        One row per (outcome,) arm (this table was called ``summary`` before ``summary()`` became
+        the printable overview every result has): ``n`` (complete pairs classified), ``n_excluded`` (participants
         without both scores), ``n_improved``, ``n_unchanged``, ``n_deteriorated``,
         ``n_reliably_improved`` (improved + recovered) and ``share_*`` (counts / ``n``) for each;
         ``n_recovered`` and ``share_recovered`` when a cut-off applies.
@@ -245,15 +248,34 @@ class ReliableChange:
         pairs), ``sd_pre``, ``sd_pre_source``, ``n_sd_pre``, ``sem``, ``s_diff``, ``critical``,
         ``higher_is_better``, ``cutoff``, ``cutoff_kind``.
 
-    The object unpacks as ``participants, summary = result``.
+    The object unpacks as ``participants, by_arm = result``. ``method`` states the index and
+    critical value, ``notes`` where each outcome's reliability came from, and ``summary()`` shows
+    ``by_arm``.
     """
 
+    title: ClassVar[str] = "Reliable change (Jacobson-Truax)"
+    headline: ClassVar[str] = "by_arm"
+
     participants: pd.DataFrame
-    summary: pd.DataFrame
+    by_arm: pd.DataFrame
     parameters: pd.DataFrame
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        return iter((self.participants, self.summary))
+        return iter((self.participants, self.by_arm))
+
+    @property
+    def method(self) -> str:
+        crit = self.parameters["critical"].iloc[0] if len(self.parameters) else 1.96
+        return f"Jacobson-Truax reliable change index, |RCI| > {crit:g} is reliable change"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        out = []
+        for _, r in self.parameters.iterrows():
+            who = f"{r['outcome']}: " if "outcome" in self.parameters.columns else ""
+            detail = f" ({r['reliability_detail']})" if r.get("reliability_detail") else ""
+            out.append(f"{who}reliability {r['reliability']:.3f} from {r['reliability_source']}{detail}")
+        return tuple(out)
 
 
 def _norm_pair(func: str, name: str, value) -> tuple[float, float]:
@@ -404,8 +426,8 @@ def reliable_change(
     Returns
     -------
     ReliableChange
-        Frozen dataclass with ``participants``, ``summary`` and ``parameters`` frames (columns
-        described in :class:`ReliableChange`); unpacks as ``participants, summary``.
+        Frozen dataclass with ``participants``, ``by_arm`` and ``parameters`` frames (columns
+        described in :class:`ReliableChange`); unpacks as ``participants, by_arm``.
 
     Notes
     -----
@@ -419,7 +441,7 @@ def reliable_change(
     *unchanged*; *deteriorated*. Without a cut-off nobody is classed *recovered*.
 
     Missing-data policy: participants without both scores are listed with a missing ``rci`` and
-    ``category`` and counted in the summary's ``n_excluded``; they still contribute their baseline
+    ``category`` and counted in ``by_arm``'s ``n_excluded``; they still contribute their baseline
     score to the default ``sd_pre``.
 
     References
@@ -441,7 +463,7 @@ def reliable_change(
     if not isinstance(higher_is_better, (bool, np.bool_)):
         raise ParameterError(f"The 'higher_is_better' parameter of {func} must be True or False; got "
                              f"{higher_is_better!r}.")
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
@@ -604,5 +626,5 @@ def reliable_change(
             f"{func}: nobody has both a {pre!r} and a {post!r} score; reliable change cannot be computed."
         )
     return ReliableChange(
-        participants=parts.reset_index(drop=True), summary=summary.reset_index(), parameters=params
+        participants=parts.reset_index(drop=True), by_arm=summary.reset_index(), parameters=params
     )

@@ -18,6 +18,7 @@ nested trial -- take a closed form, so the cost does not grow with a Python loop
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from scipy import stats
 
 from mentor_eval.errors import AnalysisError
 
-__all__ = ["CR2Fit", "WorkingCovariance", "cr2_fit", "cluster_codes"]
+__all__ = ["CR2Fit", "WorkingCovariance", "cr2_fit", "cluster_codes", "nested_cluster_labels"]
 
 # clubSandwich's matrix_power() treats eigenvalues below 1e-12 as zero (a pseudo-inverse root).
 _EIG_TOL = 1e-12
@@ -464,3 +465,40 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
         _apply_a=apply_a, _apply_phi=apply_phi, _mkm=mkm,
         working_model="random intercepts" if ratios else "identity",
     )
+
+
+def nested_cluster_labels(levels: Any) -> np.ndarray:
+    """Cluster of each row under nested levels: the outermost level at which the row has a value.
+
+    Parameters
+    ----------
+    levels : DataFrame or mapping of column name -> values
+        One entry per declared cluster level, outermost first (e.g. ``site_id``, ``mentor_id``),
+        each with one value per row; a missing value means the row is in no cluster of that level
+        (a control participant of a partially nested trial has no mentor).
+
+    Returns
+    -------
+    numpy.ndarray of object
+        ``"<column>=<value>"`` of the outermost level with a value, ``None`` where the row has a
+        value at no level; pass it to :func:`cluster_codes` (rows without a label become clusters
+        of one).
+
+    Notes
+    -----
+    Cluster-robust inference with nested levels clusters at the top level present, whose
+    clusters contain the lower ones; a row that lacks the top level falls back to the next.
+
+    Examples
+    --------
+    >>> nested_cluster_labels({"site_id": ["a", None, None], "mentor_id": ["m1", "m2", None]}).tolist()
+    ['site_id=a', 'mentor_id=m2', None]
+    """
+    names = list(levels)
+    n = len(levels[names[0]]) if names else 0
+    key = np.full(n, None, dtype=object)
+    for name in reversed(names):  # outer levels overwrite inner ones
+        col = pd.Series(levels[name]).reset_index(drop=True)
+        has = col.notna().to_numpy()
+        key[has] = (name + "=" + col[has].astype(str)).to_numpy(dtype=object)
+    return key

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,12 @@ from scipy import optimize, stats
 
 from mentor_eval._params import check_in_interval, check_one_of, check_positive_int
 from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.clustered import cluster_codes, nested_cluster_labels
 from mentor_eval.outcomes.effectsize import hedges_j
+from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.inputs import pre_post_wide
 from mentor_eval.outcomes.multiplicity import P_ADJUST_METHODS, adjust_pvalues
-from mentor_eval.outcomes.prepost import _pre_post_wide
+from mentor_eval.outcomes.results import Result
 
 __all__ = ["ancova", "AncovaResult", "dunnett_pvalues", "dunnett_quantile"]
 
@@ -36,9 +40,24 @@ _PLACEHOLDER = "\x00no cluster"
 _SINGLE_STEP = {"control": "dunnett", "pairwise": "tukey"}
 
 
+_METHOD_TEXT = {
+    "none": "OLS ANCOVA (post ~ pre + arm + covariates)",
+    "cr2": "OLS ANCOVA with the CR2 cluster-robust covariance and Satterthwaite df",
+    "mixed": "REML multilevel ANCOVA (a random intercept per cluster level for its members), Satterthwaite df",
+}
+
+
 @dataclass(frozen=True)
-class AncovaResult:
-    """Result of :func:`ancova`; every attribute is a tidy DataFrame (see :func:`ancova`)."""
+class AncovaResult(Result):
+    """Result of :func:`ancova`; every table is a tidy DataFrame (see :func:`ancova`).
+
+    ``method`` says how the contrasts were estimated (OLS, CR2 or the multilevel model; per
+    outcome when they differ), ``notes`` lists exclusions and cluster fallbacks from ``info``,
+    and ``summary()`` shows the contrasts.
+    """
+
+    title: ClassVar[str] = "ANCOVA: arm comparisons on the post-test adjusted for the pre-test"
+    headline: ClassVar[str] = "contrasts"
 
     coefficients: pd.DataFrame
     emmeans: pd.DataFrame
@@ -46,6 +65,29 @@ class AncovaResult:
     anova: pd.DataFrame
     info: pd.DataFrame
     icc: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ICC_COLUMNS))
+
+    @property
+    def method(self) -> str:
+        em = self.emmeans
+        used = list(pd.unique(em["cluster_method"])) if "cluster_method" in em.columns and len(em) else ["none"]
+        text = [_METHOD_TEXT.get(str(m), str(m)) for m in used]
+        if "vcov" in self.coefficients.columns and (self.coefficients["vcov"] == "HC3").any():
+            text = [t + ", HC3 standard errors" if t == _METHOD_TEXT["none"] else t for t in text]
+        return "; ".join(text)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        info = self.info
+        if not len(info):
+            return ()
+        out = []
+        for _, r in info.iterrows():
+            where = f"{r['outcome']}: " if "outcome" in info.columns and len(pd.unique(info["outcome"])) > 1 else ""
+            if r["status"] == "excluded" and r["n"] > 0:
+                out.append(f"{where}{int(r['n'])} participant(s) excluded: {r['reason']}")
+            elif r["status"] not in ("used", "excluded"):
+                out.append(f"{where}{r['status']}: {r['reason']}")
+        return tuple(dict.fromkeys(out))
 
 
 # --------------------------------------------------------------------------------------------
@@ -108,13 +150,6 @@ def dunnett_quantile(
 
 def _is_factor(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
-
-
-def _levels(s: pd.Series) -> list:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    return sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
 
 
 def _ols(x: np.ndarray, y: np.ndarray, hc3: bool):
@@ -271,12 +306,10 @@ def _cluster_levels(
 
 def _cr2_codes(levels: list[_Level], n: int) -> np.ndarray:
     """Cluster of each participant: the outermost modelled level with a value, else a singleton."""
-    from mentor_eval.outcomes.clustered import cluster_codes
-
-    key = np.full(n, None, dtype=object)
-    for lev in reversed([lv for lv in levels if not lv.dropped]):  # outer levels overwrite inner ones
-        key[lev.has] = np.array([f"{lev.name}={v}" for v in lev.values[lev.has]], dtype=object)
-    return cluster_codes(pd.Series(key, dtype=object))
+    modelled = {lv.name: lv.values for lv in levels if not lv.dropped}
+    if not modelled:
+        return cluster_codes(pd.Series(np.full(n, None, dtype=object), dtype=object))
+    return cluster_codes(pd.Series(nested_cluster_labels(modelled), dtype=object))
 
 
 def _working_covariance(fit, mod: list[_Level]):
@@ -705,7 +738,7 @@ def _fit_one(
                     "g_ci_high": g_hi,
                     "standardizer": spool,
                     "n_arm": n1.astype(int),
-                    "n_reference": n2.astype(int),
+                    "n_ref": n2.astype(int),
                     "cluster_method": inf.method,
                     "se_unclustered": cse_ols,
                 }
@@ -727,13 +760,13 @@ def _fit_one(
                 "term": "arm" if term == "arm" else term,
                 "sum_sq": f * q * sigma2 if classical else np.nan,
                 "df": q,
-                "df_resid": den,
+                "df_denom": den,
                 "F": f,
                 "p": pval,
                 "test": "F (Type II)" if classical else f"Wald F ({inf.vtype})",
             }
         )
-    rows.append({**keys_vals, "term": "Residuals", "sum_sq": rss, "df": int(df_resid), "df_resid": np.nan,
+    rows.append({**keys_vals, "term": "Residuals", "sum_sq": rss, "df": int(df_resid), "df_denom": np.nan,
                  "F": np.nan, "p": np.nan, "test": ""})
     anova = pd.DataFrame(rows)
     info = pd.DataFrame(info_rows)
@@ -854,9 +887,9 @@ def ancova(
           ``ci_high`` (per-comparison), ``ci_low_adj``, ``ci_high_adj`` (simultaneous: Dunnett or
           Tukey critical value; Bonferroni for the p-value-only methods, as emmeans does), ``g``,
           ``g_se``, ``g_ci_low``, ``g_ci_high`` (Hedges' *g*), ``standardizer`` (pooled
-          unadjusted post-test SD of the two arms; with clustering, corrected as in Notes), ``n_arm``, ``n_reference``, ``cluster_method``,
+          unadjusted post-test SD of the two arms; with clustering, corrected as in Notes), ``n_arm``, ``n_ref``, ``cluster_method``,
           ``se_unclustered``.
-        - ``anova``: per term ``sum_sq``, ``df``, ``df_resid``, ``F``, ``p``, ``test``, plus a
+        - ``anova``: per term ``sum_sq``, ``df`` (the term's), ``df_denom`` (the F's denominator df), ``F``, ``p``, ``test``, plus a
           ``Residuals`` row (as ``car::Anova(type = 2)``).
         - ``info``: ``status`` (``"used"``, ``"excluded"``, ``"cluster fallback"``, ``"cluster
           ignored"``), ``reason``, ``n``.
@@ -1033,9 +1066,9 @@ def ancova(
             "covariance is already robust to unequal variances; use hc3=False."
         )
 
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
-        participant=participant, extra=[*covariates, *clusters],
+        participant=participant, baseline=[*covariates, *clusters],
     )
     parts = {"coefficients": [], "emmeans": [], "contrasts": [], "anova": [], "info": [], "icc": []}
     groups = wide.groupby(keys, sort=True) if keys else [((None,), wide)]

@@ -18,6 +18,8 @@ import pandas as pd
 
 from mentor_eval._params import check_columns, check_one_of
 from mentor_eval.errors import DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import levels as _arm_order
+from mentor_eval.outcomes.results import table_result
 from mentor_eval.outcomes.wwc import boundary_note, classify_attrition, max_differential_attrition
 
 __all__ = ["participant_flow", "attrition", "baseline_equivalence"]
@@ -40,18 +42,6 @@ _COX_SCALE = 1.65
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-def _arm_order(values: pd.Series) -> list[Any]:
-    """Arms in a stable order: categorical order if the column is categorical, else sorted."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.dropna().unique())
-        return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
-    try:
-        return sorted(uniq)
-    except TypeError:  # mixed types: keep first appearance
-        return list(uniq)
 
 
 def _check_participants(func: str, participants: pd.DataFrame, participant: str, arm: str) -> pd.DataFrame:
@@ -313,7 +303,8 @@ def participant_flow(
     with np.errstate(divide="ignore", invalid="ignore"):
         out["pct_assessed"] = 100.0 * out["n_assessed"] / out["n_enrolled"]
         out["pct_analysed"] = 100.0 * out["n_analysed"] / out["n_enrolled"]
-    return out[["arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"]]
+    return table_result(out[["arm", "wave", "n_enrolled", "n_assessed", "pct_assessed", "n_analysed", "pct_analysed"]], title="Participant flow",
+                            method="counts of enrolled, assessed and analysed participants per arm and wave")
 
 
 # --------------------------------------------------------------------------- attrition
@@ -369,12 +360,12 @@ def attrition(
         - ``attrition_pct``: attrition of ``arm``, ``100 * (1 - n_analysed / n_enrolled)``.
         - ``overall_attrition_pct``: attrition of both arms pooled, the WWC "overall" rate for
           this contrast.
-        - ``differential_pct``: ``|attrition_pct - reference_attrition_pct|``, percentage points.
+        - ``differential_pct``: ``|attrition_pct - attrition_pct_ref|``, percentage points.
         - ``boundary``: ``"cautious"`` or ``"optimistic"``.
         - ``max_differential_pct``: highest differential still "low" at this overall rate
           (NaN: every differential is high).
         - ``verdict``: ``"low"`` or ``"high"`` attrition.
-        - ``n_enrolled_ref``, ``n_analysed_ref``, ``reference_attrition_pct``: the same counts
+        - ``n_enrolled_ref``, ``n_analysed_ref``, ``attrition_pct_ref``: the same counts
           and rate for the reference arm.
         - ``boundary_note``: source of the boundary and how it was read between rows.
 
@@ -464,9 +455,10 @@ def attrition(
     n = len(boundaries)
     out["n_enrolled_ref"] = np.tile(ne_r, n)
     out["n_analysed_ref"] = np.tile(na_r, n)
-    out["reference_attrition_pct"] = np.tile(att_r, n)
+    out["attrition_pct_ref"] = np.tile(att_r, n)
     out["boundary_note"] = boundary_note(rounding)  # type: ignore[arg-type]
-    return out
+    return table_result(out, title="Attrition against the WWC boundary",
+                            method="overall and differential attrition against the What Works Clearinghouse boundary")
 
 
 # --------------------------------------------------------------------------- baseline equivalence
@@ -733,7 +725,7 @@ def baseline_equivalence(
     note[flat] = "no spread in either arm: g is undefined"
     note[too_few] = "fewer than 2 non-missing values in an arm"
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "variable": var,
             "arm": pd.Series(a_idx, dtype=object),
@@ -750,3 +742,5 @@ def baseline_equivalence(
             "note": note,
         }
     )
+    return table_result(out, title="Baseline equivalence",
+                        method="Hedges' g (continuous) or the Cox index (binary) against the WWC thresholds")

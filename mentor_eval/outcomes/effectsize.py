@@ -20,6 +20,7 @@ from scipy import special, stats
 
 from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.results import table_result
 
 __all__ = [
     "effect_size",
@@ -419,7 +420,8 @@ def effect_size(
         ]
         out = pd.concat(frames, ignore_index=True)
         out["n_missing"] = n_missing
-        return out
+        return table_result(out, title="Standardized effect size",
+                                method=f"{out['kind'].iloc[0]}, {out['ci_method'].iloc[0]} interval")
 
     ya = _as_float_array("y", y)
     if is_paired:
@@ -447,7 +449,8 @@ def effect_size(
         ]
         out = pd.concat(frames, ignore_index=True)
         out["n_missing"] = int((~keep).sum())
-        return out
+        return table_result(out, title="Standardized effect size",
+                                method=f"{out['kind'].iloc[0]}, {out['ci_method'].iloc[0]} interval")
 
     xs, ys = xa[~np.isnan(xa)], ya[~np.isnan(ya)]
     n1, n2 = xs.size, ys.size
@@ -463,4 +466,5 @@ def effect_size(
     ]
     out = pd.concat(frames, ignore_index=True)
     out["n_missing"] = int(np.isnan(xa).sum() + np.isnan(ya).sum())
-    return out
+    return table_result(out, title="Standardized effect size",
+                            method=f"{out['kind'].iloc[0]}, {out['ci_method'].iloc[0]} interval")

@@ -15,15 +15,17 @@ import time as _time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import check_column_names
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
+from mentor_eval.outcomes.results import Result, table_result
 from mentor_eval.resources import single_thread_blas
 
 __all__ = ["MixedModelResult", "mixed_model", "cluster_robust"]
@@ -32,8 +34,15 @@ _CONTROL_NAMES = ("control", "ctrl")
 
 
 @dataclass(frozen=True)
-class MixedModelResult:
-    """Result of :func:`mixed_model` (tidy frames; see the function's Returns section)."""
+class MixedModelResult(Result):
+    """Result of :func:`mixed_model` (tidy frames; see the function's Returns section).
+
+    ``method`` gives the estimation method, engine, df method and formula; ``notes`` the model's
+    notes (dropped rows, the control arm, boundary fits); ``summary()`` shows the contrasts.
+    """
+
+    title: ClassVar[str] = "Linear mixed model"
+    headline: ClassVar[str] = "contrasts"
 
     fixed: pd.DataFrame
     variance: pd.DataFrame
@@ -42,6 +51,21 @@ class MixedModelResult:
     contrasts: pd.DataFrame
     info: dict[str, Any]
     vcov: pd.DataFrame = field(repr=False)
+
+    @property
+    def method(self) -> str:
+        i = self.info
+        return (f"{i.get('method', '')} linear mixed model ({i.get('engine', '')}), {i.get('df_method', '')} df: "
+                f"{i.get('formula', '')}")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in self.info.get("notes", ()))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        t = super().tables()
+        t.pop("vcov", None)  # a matrix, not a tidy table
+        return t
 
 
 @dataclass
@@ -140,14 +164,8 @@ def _prepare(
         needed.append(time)
     if outcome is not None:
         needed.append("outcome")
-    check_columns(func, data, dict.fromkeys(needed))
-    roles = [score, wave, arm, participant, *clusters, *covariates] + ([time] if time else [])
-    dup = sorted({c for c in roles if roles.count(c) > 1})
-    if dup:
-        raise ParameterError(
-            f"{func}: the column(s) {', '.join(map(repr, dup))} are given more than one role "
-            "(score, wave, arm, participant, clusters, covariates, time)."
-        )
+    check_column_names(func, data, extra=["outcome"] if outcome is not None else [], score=score, wave=wave,
+                       arm=arm, participant=participant, clusters=clusters, covariates=covariates, time=time)
     notes: list[str] = []
 
     frame = data
@@ -728,7 +746,7 @@ def mixed_model(
         - ``icc``: ``level``, ``icc`` -- the intercept variance of each level over the total
           (all intercept variances + residual): the share of a clustered participant's score
           variance at a wave where every effect applies; for a random-slope model, at time 0;
-          ``waves`` (``"all"`` or ``"post-baseline"``), ``n_groups`` (clusters with a random
+          ``waves`` (``"all"`` or ``"post-baseline"``), ``n_clusters`` (clusters with a random
           effect, placeholder excluded; participants), ``singular`` (the level's variance, or
           for the participant level with a slope a variance or the correlation, is at the
           boundary, lme4's ``isSingular`` criterion on that level).
@@ -745,7 +763,7 @@ def mixed_model(
           syntax), ``control_arm`` (None in a single-arm study), ``arms``, ``single_arm``,
           ``waves``, ``n_obs``, ``n_dropped_missing`` (rows with a
           missing score), ``n_dropped_incomplete`` (rows with a missing covariate/time),
-          ``n_groups`` (level -> number of units), ``cluster_waves`` (cluster -> ``"all"`` or
+          ``n_clusters`` (level -> number of units), ``cluster_waves`` (cluster -> ``"all"`` or
           ``"post-baseline"``), ``clustered_arms`` (cluster -> arms whose participants carry
           its effect), ``converged``, ``boundary`` and ``singular`` (the same flag, lme4's
           ``isSingular``: a variance at zero or a correlation at +-1), ``notes`` (list of
@@ -958,7 +976,7 @@ def mixed_model(
         "n_obs": fit.n_obs,
         "n_dropped_missing": d.n_dropped_missing,
         "n_dropped_incomplete": d.n_dropped_incomplete,
-        "n_groups": dict(zip(level_names, n_units, strict=True)),
+        "n_clusters": dict(zip(level_names, n_units, strict=True)),
         "cluster_waves": dict(zip(clusters, d.cluster_modes, strict=True)),
         "clustered_arms": dict(zip(clusters, d.cluster_arms, strict=True)),
         "converged": fit.converged,
@@ -1039,7 +1057,7 @@ def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
     at_zero = [bool(v < tol) for v in outer] + [bool(min(inner_diag) < tol)]
     icc = pd.DataFrame({
         "level": level_names, "icc": intercepts / total, "waves": modes,
-        "n_groups": n_units if n_units is not None else list(fit.n_groups),
+        "n_clusters": n_units if n_units is not None else list(fit.n_groups),
         "singular": at_zero,
     })
     return variance, icc
@@ -1165,4 +1183,5 @@ def cluster_robust(
                         "n_clusters": n_clusters, "n_obs": n, "method": label})
     if outcome is not None:
         out.insert(0, "outcome", outcome)
-    return out
+    return table_result(out, title="Population-average model with cluster-robust SEs",
+                            method="GEE (exchangeable working correlation)" if kind == "gee" else "OLS with cluster-robust (CR1) standard errors")

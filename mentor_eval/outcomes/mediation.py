@@ -20,21 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from mentor_eval._params import (
-    check_columns,
     check_in_interval,
     check_one_of,
     check_positive_int,
     check_treated_arms,
 )
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
-from mentor_eval.outcomes.moderators import _covariate_block, _levels
+from mentor_eval.outcomes.inputs import check_column_names, check_waves, waves_wide
+from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
+from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import Result
 from mentor_eval.parallel import bootstrap_ci, jackknife_weights, resampling_plan, run_bootstrap
 
 __all__ = ["mediation", "MediationResult", "acme_at_rho", "EFFECTS", "DESIGNS"]
@@ -50,7 +52,7 @@ _ROW_ORDER = ("a", "b", "indirect", "direct", "total", "proportion")
 
 
 @dataclass(frozen=True)
-class MediationResult:
+class MediationResult(Result):
     """Mediation of each arm's effect (see :func:`mediation`).
 
     Attributes
@@ -66,10 +68,25 @@ class MediationResult:
         The settings of the run (waves, design, covariates, cluster, n_boot, seed).
     """
 
+    title: ClassVar[str] = "Mediation"
+    headline: ClassVar[str] = "effects"
+
     effects: pd.DataFrame
     paths: pd.DataFrame
     sensitivity: pd.DataFrame
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        p = self.parameters
+        return (f"product of coefficients a*b ({p.get('design', '')} design), delta-method ({p.get('se_method', 'ols')}) "
+                f"and bootstrap ({p.get('n_boot', 0)} replicates) intervals; Imai-Keele-Tingley sensitivity")
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        if self.parameters.get("design") == "cross-sectional":
+            return ("mediator and outcome measured at the same wave: weaker evidence of order",)
+        return ()
 
     def summary(self) -> str:
         """Plain-text overview: one block per arm x mediator x outcome."""
@@ -274,31 +291,6 @@ def _order_waves(data: pd.DataFrame, wave: str, waves: Sequence[Any] | None) -> 
     return _levels(data[wave])
 
 
-def _wide(func: str, data: pd.DataFrame, names: Sequence[str], waves: Sequence[Any], *, participant: str,
-          arm: str, wave: str, score: str, outcome_col: str, person_cols: Sequence[str]) -> pd.DataFrame:
-    """One row per participant: arm, person columns and ``"<outcome>@<wave>"`` score columns."""
-    person_cols = [c for c in dict.fromkeys(person_cols) if c not in (participant, arm)]
-    person = data[[participant, arm, *person_cols]]
-    varying = [c for c in [arm, *person_cols] if (person.groupby(participant)[c].nunique() > 1).any()]
-    if varying:
-        raise DataValidationError(
-            f"{func}: column(s) {varying!r} take more than one value within a participant; arm, covariates and "
-            "the cluster must be participant-level (one value per participant).")
-    person = person.groupby(participant, sort=True).first()
-    rows = data[data[outcome_col].isin(names) & data[wave].isin(waves)]
-    keys = rows[[participant, outcome_col, wave]]
-    if keys.duplicated().any():
-        dup = keys[keys.duplicated()].iloc[0].tolist()
-        raise DataValidationError(
-            f"{func}: more than one score for participant {dup[0]!r}, outcome {dup[1]!r}, wave {dup[2]!r}; "
-            "pass one score per participant, outcome and wave.")
-    wide = rows.pivot(index=participant, columns=[outcome_col, wave], values=score)
-    wide.columns = [f"{o}@{w}" for o, w in wide.columns]
-    need = [f"{o}@{w}" for o in names for w in waves]
-    wide = wide.reindex(columns=need).apply(pd.to_numeric, errors="coerce").astype(float)
-    return person.join(wide, how="left").reset_index()
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -470,7 +462,8 @@ def mediation(
     if not mediators or not outcomes:
         raise ParameterError(f"The 'mediator' and 'outcome' parameters of {func} must each name at least one outcome.")
     person_cols = [*covariates, *([cluster] if cluster else [])]
-    check_columns(func, data, [participant, arm, wave, score, outcome_col, *person_cols], what="data")
+    check_column_names(func, data, extra=person_cols, participant=participant, arm=arm, wave=wave, score=score,
+                       outcome_col=outcome_col)
     known = set(pd.unique(data[outcome_col].dropna()))
     for name, vals in (("mediator", mediators), ("outcome", outcomes)):
         bad = [v for v in vals if v not in known]
@@ -482,11 +475,8 @@ def mediation(
         raise ParameterError(f"The 'mediator' and 'outcome' parameters of {func} give no pair with mediator != outcome.")
 
     order = _order_waves(data, wave, waves)
+    check_waves(func, data, wave, {"pre": pre, "post": post, "mid": mid})
     present = set(pd.unique(data[wave].dropna()))
-    for name, w in (("pre", pre), ("post", post), ("mid", mid)):
-        if w is not None and w not in present:
-            raise DataValidationError(f"{func}: the {name} wave {w!r} does not occur in the '{wave}' column; it holds "
-                                      f"{sorted(map(str, present))!r}.")
     chosen = design
     if design != "cross-sectional":
         if mid is None and post in order and (pre is None or pre in order):
@@ -509,8 +499,8 @@ def mediation(
     all_arms = _levels(data[arm])
     arms = check_treated_arms(func, all_arms, control, arms)
     names = list(dict.fromkeys([*mediators, *outcomes]))
-    wide = _wide(func, data, names, need_waves, participant=participant, arm=arm, wave=wave, score=score,
-                 outcome_col=outcome_col, person_cols=person_cols)
+    wide = waves_wide(func, data, names, need_waves, participant=participant, arm=arm, wave=wave, score=score,
+                      outcome_col=outcome_col, person=person_cols)
 
     effects, paths, sens = [], [], []
     z_crit = stats.norm.ppf(0.5 + conf_level / 2)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from scipy import stats
 
 from mentor_eval._params import check_columns, check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.results import Result
 
 __all__ = [
     "meta_analysis",
@@ -38,11 +39,22 @@ PREDICTIONS = ("higgins", "metafor")
 
 _TOL = 1e-12
 # result columns a grouping column may not shadow
-_RESERVED = frozenset({"pooling", "method", "test", "k", "estimate", "se", "stat", "df", "p", "ci_low", "ci_high",
-                       "pi_low", "pi_high", "pi_df", "tau2", "tau", "se_tau2", "i2", "h2", "q", "q_df", "q_p",
-                       "level", "note", "study", "effect", "variance", "weight", "weight_fixed", "shift",
+_RESERVED = frozenset({"pooling", "method", "test", "k", "estimate", "se", "z", "t", "df", "p", "ci_low",
+                       "ci_high", "pi_low", "pi_high", "pi_df", "tau2", "tau", "se_tau2", "i2", "h2", "q", "q_df",
+                       "q_p", "ci_level", "note", "study", "effect", "variance", "weight", "weight_fixed", "shift",
                        "rstudent", "outlier"})
 _MAXITER = 10_000
+
+
+def _z_or_t(stat: Any, df: Any) -> dict[str, Any]:
+    """The Wald ratio as ``z`` (normal reference, ``df`` missing) or ``t`` (Knapp-Hartung, finite ``df``)."""
+    stat = np.asarray(stat, dtype=float)
+    is_t = np.isfinite(np.asarray(df, dtype=float))
+    nan = np.full(stat.shape, np.nan)
+    z, t = np.where(is_t, nan, stat), np.where(is_t, stat, nan)
+    if stat.ndim == 0:
+        return {"z": float(z), "t": float(t)}
+    return {"z": z, "t": t}
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,14 +266,25 @@ def _as_list(value: str | Sequence[str] | None) -> list[str]:
 # meta_analysis
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MetaAnalysisResult:
+class MetaAnalysisResult(Result):
     """Result of :func:`meta_analysis` (tidy DataFrames; columns documented there)."""
+
+    title: ClassVar[str] = "Meta-analysis"
+    headline: ClassVar[str] = "pooled"
 
     pooled: pd.DataFrame
     studies: pd.DataFrame
     leave_one_out: pd.DataFrame
     by: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return f"{self.settings.get('method', '')} pooling, {self.settings.get('test', '')} test"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in pd.unique(self.pooled.get("note", pd.Series(dtype=object)).dropna()) if str(n))
 
     def random(self) -> pd.DataFrame:
         """The random-effects rows of :attr:`pooled` (the fixed-effect ones when method='FE')."""
@@ -330,10 +353,10 @@ def meta_analysis(
     -------
     MetaAnalysisResult
         ``pooled``: one row per group x ``pooling`` ("random", "fixed") with the ``by`` columns,
-        ``pooling``, ``method``, ``test``, ``k``, ``estimate``, ``se``, ``stat`` (z or t), ``df``
-        (NaN for z), ``p``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``pi_df`` (df of the
+        ``pooling``, ``method``, ``test``, ``k``, ``estimate``, ``se``, ``z`` (Wald z; missing
+        under Knapp-Hartung) or ``t`` (Knapp-Hartung t; missing under z), ``df`` (NaN for z), ``p``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``pi_df`` (df of the
         prediction interval's t, NaN for z), ``tau2``, ``tau``, ``se_tau2`` (REML only), ``i2`` (%),
-        ``h2``, ``q``, ``q_df``, ``q_p``, ``level``, ``note`` (why a statistic is missing).
+        ``h2``, ``q``, ``q_df``, ``q_p``, ``ci_level``, ``note`` (why a statistic is missing).
         ``studies``: one row per study with the ``by`` columns, ``study``, ``effect``, ``variance``,
         ``se``, ``ci_low``, ``ci_high`` (normal-theory), ``weight`` and ``weight_fixed`` (% of the
         group's total). ``leave_one_out``: one row per group x omitted study with ``study``,
@@ -424,12 +447,12 @@ def meta_analysis(
         for model, f in fits.items():
             pooled_rows.append({
                 **keyd, "pooling": model, "method": "FE" if model == "fixed" else method, "test": test, "k": k,
-                "estimate": float(f["b"][0]), "se": float(f["se"][0]), "stat": float(f["stat"][0]),
+                "estimate": float(f["b"][0]), "se": float(f["se"][0]), **_z_or_t(f["stat"][0], f["df"]),
                 "df": f["df"], "p": float(f["p"][0]), "ci_low": float(f["ci_low"][0]),
                 "ci_high": float(f["ci_high"][0]), "pi_low": f["pi_low"], "pi_high": f["pi_high"],
                 "pi_df": f["pi_df"], "tau2": f["tau2"], "tau": float(np.sqrt(f["tau2"])),
                 "se_tau2": f["se_tau2"], "i2": f["i2"], "h2": f["h2"], "q": f["q"], "q_df": f["q_df"],
-                "q_p": f["q_p"], "level": level, "note": note,
+                "q_p": f["q_p"], "ci_level": level, "note": note,
             })
         main = fits.get("random", fits["fixed"])
         sse = np.sqrt(v)
@@ -461,12 +484,23 @@ def meta_analysis(
 # meta_regression
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MetaRegressionResult:
+class MetaRegressionResult(Result):
     """Result of :func:`meta_regression` (tidy DataFrames; columns documented there)."""
+
+    title: ClassVar[str] = "Meta-regression"
+    headline: ClassVar[str] = "coefficients"
 
     coefficients: pd.DataFrame
     fit: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return f"{self.settings.get('method', '')} mixed-effects meta-regression, {self.settings.get('test', '')} test"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return ()
 
     def summary(self) -> str:
         """The coefficient table and the fit statistics as plain text."""
@@ -539,7 +573,8 @@ def meta_regression(
     -------
     MetaRegressionResult
         ``coefficients``: ``term`` ("intercept", a numeric moderator's name, or ``name[level]``),
-        ``estimate``, ``se``, ``stat`` (z or t), ``df`` (NaN for z), ``p``, ``ci_low``, ``ci_high``.
+        ``estimate``, ``se``, ``z`` or ``t`` (as in :func:`meta_analysis`), ``df`` (NaN for z), ``p``,
+        ``ci_low``, ``ci_high``.
         ``fit`` (one row): ``k``, ``n_coef``, ``method``, ``test``, ``tau2`` (residual), ``tau``,
         ``i2`` (residual, %), ``h2``, ``r2`` (% of tau^2 explained, against the model without
         moderators, floored at 0; NaN when that tau^2 is 0), ``qe``, ``qe_df``, ``qe_p`` (residual
@@ -588,7 +623,8 @@ def meta_regression(
     y = frame[effect].to_numpy(dtype=float)
     v = frame[variance].to_numpy(dtype=float)
     f = _fit(y, v, X, method=method, test=test, level=level, prediction="higgins")
-    coefs = pd.DataFrame({"term": names, "estimate": f["b"], "se": f["se"], "stat": f["stat"], "df": f["df"],
+    coefs = pd.DataFrame({"term": names, "estimate": f["b"], "se": f["se"], **_z_or_t(f["stat"], f["df"]),
+                          "df": f["df"],
                           "p": f["p"], "ci_low": f["ci_low"], "ci_high": f["ci_high"]})
     if method == "FE":
         r2 = np.nan

@@ -15,12 +15,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
+from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
+from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
+from mentor_eval.outcomes.inputs import levels as _levels
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["moderation", "dose_response"]
 
 POOLED = "pooled"
+MODERATION_COLUMNS = ["outcome", "test", "term", "arm", "reference", "moderator", "level", "estimate", "se", "t", "F",
+                      "df", "df_num", "df_denom", "ci_low", "ci_high", "p", "n", "n_excluded", "status"]
 
 
 # --------------------------------------------------------------------------- data shaping
@@ -30,112 +36,16 @@ def _status(preregistered: bool) -> str:
     return "pre-specified" if preregistered else "exploratory"
 
 
-def _prepost_wide(
-    func: str,
-    data: pd.DataFrame,
-    outcome: str | Sequence[str] | None,
-    *,
-    pre: Any,
-    post: Any,
-    participant: str,
-    arm: str,
-    wave: str,
-    score: str,
-    outcome_col: str,
-    person_cols: Sequence[str],
-) -> dict[str, pd.DataFrame]:
-    """One frame per outcome: participant, arm, person-level columns, ``_pre`` and ``_post``."""
-    person_cols = [c for c in dict.fromkeys(person_cols) if c not in (participant, arm)]
-    check_columns(func, data, [participant, arm, wave, score, *person_cols], what="data")
-    if pre == post:
-        raise ParameterError(f"The 'post' parameter of {func} must differ from 'pre'; both are {post!r}.")
-    present = set(pd.unique(data[wave].dropna()))
-    for name, w in (("pre", pre), ("post", post)):
-        if w not in present:
-            raise DataValidationError(
-                f"{func}: the {name} wave {w!r} does not occur in the '{wave}' column; it holds "
-                f"{sorted(map(str, present))!r}. Set '{name}=' to one of them."
-            )
-    has_outcome = outcome_col in data.columns
-    if outcome is None:
-        outcomes = list(pd.unique(data[outcome_col].dropna())) if has_outcome else [score]
-    else:
-        outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
-        if not has_outcome:
-            raise ParameterError(
-                f"The 'outcome' parameter of {func} selects rows by the '{outcome_col}' column, which data lacks."
-            )
-        known = set(pd.unique(data[outcome_col].dropna()))
-        missing = [o for o in outcomes if o not in known]
-        if missing:
-            raise ParameterError(
-                f"The 'outcome' parameter of {func} names outcome(s) not in data: {missing!r}; "
-                f"available: {sorted(map(str, known))!r}."
-            )
-
-    # Person-level columns must not change across a participant's rows.
-    person = data[[participant, arm, *person_cols]]
-    varying = [c for c in [arm, *person_cols] if (person.groupby(participant)[c].nunique() > 1).any()]
-    if varying:
-        raise DataValidationError(
-            f"{func}: column(s) {varying!r} take more than one value within a participant; arm, "
-            "moderators, dose and covariates must be participant-level (one value per participant)."
-        )
-    person = person.groupby(participant, sort=True).first()
-
-    frames: dict[str, pd.DataFrame] = {}
-    for out in outcomes:
-        rows = data[data[wave].isin([pre, post])]
-        if has_outcome:
-            rows = rows[rows[outcome_col] == out]
-        keys = rows[[participant, wave]]
-        if keys.duplicated().any():
-            dup = keys[keys.duplicated()].iloc[0].tolist()
-            raise DataValidationError(
-                f"{func}: outcome {out!r} has more than one row for participant {dup[0]!r} at wave "
-                f"{dup[1]!r}; pass one score per participant, wave and outcome."
-            )
-        wide = rows.pivot(index=participant, columns=wave, values=score)
-        wide = wide.reindex(columns=[pre, post])
-        wide.columns = ["_pre", "_post"]
-        frame = person.join(wide, how="inner").reset_index()
-        frame["_pre"] = pd.to_numeric(frame["_pre"]).astype(float)
-        frame["_post"] = pd.to_numeric(frame["_post"]).astype(float)
-        frames[str(out)] = frame
-    return frames
-
-
-def _levels(values: pd.Series) -> list[Any]:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.dropna().unique())
-        return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
-    try:
-        return sorted(uniq)
-    except TypeError:
-        return list(uniq)
-
-
-def _covariate_block(func: str, frame: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Numeric covariates as is; text / categorical / boolean ones as 0/1 indicators (first level dropped)."""
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    for c in covariates:
-        v = frame[c]
-        if pd.api.types.is_bool_dtype(v.dtype):
-            cols.append(v.to_numpy(dtype=float))
-            names.append(c)
-        elif pd.api.types.is_numeric_dtype(v.dtype):
-            cols.append(v.to_numpy(dtype=float))
-            names.append(c)
-        else:
-            levels = _levels(v)
-            for lvl in levels[1:]:
-                cols.append((v == lvl).to_numpy(dtype=float))
-                names.append(f"{c}[{lvl}]")
-    if not cols:
-        return np.empty((len(frame), 0)), []
-    return np.column_stack(cols), names
+def _frames(func: str, data: pd.DataFrame, outcome: str | Sequence[str] | None, *, pre: Any, post: Any,
+            participant: str, arm: str, wave: str, score: str, outcome_col: str,
+            person_cols: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """One frame per outcome (see :func:`~mentor_eval.outcomes.inputs.pre_post_wide`): participant,
+    arm, the person-level columns, ``_pre`` and ``_post``."""
+    wide, keys = pre_post_wide(func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
+                               participant=participant, outcome_col=outcome_col, person=person_cols)
+    order = outcome_order(data, outcome, outcome_col)
+    return by_outcome(wide, keys, score, order,
+                      rename={"participant_id": participant, "arm": arm, "pre": "_pre", "post": "_post"})
 
 
 # --------------------------------------------------------------------------- OLS core
@@ -173,7 +83,7 @@ def _lincomb_rows(fit: dict[str, Any], c: np.ndarray, conf_level: float) -> dict
     return {
         "estimate": est,
         "se": se,
-        "statistic": t,
+        "t": t,
         "ci_low": est - q * se,
         "ci_high": est + q * se,
         "p": 2 * stats.t.sf(np.abs(t), fit["df"]),
@@ -252,8 +162,10 @@ def moderation(
         - ``estimate``, ``se``: coefficient (difference in the arm effect between ``level`` and
           the moderator's first level, or per unit of a continuous moderator) or subgroup arm
           effect, in outcome units; NaN for the F row.
-        - ``statistic``: t (coefficients) or F (the joint test).
-        - ``df_num``, ``df_den``: numerator (1 for t tests) and residual degrees of freedom.
+        - ``t``: the t statistic of a coefficient or subgroup effect (missing on the F row);
+          ``F``: the joint F of the interactions (missing on the other rows).
+        - ``df``: residual degrees of freedom (the t tests' df); ``df_num``, ``df_denom``: the F
+          test's degrees of freedom (1 and ``df`` on the t rows, as t squared is F(1, df)).
         - ``ci_low``, ``ci_high``, ``p``: confidence interval and two-sided p value.
         - ``n``: participants in the model; ``n_excluded``: participants dropped for a missing
           pre, post, moderator or covariate value.
@@ -302,7 +214,7 @@ def moderation(
         raise ParameterError(f"The 'moderator' {moderator!r} of {func} is also listed in 'covariates'.")
     if moderator in (arm, participant, wave, score):
         raise ParameterError(f"The 'moderator' parameter of {func} must be a participant characteristic; got {moderator!r}.")
-    frames = _prepost_wide(
+    frames = _frames(
         func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
         score=score, outcome_col=outcome_col, person_cols=[moderator, *covariates],
     )
@@ -319,7 +231,8 @@ def moderation(
                 status=_status(preregistered),
             )
         )
-    return pd.concat(results, ignore_index=True)
+    return table_result(pd.concat(results, ignore_index=True), title="Moderation (arm x subgroup)",
+                            method="OLS ANCOVA post ~ pre + arm * moderator + covariates; t tests of the interactions and a joint F")
 
 
 def _moderation_one(
@@ -400,8 +313,8 @@ def _moderation_one(
             {
                 "outcome": [out], "test": ["interaction F"], "term": [f"{arm} x {moderator}"],
                 "arm": [""], "reference": [control], "moderator": [moderator], "level": [""],
-                "estimate": [np.nan], "se": [np.nan], "statistic": [f_stat],
-                "df_num": [len(inter_names)], "df_den": [fit["df"]],
+                "estimate": [np.nan], "se": [np.nan], "t": [np.nan], "F": [f_stat], "df": [fit["df"]],
+                "df_num": [len(inter_names)], "df_denom": [fit["df"]],
                 "ci_low": [np.nan], "ci_high": [np.nan], "p": [f_p],
             }
         ),
@@ -409,7 +322,8 @@ def _moderation_one(
             {
                 "outcome": out, "test": "interaction", "term": inter_names,
                 "arm": [a for a, _ in inter_keys], "reference": control, "moderator": moderator,
-                "level": [lvl for _, lvl in inter_keys], **coef, "df_num": 1, "df_den": fit["df"],
+                "level": [lvl for _, lvl in inter_keys], **coef, "F": np.nan, "df": fit["df"], "df_num": 1,
+                "df_denom": fit["df"],
             }
         ),
     ]
@@ -432,19 +346,20 @@ def _moderation_one(
                     "outcome": out, "test": "subgroup effect",
                     "term": [f"{arm}[{a}] | {moderator}={lvl}" for a, lvl in keys],
                     "arm": [a for a, _ in keys], "reference": control, "moderator": moderator,
-                    "level": [lvl for _, lvl in keys], **sub, "df_num": 1, "df_den": fit["df"],
+                    "level": [lvl for _, lvl in keys], **sub, "F": np.nan, "df": fit["df"], "df_num": 1,
+                    "df_denom": fit["df"],
                 }
             )
         )
     res = pd.concat(rows, ignore_index=True)
     for col in ("arm", "reference", "level"):
         res[col] = res[col].astype(object)
-    res["df_num"] = res["df_num"].astype(int)
-    res["df_den"] = res["df_den"].astype(int)
+    for col in ("df", "df_num", "df_denom"):
+        res[col] = res[col].astype(int)
     res["n"] = fit["n"]
     res["n_excluded"] = n_excluded
     res["status"] = status
-    return res
+    return res[MODERATION_COLUMNS]
 
 
 # --------------------------------------------------------------------------- dose-response
@@ -508,7 +423,7 @@ def dose_response(
         - ``outcome``, ``arm``: keys (``arm == "pooled"`` for the pooled model).
         - ``term``: the dose column; ``model``: the fitted formula.
         - ``estimate``, ``se``: change in the outcome per unit of dose.
-        - ``statistic``, ``df``: t statistic and residual degrees of freedom.
+        - ``t``, ``df``: t statistic and residual degrees of freedom.
         - ``ci_low``, ``ci_high``, ``p``: confidence interval and two-sided p value.
         - ``n``: participants in the model; ``n_excluded``: participants of those arms dropped
           for a missing pre, post, dose or covariate.
@@ -556,7 +471,7 @@ def dose_response(
         dose_cols = list(dict.fromkeys(per_arm.values()))
     else:
         per_arm, dose_cols = {}, [dose]
-    frames = _prepost_wide(
+    frames = _frames(
         func, data, outcome, pre=pre, post=post, participant=participant, arm=arm, wave=wave,
         score=score, outcome_col=outcome_col, person_cols=[*dose_cols, *covariates],
     )
@@ -564,10 +479,13 @@ def dose_response(
         if not pd.api.types.is_numeric_dtype(data[dc].dtype) or pd.api.types.is_bool_dtype(data[dc].dtype):
             raise DataValidationError(f"{func}: dose column '{dc}' must be numeric; it is {data[dc].dtype}.")
     if per_arm:
-        return _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
+        res = _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
                                       covariates=covariates, preregistered=preregistered, conf_level=conf_level,
                                       participant=participant, arm=arm, wave=wave, score=score,
                                       outcome_col=outcome_col)
+        return table_result(res, title="Dose-response within mentored arms",
+                            method="OLS of the outcome on dose (+ covariates) within each arm's own dose column; an "
+                                   "association, not a causal effect")
     all_arms = _levels(data[arm])
     if arms is None:
         dosed = data.loc[data[dose].fillna(0) != 0, arm]
@@ -600,7 +518,7 @@ def dose_response(
                 rhs = rhs + [arm]
             row = {
                 "outcome": out, "arm": label, "term": dose, "model": f"{lhs} ~ {' + '.join(rhs)}",
-                "estimate": np.nan, "se": np.nan, "statistic": np.nan, "df": np.nan,
+                "estimate": np.nan, "se": np.nan, "t": np.nan, "df": np.nan,
                 "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "n": len(sub), "n_excluded": n_exc,
                 "note": "",
             }
@@ -639,7 +557,8 @@ def dose_response(
     res = pd.DataFrame(rows)
     res["arm"] = res["arm"].astype(object)
     res["status"] = status
-    return res
+    return table_result(res, title="Dose-response within mentored arms",
+                            method=f"OLS {lhs} on dose (+ covariates) within each arm; an association, not a causal effect")
 
 
 def _dose_response_per_arm(func: str, data: pd.DataFrame, outcome: Any, per_arm: Mapping[Any, str],

@@ -1,20 +1,25 @@
-"""Statistical power for planning a mentoring evaluation: analytic ANCOVA power, the minimum
-detectable effect size (MDES), and a generic simulation-based power engine.
+"""Statistical power for planning a mentoring evaluation: analytic ANCOVA power and the minimum
+detectable effect size (MDES).
+
+Simulation-based power (the generic engine :func:`mentor_eval.power_study.simulated_power`,
+:func:`~mentor_eval.power_study.simulated_power_ancova` and
+:func:`~mentor_eval.power_study.study_power`) combines the analyses with simulated data, so it
+lives above both, in :mod:`mentor_eval.power_study`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from mentor_eval._params import check_in_interval, check_positive_int
+from mentor_eval._params import check_in_interval, check_one_of
 from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.results import table_result
 
-__all__ = ["power_ancova", "mdes_ancova", "simulated_power", "simulated_power_ancova", "clustered_trial"]
+__all__ = ["power_ancova", "mdes_ancova", "NESTINGS"]
 
 _INPUT_COLUMNS = [
     "effect_size", "n_per_arm", "n_arms", "pretest_r", "alpha", "n_covariates", "icc",
@@ -94,10 +99,12 @@ def _noncentral(
     return ncp, df, deff
 
 
+#: Values of the ``nesting`` parameter: clustering in every arm, or in the treated arms only.
+NESTINGS = ("full", "partial")
+
+
 def _check_nesting(func: str, nesting: str) -> str:
-    if nesting not in ("full", "partial"):
-        raise ParameterError(f"The 'nesting' parameter of {func} must be one of 'full', 'partial'; got {nesting!r}.")
-    return nesting
+    return check_one_of(func, "nesting", nesting, NESTINGS)
 
 
 def _power_from(ncp: np.ndarray, df: np.ndarray, alpha: np.ndarray, two_sided: np.ndarray) -> np.ndarray:
@@ -248,7 +255,8 @@ def power_ancova(
     frame["df"] = np.ravel(df)
     frame["ncp"] = np.ravel(ncp)
     frame["power"] = np.ravel(power)
-    return frame
+    return table_result(frame, title="Power of the ANCOVA contrast",
+                            method="noncentral t, design effect for clustering")
 
 
 def mdes_ancova(
@@ -346,332 +354,5 @@ def mdes_ancova(
     frame["design_effect"] = np.ravel(deff)
     frame["df"] = np.ravel(df)
     frame["mdes"] = np.ravel(mdes)
-    return frame
-
-
-# --------------------------------------------------------------------------- simulation
-
-
-def _p_values(result: Any, seed: int) -> tuple[np.ndarray, pd.DataFrame | None]:
-    """p values (and identifying columns, for frames) from what ``analyse`` returned."""
-    if isinstance(result, pd.DataFrame):
-        if "p" not in result.columns:
-            raise AnalysisError(
-                f"simulated_power: analyse returned a frame without a 'p' column (seed {seed}); "
-                f"its columns are {list(result.columns)!r}."
-            )
-        keys = result[[c for c in result.columns if not pd.api.types.is_float_dtype(result[c].dtype)]]
-        return result["p"].to_numpy(dtype=float), keys.reset_index(drop=True)
-    try:
-        return np.atleast_1d(np.asarray(result, dtype=float)), None
-    except (TypeError, ValueError):
-        raise AnalysisError(
-            f"simulated_power: analyse must return a p value, an array of p values or a frame with a "
-            f"'p' column; got {type(result).__name__} (seed {seed})."
-        ) from None
-
-
-def simulated_power(
-    simulate: Callable[[int], Any],
-    analyse: Callable[[Any], Any],
-    n_sims: int = 200,
-    alpha: float = 0.05,
-    n_jobs: int = 2,
-    seed: int = 0,
-    *,
-    conf_level: float = 0.95,
-) -> pd.DataFrame:
-    """Power by simulation: the share of simulated studies whose test rejects at ``alpha``.
-
-    Parameters
-    ----------
-    simulate : callable
-        ``simulate(seed: int) -> data``; must be deterministic given the seed.
-    analyse : callable
-        ``analyse(data) -> p`` where ``p`` is a p value, a 1-d array of p values (several
-        tests, in a fixed order) or a DataFrame with a ``p`` column (one row per test).
-    n_sims : int
-        Number of simulated studies.
-    alpha : float
-        Rejection threshold.
-    n_jobs : int
-        Parallel workers (joblib; ``1`` runs in this process, ``-1`` uses every core).
-    seed : int
-        Master seed; replicate ``i`` gets an independent integer seed from
-        ``numpy.random.SeedSequence(seed).spawn(n_sims)[i]``, so results do not depend on
-        ``n_jobs``.
-    conf_level : float
-        Confidence level of the Monte-Carlo interval.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per test (one row for a scalar p): for frames returned by ``analyse``, its
-        non-float columns (identifiers such as ``outcome``, ``arm``) from the first replicate,
-        then
-
-        - ``power``: rejections / valid replicates.
-        - ``mc_se``: Monte-Carlo standard error ``sqrt(power (1 - power) / n_valid)``.
-        - ``ci_low``, ``ci_high``: Wilson score interval for the power.
-        - ``n_sims``: replicates run; ``n_valid``: replicates with a non-missing p (a missing p,
-          e.g. from a model that did not converge, is excluded and counted here).
-        - ``alpha``: the threshold used.
-
-    Notes
-    -----
-    A replicate rejects when ``p < alpha``. If ``simulate`` or ``analyse`` raises, the run
-    stops with an :class:`~mentor_eval.errors.AnalysisError` naming the replicate's seed so it
-    can be reproduced alone. Functions are sent to worker processes with cloudpickle (joblib's
-    loky backend), so lambdas and closures work; joblib's other backends (e.g. Dask) can be
-    selected with ``joblib.parallel_config``.
-
-    References
-    ----------
-    Arnold, B. F., Hogan, D. R., Colford, J. M., & Hubbard, A. E. (2011). Simulation methods to
-    estimate design power: an overview for applied research. BMC Medical Research Methodology,
-    11, 94.
-    Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
-    JASA, 22(158), 209-212.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from scipy import stats
-    >>> def simulate(seed):
-    ...     rng = np.random.default_rng(seed)
-    ...     return rng.normal(0.5, 1, 30), rng.normal(0, 1, 30)
-    >>> def analyse(data):
-    ...     return stats.ttest_ind(*data).pvalue
-    >>> res = simulated_power(simulate, analyse, n_sims=100, n_jobs=1)
-    >>> list(res.columns)
-    ['power', 'mc_se', 'ci_low', 'ci_high', 'n_sims', 'n_valid', 'alpha']
-    """
-    func = "simulated_power"
-    if not callable(simulate) or not callable(analyse):
-        raise ParameterError(f"The 'simulate' and 'analyse' parameters of {func} must be functions.")
-    n_sims = check_positive_int(func, "n_sims", n_sims)
-    alpha = check_in_interval(func, "alpha", alpha, 0, 1)
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-        raise ParameterError(f"The 'n_jobs' parameter of {func} must be a positive integer or -1; got {n_jobs!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"The 'seed' parameter of {func} must be a non-negative integer; got {seed!r}.")
-
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(int(seed)).spawn(n_sims)]
-
-    # Defined here, not at module level, so cloudpickle ships it by value: workers then import
-    # only what simulate / analyse need, not this module (pandas, scipy), which saves seconds of
-    # start-up per worker. Errors come back as text so the parent can name the failing seed.
-    def run_chunk(chunk: list[int]) -> tuple[str, Any]:
-        done = []
-        for s in chunk:
-            try:
-                done.append(analyse(simulate(s)))
-            except Exception as err:  # reported, with its seed, by the parent
-                return "error", (s, f"{type(err).__name__}: {err}")
-        return "ok", done
-
-    if n_jobs == 1:
-        parts = [run_chunk(seeds)]
-    else:
-        from joblib import Parallel, delayed, effective_n_jobs
-
-        workers = effective_n_jobs(n_jobs)
-        # A few chunks per worker: amortises dispatch yet balances uneven replicates.
-        n_chunks = min(n_sims, 4 * workers)
-        chunks = [[int(s) for s in c] for c in np.array_split(np.array(seeds, dtype=np.int64), n_chunks)]
-        parts = Parallel(n_jobs=n_jobs)(delayed(run_chunk)(c) for c in chunks)
-    results = []
-    for status, payload in parts:
-        if status == "error":
-            bad_seed, message = payload
-            raise AnalysisError(f"{func}: replicate with seed {bad_seed} failed: {message}")
-        results.extend(payload)
-    results = [_p_values(r, s) for r, s in zip(results, seeds, strict=True)]
-
-    lengths = {len(p) for p, _ in results}
-    if len(lengths) != 1:
-        raise AnalysisError(
-            f"{func}: analyse returned different numbers of p values across replicates ({sorted(lengths)}); "
-            "it must return the same tests in the same order every time."
-        )
-    p = np.vstack([r[0] for r in results])  # replicates x tests
-    valid = np.isfinite(p)
-    n_valid = valid.sum(axis=0)
-    rejections = ((p < alpha) & valid).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        power = rejections / n_valid
-        mc_se = np.sqrt(power * (1 - power) / n_valid)
-        z = stats.norm.isf((1 - conf_level) / 2)
-        centre = (power + z**2 / (2 * n_valid)) / (1 + z**2 / n_valid)
-        half = z / (1 + z**2 / n_valid) * np.sqrt(power * (1 - power) / n_valid + z**2 / (4 * n_valid**2))
-    stats_frame = pd.DataFrame(
-        {
-            "power": power,
-            "mc_se": mc_se,
-            "ci_low": np.clip(centre - half, 0, 1),
-            "ci_high": np.clip(centre + half, 0, 1),
-            "n_sims": n_sims,
-            "n_valid": n_valid.astype(int),
-            "alpha": alpha,
-        }
-    )
-    keys = results[0][1]
-    if keys is not None and keys.shape[1]:
-        return pd.concat([keys, stats_frame], axis=1)
-    return stats_frame
-
-
-# --------------------------------------------------------------------------- clustered trials
-
-
-def clustered_trial(
-    n_per_arm: int,
-    *,
-    cluster_size: int,
-    icc: float,
-    effect_size: float = 0.0,
-    pretest_r: float = 0.5,
-    n_arms: int = 2,
-    nesting: str = "partial",
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Draw one pre/post trial with mentor clusters whose effect begins after baseline.
-
-    Parameters
-    ----------
-    n_per_arm : int
-        Participants per arm.
-    cluster_size : int
-        Participants per cluster (mentor, circle); the last cluster of an arm is smaller when
-        ``cluster_size`` does not divide ``n_per_arm``.
-    icc : float
-        Share of the treated arms' pretest-adjusted post-test variance that lies between clusters,
-        in [0, 1).
-    effect_size : float
-        True difference of every treated arm from control on the post-test, in post-test SD units.
-    pretest_r : float
-        Correlation of pre- and post-test within an arm, in (-1, 1).
-    n_arms : int
-        Arms including control (``"control"``, then ``"treated"`` or ``"treated_1"``, ...).
-    nesting : {"partial", "full"}
-        ``"partial"``: control participants have no cluster (``mentor_id`` missing); ``"full"``:
-        control participants are in clusters of the same size and ICC too.
-    seed : int
-        Seed of ``numpy.random.default_rng``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long frame for :func:`mentor_eval.outcomes.ancova`: ``participant_id``, ``arm``,
-        ``mentor_id`` (missing where none), ``wave`` (``"baseline"``/``"post"``), ``score``.
-
-    Notes
-    -----
-    ``pre ~ N(0, 1)``; ``post = d + r pre + sqrt((1 - r^2) ICC) u_g + sqrt((1 - r^2)(1 - ICC)) e``
-    with ``u_g, e ~ N(0, 1)``, so every arm's post-test has unit variance, the mentor effect is
-    absent at baseline (matching happens after it), and the residual ICC given the pretest is
-    ``icc`` -- the assumptions of :func:`power_ancova`.
-
-    Examples
-    --------
-    >>> trial = clustered_trial(40, cluster_size=8, icc=0.2, seed=1)
-    >>> trial.groupby("arm")["mentor_id"].nunique().to_dict()
-    {'control': 0, 'treated': 5}
-    """
-    func = "clustered_trial"
-    n_per_arm = check_positive_int(func, "n_per_arm", n_per_arm, minimum=2)
-    cluster_size = check_positive_int(func, "cluster_size", cluster_size)
-    n_arms = check_positive_int(func, "n_arms", n_arms, minimum=2)
-    icc = check_in_interval(func, "icc", icc, 0.0, 1.0, closed="left")
-    r = check_in_interval(func, "pretest_r", pretest_r, -1.0, 1.0)
-    _check_nesting(func, nesting)
-    rng = np.random.default_rng(seed)
-    labels = ["control"] + (["treated"] if n_arms == 2 else [f"treated_{i}" for i in range(1, n_arms)])
-    arm = np.repeat(np.arange(n_arms), n_per_arm)
-    within = np.tile(np.arange(n_per_arm), n_arms) // cluster_size
-    per_arm = int(within.max()) + 1
-    cluster = arm * per_arm + within
-    clustered = (arm > 0) | (nesting == "full")
-    u = rng.standard_normal(n_arms * per_arm)[cluster]
-    pre = rng.standard_normal(arm.size)
-    resid = 1.0 - r * r
-    post = (effect_size * (arm > 0) + r * pre + np.sqrt(resid * icc) * u * clustered
-            + np.sqrt(resid * (1.0 - icc * clustered)) * rng.standard_normal(arm.size))
-    ids = np.char.add("p", np.arange(arm.size).astype(str))
-    mentor = np.where(clustered, np.char.add("m", cluster.astype(str)).astype(object), None)
-    arm_lab = np.asarray(labels, dtype=object)[arm]
-    frame = pd.DataFrame({"participant_id": np.tile(ids, 2), "arm": np.tile(arm_lab, 2),
-                          "mentor_id": np.tile(mentor, 2), "wave": np.repeat(["baseline", "post"], arm.size),
-                          "score": np.concatenate([pre, post])})
-    return frame
-
-
-def simulated_power_ancova(
-    effect_size: float,
-    n_per_arm: int,
-    *,
-    cluster_size: int = 1,
-    icc: float = 0.0,
-    pretest_r: float = 0.5,
-    n_arms: int = 2,
-    nesting: str = "partial",
-    cluster_method: str | None = None,
-    n_sims: int = 200,
-    alpha: float = 0.05,
-    n_jobs: int = 2,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Power of the cluster-aware ANCOVA contrast by simulating trials (the check of :func:`power_ancova`).
-
-    Parameters
-    ----------
-    effect_size, n_per_arm, cluster_size, icc, pretest_r, n_arms, nesting
-        As in :func:`clustered_trial` (and :func:`power_ancova`).
-    cluster_method : {"cr2", "mixed", "none"}, optional
-        Passed to :func:`mentor_eval.outcomes.ancova` with ``clusters=["mentor_id"]`` whenever the
-        trial has clusters (``cluster_size > 1``); default: ancova's default.
-    n_sims, alpha, n_jobs, seed
-        As in :func:`simulated_power`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per treated arm: ``arm``, ``cluster_method``, then the columns of
-        :func:`simulated_power` (``power``, ``mc_se``, ``ci_low``, ``ci_high``, ``n_sims``,
-        ``n_valid``, ``alpha``).
-
-    Notes
-    -----
-    Each replicate draws :func:`clustered_trial` and tests every treated arm against control with
-    ``ancova(..., contrasts="control", adjust="none", clusters=["mentor_id"])`` -- the analysis the
-    study pipeline reports -- without the REML variance-components table (not needed for a p).
-    ``effect_size=0`` gives the type I error rate.
-
-    Examples
-    --------
-    >>> res = simulated_power_ancova(0.0, 40, cluster_size=8, icc=0.2, n_sims=20, n_jobs=1)
-    >>> list(res.columns[:3])
-    ['arm', 'cluster_method', 'power']
-    """
-    func = "simulated_power_ancova"
-    clustered_trial(n_per_arm, cluster_size=cluster_size, icc=icc, effect_size=effect_size,
-                    pretest_r=pretest_r, n_arms=n_arms, nesting=nesting, seed=0)  # checks the arguments
-    clusters = ["mentor_id"] if cluster_size > 1 else []
-    if cluster_method is not None and cluster_method not in ("cr2", "mixed", "none"):
-        raise ParameterError(f"The 'cluster_method' parameter of {func} must be one of 'cr2', 'mixed', 'none'; "
-                             f"got {cluster_method!r}.")
-    method = cluster_method
-
-    def simulate(s: int) -> pd.DataFrame:
-        return clustered_trial(n_per_arm, cluster_size=cluster_size, icc=icc, effect_size=effect_size,
-                               pretest_r=pretest_r, n_arms=n_arms, nesting=nesting, seed=s)
-
-    def analyse(frame: pd.DataFrame) -> pd.DataFrame:
-        from mentor_eval.outcomes.compare import ancova
-
-        res = ancova(frame, control="control", contrasts="control", adjust="none", clusters=clusters,
-                     cluster_method=method, variance_components=False)
-        return res.contrasts[["arm", "cluster_method", "p"]]
-
-    return simulated_power(simulate, analyse, n_sims=n_sims, alpha=alpha, n_jobs=n_jobs, seed=seed)
+    return table_result(frame, title="Minimum detectable effect size of the ANCOVA contrast",
+                            method="noncentral t, design effect for clustering")

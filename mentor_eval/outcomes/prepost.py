@@ -5,8 +5,8 @@ confidence interval, the paired *t* test, the Wilcoxon signed-rank test computed
 ``wilcox.test(paired = TRUE)`` does by default, and the standardized changes *d_z* and *g_av*
 with confidence intervals. All statistics are computed with grouped, vectorised pandas/numpy.
 
-The private reshaping helper :func:`_pre_post_wide` is shared with the reliable-change and
-ANCOVA estimators so that all three apply the same data checks.
+The data checks and the reshaping to one row per participant are
+:func:`mentor_eval.outcomes.inputs.pre_post_wide`, shared with every pre/post estimator.
 """
 
 from __future__ import annotations
@@ -19,125 +19,13 @@ import pandas as pd
 from scipy import stats
 
 from mentor_eval._params import check_columns, check_in_interval
-from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
-from mentor_eval.outcomes.effectsize import paired_effect_size_from_stats
+from mentor_eval.errors import AnalysisError, ParameterError
+from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit, nested_cluster_labels
+from mentor_eval.outcomes.effectsize import hedges_j, paired_effect_size_from_stats
+from mentor_eval.outcomes.inputs import pre_post_wide
+from mentor_eval.outcomes.results import table_result
 
 __all__ = ["prepost", "signed_rank_test"]
-
-
-def _example(values: pd.Series | pd.Index, k: int = 3) -> str:
-    shown = [repr(v) for v in list(values)[:k]]
-    more = "" if len(values) <= k else f" and {len(values) - k} more"
-    return ", ".join(shown) + more
-
-
-def _pre_post_wide(
-    func: str,
-    data: pd.DataFrame,
-    outcome: str | Sequence[str] | None,
-    *,
-    pre: str,
-    post: str,
-    score: str,
-    wave: str,
-    arm: str,
-    participant: str,
-    outcome_col: str = "outcome",
-    extra: Sequence[str] = (),
-) -> tuple[pd.DataFrame, list[str]]:
-    """Return ``(wide, keys)``: one row per (outcome,) participant with ``arm``, ``pre``, ``post``.
-
-    ``keys`` is ``["outcome"]`` when the frame has an outcome column, else ``[]``. Columns in
-    ``extra`` (participant-level covariates) are taken from the baseline row. Participants with
-    only one of the two waves are kept (with a missing score) so that callers can count them.
-    """
-    check_columns(func, data, [participant, wave, score, arm, *extra])
-    if pre == post:
-        raise ParameterError(f"The 'pre' and 'post' parameters of {func} name the same wave ({pre!r}).")
-    frame = data
-    keys: list[str] = []
-    if outcome_col in frame.columns:
-        keys = [outcome_col]
-        if outcome is not None:
-            wanted = [outcome] if isinstance(outcome, str) else list(outcome)
-            have = set(frame[outcome_col].dropna().unique())
-            missing = [o for o in wanted if o not in have]
-            if missing:
-                raise ParameterError(
-                    f"The 'outcome' parameter of {func} names outcome(s) not in the data: "
-                    f"{_example(missing)}; available: {_example(sorted(map(str, have)), 10)}."
-                )
-            frame = frame[frame[outcome_col].isin(wanted)]
-    elif outcome is not None:
-        raise ParameterError(
-            f"The 'outcome' parameter of {func} was given ({outcome!r}) but the data have no "
-            f"{outcome_col!r} column."
-        )
-
-    waves_present = set(frame[wave].dropna().unique())
-    for label, w in (("pre", pre), ("post", post)):
-        if w not in waves_present:
-            raise DataValidationError(
-                f"{func}: no rows have {wave}={w!r} (the '{label}' wave); waves present: "
-                f"{_example(sorted(map(str, waves_present)), 10)}."
-            )
-    frame = frame[frame[wave].isin([pre, post])]
-
-    if frame[arm].isna().any():
-        ids = frame.loc[frame[arm].isna(), participant].unique()
-        raise DataValidationError(
-            f"{func}: column {arm!r} is missing for {len(ids)} participant(s) (e.g. {_example(ids)}); "
-            "every participant needs an arm."
-        )
-    if frame[participant].isna().any():
-        raise DataValidationError(f"{func}: column {participant!r} has missing participant IDs.")
-
-    dup = frame.duplicated([*keys, participant, wave], keep=False)
-    if dup.any():
-        ids = frame.loc[dup, participant].unique()
-        raise DataValidationError(
-            f"{func}: {len(ids)} participant(s) have more than one row for the same "
-            f"{'outcome and ' if keys else ''}wave (e.g. {_example(ids)}); keep one score per wave."
-        )
-
-    n_arms = frame.groupby([*keys, participant], sort=False)[arm].nunique()
-    if (n_arms > 1).any():
-        bad = n_arms[n_arms > 1].index.get_level_values(participant).unique()
-        raise DataValidationError(
-            f"{func}: the arm of {len(bad)} participant(s) differs between waves (e.g. {_example(bad)}); "
-            "a participant belongs to one arm."
-        )
-
-    raw = frame[score]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad = values.isna() & raw.notna()
-    if bad.any():
-        raise DataValidationError(
-            f"{func}: column {score!r} holds non-numeric values (e.g. {_example(raw[bad].unique())})."
-        )
-    values = values.astype("float64")
-    idx = [*keys, participant]
-    scores = (
-        pd.DataFrame({**{k: frame[k] for k in idx}, "_wave": frame[wave], "_score": values})
-        .set_index([*idx, "_wave"])["_score"]
-        .unstack("_wave")
-    )
-    scores = scores.reindex(columns=[pre, post])
-    scores.columns = ["pre", "post"]
-    first = frame.drop_duplicates(idx).set_index(idx)
-    wide = scores.join(first[[arm]].rename(columns={arm: "arm"}))
-    if extra:
-        base = frame[frame[wave] == pre].set_index(idx)[list(extra)]
-        wide = wide.join(base)
-    wide = wide.reset_index()
-    if participant != "participant_id":
-        wide = wide.rename(columns={participant: "participant_id"})
-    if keys and outcome_col != "outcome":
-        wide = wide.rename(columns={outcome_col: "outcome"})
-        keys = ["outcome"]
-    # preserve a stable, reproducible order
-    wide = wide.sort_values([*keys, "arm", "participant_id"], kind="stable").reset_index(drop=True)
-    return wide, keys
 
 
 @lru_cache(maxsize=64)
@@ -202,7 +90,7 @@ def _signed_rank_by_group(
     none = n == 0
     p[none] = np.nan
     method[none] = "not computable (no non-zero differences)"
-    return pd.DataFrame({"statistic": v, "p": p, "method": method, "n_nonzero": n.astype(int), "n_zero": n_zero})
+    return pd.DataFrame({"v": v, "p": p, "method": method, "n_nonzero": n.astype(int), "n_zero": n_zero})
 
 
 def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
@@ -218,7 +106,7 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        One row: ``statistic`` (R's V, the sum of the ranks of the positive differences),
+        One row: ``v`` (R's V, the sum of the ranks of the positive differences),
         ``p`` (two-sided), ``method`` (``"exact"`` or the normal approximation used),
         ``n_nonzero`` (differences ranked), ``n_zero`` (zero differences dropped), ``n``
         (complete pairs).
@@ -240,7 +128,7 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     >>> x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
     >>> y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
     >>> res = signed_rank_test(x, y)
-    >>> float(res["statistic"].iloc[0]), round(float(res["p"].iloc[0]), 5)
+    >>> float(res["v"].iloc[0]), round(float(res["p"].iloc[0]), 5)
     (40.0, 0.03906)
     """
     xa = np.asarray(x, dtype=float).ravel()
@@ -254,7 +142,8 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
     d = xa[~np.isnan(xa)]
     out = _signed_rank_by_group(d, np.zeros(d.size, dtype=int), 1, correct=correct)
     out["n"] = d.size
-    return out
+    return table_result(out, title="Wilcoxon signed-rank test",
+                            method=str(out['method'].iloc[0]))
 
 
 def prepost(
@@ -364,7 +253,7 @@ def prepost(
         raise ParameterError(f"The 'es_ci_method' parameter of {func} must be one of 'nct', 'normal'; "
                              f"got {es_ci_method!r}.")
     cluster_cols = _cluster_columns(func, data, clusters)
-    wide, keys = _pre_post_wide(
+    wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
     )
     gkeys = [*keys, "arm"]
@@ -424,7 +313,7 @@ def prepost(
     wil = _signed_rank_by_group(pairs["change"].to_numpy(float), codes, len(group_index))
     wil.index = group_index
     wil = wil.reindex(res.index)
-    res["wilcoxon_v"] = wil["statistic"].to_numpy()
+    res["wilcoxon_v"] = wil["v"].to_numpy()
     res["wilcoxon_p"] = wil["p"].to_numpy()
     res["wilcoxon_method"] = wil["method"].fillna("not computable (no complete pairs)").to_numpy()
     res["n_zero_change"] = wil["n_zero"].fillna(0).astype(int).to_numpy()
@@ -471,7 +360,8 @@ def prepost(
     out = res[cols].reset_index()
     for c in ("n", "n_excluded", "n_pre_only", "n_post_only", "n_clusters"):
         out[c] = out[c].astype(int)
-    return out
+    return table_result(out, title="Pre/post change within each arm",
+                            method="mean change with the paired t test (CR2 cluster-robust SE and Satterthwaite df in clustered arms), Wilcoxon signed-rank test, d_z and g_av")
 
 
 def _cluster_columns(func: str, data: pd.DataFrame, clusters: str | Sequence[str] | None) -> list[str]:
@@ -486,25 +376,18 @@ def _cluster_columns(func: str, data: pd.DataFrame, clusters: str | Sequence[str
 
 
 def _participant_clusters(data: pd.DataFrame, participant: str, cols: list[str]) -> pd.Series:
-    """Cluster label per participant: the outermost declared level with a value (None: no cluster).
+    """Cluster label per participant (see :func:`~mentor_eval.outcomes.clustered.nested_cluster_labels`).
 
     A mentor is often recorded only on the waves after matching, so each level's value is the
     participant's first non-missing one over all rows.
     """
     first = data.groupby(participant, sort=False)[cols].first()
-    key = pd.Series(None, index=first.index, dtype=object)
-    for c in reversed(cols):  # outer levels overwrite inner ones
-        has = first[c].notna()
-        key[has] = c + "=" + first.loc[has, c].astype(str)
-    return key
+    return pd.Series(nested_cluster_labels(first[cols]), index=first.index, dtype=object)
 
 
 def _cluster_robust_change(res: pd.DataFrame, pairs: pd.DataFrame, gkeys: list[str], cluster: pd.Series,
                            level: float) -> None:
     """Replace the classical inference of clustered arms by CR2 + Satterthwaite (in place)."""
-    from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit
-    from mentor_eval.outcomes.effectsize import hedges_j
-
     pairs = pairs.assign(_cluster=pairs["participant_id"].map(cluster))
     for key, grp in pairs.groupby(gkeys, sort=True):
         labels = grp["_cluster"]

@@ -777,8 +777,8 @@ class CFAResult:
     Attributes
     ----------
     fit : DataFrame, one row
-        ``chisq``, ``df``, ``pvalue``, ``cfi``, ``tli``, ``rmsea``, ``rmsea_ci_low``,
-        ``rmsea_ci_high`` (90% CI), ``rmsea_pvalue`` (close fit, H0: RMSEA <= .05), ``srmr``,
+        ``chisq``, ``df``, ``p``, ``cfi``, ``tli``, ``rmsea``, ``rmsea_ci_low``,
+        ``rmsea_ci_high`` (90% CI), ``rmsea_p`` (close fit, H0: RMSEA <= .05), ``srmr``,
         ``aic``, ``bic``, ``logl``, ``unrestricted_logl``, ``baseline_chisq``, ``baseline_df``,
         ``npar``, ``n``, ``n_groups``, ``converged``, ``iterations``.
     loadings : DataFrame
@@ -1064,8 +1064,8 @@ def _fit_and_report(model_obj: _Model, idx: _Index, sample: _Sample, groups: lis
     logl = float(unres - 0.5 * chisq)
     npar = model_obj.n_free
     fit = pd.DataFrame([{
-        "chisq": chisq, "df": int(df), "pvalue": pvalue, "cfi": cfi, "tli": tli,
-        "rmsea": rmsea, "rmsea_ci_low": rlo, "rmsea_ci_high": rhi, "rmsea_pvalue": rp,
+        "chisq": chisq, "df": int(df), "p": pvalue, "cfi": cfi, "tli": tli,
+        "rmsea": rmsea, "rmsea_ci_low": rlo, "rmsea_ci_high": rhi, "rmsea_p": rp,
         "srmr": srmr, "aic": -2 * logl + 2 * npar, "bic": -2 * logl + npar * np.log(N),
         "logl": logl, "unrestricted_logl": unres, "baseline_chisq": base_chisq,
         "baseline_df": int(base_df), "npar": int(npar), "n": int(N), "n_groups": G,

@@ -60,7 +60,7 @@ def invariance(
     Returns
     -------
     DataFrame, one row per level:
-        ``level``; ``chisq``, ``df``, ``pvalue``, ``cfi``, ``tli``, ``rmsea``,
+        ``level``; ``chisq``, ``df``, ``p``, ``cfi``, ``tli``, ``rmsea``,
         ``rmsea_ci_low``, ``rmsea_ci_high``, ``srmr``, ``npar``, ``n`` of that model;
         ``chisq_diff``, ``df_diff``, ``p_diff`` -- the chi-square difference (likelihood
         ratio) test against the previous level (NaN on the first row); ``delta_cfi``,
@@ -117,7 +117,7 @@ def invariance(
         f = res.fit.iloc[0]
         rows.append({
             "level": lv,
-            **{c: f[c] for c in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
+            **{c: f[c] for c in ("chisq", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci_low",
                                  "rmsea_ci_high", "srmr", "npar", "n")},
         })
     out = pd.DataFrame(rows)

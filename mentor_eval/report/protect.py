@@ -274,12 +274,12 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
         means = _hide(means, means["arm"].isin(count_post).to_numpy(), [], ["n"])
     con = results.contrasts
     if len(con):
-        cols = _stat_cols(con, ["n_arm", "n_reference"]) + [c for c in ("verdict",) if c in con.columns]
-        con = _suppress(con, ["n_arm", "n_reference"], cols, m)
+        cols = _stat_cols(con, ["n_arm", "n_ref"]) + [c for c in ("verdict",) if c in con.columns]
+        con = _suppress(con, ["n_arm", "n_ref"], cols, m)
         bad = _in(con, ["outcome", "arm"], small) | _in(con, ["outcome", "reference"], small)
-        con = _hide(con, bad, cols, ["n_arm", "n_reference"], kind="primary")
+        con = _hide(con, bad, cols, ["n_arm", "n_ref"], kind="primary")
         con = _hide(con, con["arm"].isin(count_post).to_numpy(), [], ["n_arm"])
-        con = _hide(con, con["reference"].isin(count_post).to_numpy(), [], ["n_reference"])
+        con = _hide(con, con["reference"].isin(count_post).to_numpy(), [], ["n_ref"])
     small_con = _pairs(con[con["suppressed"] & con["g"].isna()], "outcome", "arm") if len(con) else set()
 
     # --- mixed models: outcome x wave x arm
@@ -522,7 +522,7 @@ def _protect_moderators(results: StudyResults, m: int, at_post: set[Any]) -> pd.
     mods = _drop_exclusions(results.moderators)
     if mods is None or not len(mods):
         return _flags(mods if mods is not None else pd.DataFrame())
-    stats_cols = [c for c in ("estimate", "se", "statistic", "ci_low", "ci_high", "p") if c in mods.columns]
+    stats_cols = [c for c in ("estimate", "se", "t", "F", "ci_low", "ci_high", "p") if c in mods.columns]
     out = _flags(mods)
     if "level" in out.columns:
         lv = out["level"]

@@ -117,7 +117,7 @@ def attrition_table(results: StudyResults, *, full: bool = False) -> pd.DataFram
              "max_differential_pct": "Largest differential still low", "verdict": "Verdict"}
     if full:
         names.update({"reference": "Compared with", "n_enrolled_ref": "Control enrolled",
-                      "n_analysed_ref": "Control analysed", "reference_attrition_pct": "Control attrition %",
+                      "n_analysed_ref": "Control analysed", "attrition_pct_ref": "Control attrition %",
                       "boundary": "WWC boundary"})
     return _renamed(_keep(t, list(names)), names)
 
@@ -250,7 +250,7 @@ def invariance_table(results: StudyResults, *, full: bool = False) -> pd.DataFra
     names = {"instrument": "Instrument", "level": "Level", "cfi": "CFI", "rmsea": "RMSEA", "srmr": "SRMR",
              "delta_cfi": "Change in CFI", "delta_rmsea": "Change in RMSEA", "verdict": "Verdict"}
     if full:
-        names.update({"n": "n", "chisq": "Chi-square", "df": "df", "pvalue": "p", "chisq_diff": "Chi-square change",
+        names.update({"n": "n", "chisq": "Chi-square", "df": "df", "p": "p", "chisq_diff": "Chi-square change",
                       "df_diff": "df change", "p_diff": "p change"})
     return _renamed(_keep(t, list(names)), names)
 
@@ -347,7 +347,7 @@ def contrasts_table(results: StudyResults, *, full: bool = False) -> pd.DataFram
              "ci_high": "95% CI high", "g": "g", "g_ci_low": "g 95% CI low", "g_ci_high": "g 95% CI high",
              "p_adj": "Adjusted p", "family": "Family"}
     if full:
-        names.update({"n_arm": "n arm", "n_reference": "n control", "se": "SE", "se_unclustered": "SE (unclustered)",
+        names.update({"n_arm": "n arm", "n_ref": "n control", "se": "SE", "se_unclustered": "SE (unclustered)",
                       "cluster_method": "SE method", "df": "df", "t": "t", "p": "p (unadjusted)",
                       "adjust": "Adjustment"})
     return _renamed(_keep(t, list(names)), names)
@@ -427,9 +427,9 @@ def exploratory_table(results: StudyResults, kind: str, *, full: bool = False) -
             t = t[t["test"] == "interaction F"]
         names = {"outcome": "Outcome", "moderator": "Moderator", "test": "Test", "term": "Term",
                  "level": "Category", "estimate": "Estimate", "ci_low": "95% CI low", "ci_high": "95% CI high",
-                 "statistic": "Statistic", "p": "p", "status": "Status"}
+                 "t": "t", "F": "F", "p": "p", "status": "Status"}
         if not full:
-            for k in ("term", "level", "estimate", "ci_low", "ci_high"):
+            for k in ("term", "level", "estimate", "ci_low", "ci_high", "t"):
                 names.pop(k)
     return _renamed(_keep(t, list(names)), names)
 
