@@ -127,8 +127,9 @@ class CR2Fit:
         """CR2 standard errors of the coefficients."""
         return np.sqrt(np.diag(self.vcov))
 
-    def _loadings(self, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-cluster ``d`` (G, k, k) = ``p_s' Phi_g p_t`` and ``z`` (G, 2p, k) = ``[X_g' Phi_g p; X_g' p]``.
+    def _loadings(self, C: np.ndarray, *, pairs: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Per-cluster ``d`` (G, k, k) = ``p_s' Phi_g p_t`` (``pairs=False``: only ``s = t``, (G, k))
+        and ``z`` (G, 2p, k) = ``[X_g' Phi_g p; X_g' p]``.
 
         ``p = A X M c`` for each row ``c`` of ``C``. Under the working model the CR2 variances of
         the contrasts are quadratic forms ``y' u_s u_t' y`` summed over clusters with
@@ -139,7 +140,8 @@ class CR2Fit:
         pmat = self._apply_a(x @ (m @ C.T))  # n x k
         phip = pmat if self._apply_phi is None else self._apply_phi(pmat)
         starts = self._starts
-        d = np.add.reduceat(pmat[:, :, None] * phip[:, None, :], starts, axis=0)
+        prod = pmat[:, :, None] * phip[:, None, :] if pairs else pmat * phip
+        d = np.add.reduceat(prod, starts, axis=0)
         w = np.add.reduceat(x[:, :, None] * pmat[:, None, :], starts, axis=0)
         f = w if self._apply_phi is None else np.add.reduceat(x[:, :, None] * phip[:, None, :], starts, axis=0)
         return d, np.concatenate([f, w], axis=1)
@@ -167,8 +169,7 @@ class CR2Fit:
         identity working model ``z_g' S z_g = -w_g' M w_g`` (``w_g = X_g' p_g``).
         """
         L = np.atleast_2d(np.asarray(L, dtype=float))
-        d, z = self._loadings(L)
-        d = np.einsum("gkk->gk", d)
+        d, z = self._loadings(L, pairs=False)
         s = self._s_matrix()
         e = np.einsum("gik,ij,gjk->gk", z, s, z)
         r = np.einsum("gik,gjk->kij", z, z)  # per contrast: Z'Z (2p x 2p)
@@ -252,18 +253,16 @@ def _inv_sqrt_psd(g: np.ndarray) -> np.ndarray:
 
 
 def _phi_operator(ratios: list[tuple[float, np.ndarray]], n: int):
-    """``v -> Phi v`` for ``Phi = I + sum_l r_l Z_l Z_l'`` (sparse indicator products), and diag(Phi)."""
+    """``v -> Phi v`` for ``Phi = I + sum_l r_l Z_l Z_l'`` (sparse indicator products)."""
     from scipy import sparse
 
     mats = []
-    diag = np.ones(n)
     for r, codes in ratios:
         member = codes >= 0
         _, inv = np.unique(codes[member], return_inverse=True)
         z = sparse.csr_matrix((np.ones(int(member.sum())), (np.flatnonzero(member), inv.ravel())),
                               shape=(n, int(inv.max()) + 1 if inv.size else 0))
         mats.append((r, z, z.T.tocsr()))
-        diag += r * member
 
     def apply(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=float)
@@ -272,7 +271,7 @@ def _phi_operator(ratios: list[tuple[float, np.ndarray]], n: int):
             out += r * (z @ (zt @ v))
         return out
 
-    return apply, diag
+    return apply
 
 
 def _adjustment_operator(x: np.ndarray, m: np.ndarray, codes: np.ndarray, ratios=None, mkm=None):
@@ -451,7 +450,7 @@ def cr2_fit(x: np.ndarray, y: np.ndarray, codes: np.ndarray, *,
     resid = y - x @ beta if resid_given is None else resid_given
     apply_phi, mkm = None, None
     if ratios:
-        apply_phi, _ = _phi_operator(ratios, n)
+        apply_phi = _phi_operator(ratios, n)
         mkm = m @ (x.T @ apply_phi(x)) @ m
         mkm = 0.5 * (mkm + mkm.T)
     apply_a = _adjustment_operator(x, m, codes, ratios, mkm)
