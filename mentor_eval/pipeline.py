@@ -93,6 +93,8 @@ RESULT_COLUMNS: dict[str, tuple[str, ...]] = {
                  "n_reached", "share_reached", "share_reached_all", "mean", "median"),
     "cace": ("model", "indicator", "outcome", "arm", "effect", "estimate", "se", "df", "ci_low", "ci_high", "p", "n",
              "n_arm", "n_compliers", "n_dose_missing", "n_clusters", "vcov", "first_stage_f", "wald", "rule"),
+    "model_fit": ("outcome", "model", "n", "n_obs", "n_params", "estimation", "cluster_method", "vcov", "df_method",
+                  "logLik", "AIC", "BIC", "singular", "converged"),
 }
 
 
@@ -128,6 +130,9 @@ class StudyResults:
     mediation_paths : the a, b and direct paths behind ``mediation`` (for path diagrams)
     fidelity : per arm x indicator, the share of participants reaching the model's expected dose
     cace : ITT, compliance share and complier average causal effect per outcome x arm
+    model_fit : per outcome x model (``ancova`` at the last wave, ``mixed_model`` over all waves): n,
+        likelihood, AIC/BIC, estimation, df method, singular fit (``AncovaResult.fit``,
+        ``MixedModelResult.fit``)
     """
 
     study: Study
@@ -156,6 +161,7 @@ class StudyResults:
     mediation_paths: pd.DataFrame = field(default_factory=pd.DataFrame)
     fidelity: pd.DataFrame = field(default_factory=pd.DataFrame)
     cace: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_fit: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Name -> result table (the DataFrame fields)."""
@@ -389,7 +395,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
 
     # ANCOVA per outcome; contrasts adjusted within the primary and secondary families. The study's
     # declared clusters (mentors, groups, sites) enter the analysis (ancova's default cluster method).
-    means, contrasts, ancova_icc = [], [], []
+    means, contrasts, ancova_icc, fits = [], [], [], []
     ancova_clusters = list(_cluster_columns(data))
     if control is not None:
         for o in outs:
@@ -408,6 +414,7 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             fam = "primary" if o in st.outcomes.primary else "secondary"
             contrasts.append(_with(r.contrasts, outcome=o, family=fam))
             ancova_icc.append(_with(r.icc, outcome=o))
+            fits.append(_with(r.fit, outcome=o))
     elif len(frame["arm"].dropna().unique()) < 2:
         notes.rows.append({"step": "ANCOVA", "target": "",
                            "reason": "the study has a single arm, so there are no arms to compare; see pre/post"})
@@ -441,9 +448,11 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
             mm_means.append(_with(r.emmeans, outcome=o))
             mm_con.append(_with(r.contrasts, outcome=o))
             iccs.append(_with(r.icc, outcome=o))
+            fits.append(r.fit)
     res["mixed_means"] = _concat(mm_means)
     res["mixed_contrasts"] = _concat(mm_con)
     res["icc"] = _concat(iccs)
+    res["model_fit"] = _concat(fits)
 
     # reliable change with a test-retest reliability: published retest over a comparable interval,
     # else the control arm's baseline-post correlation (no control arm: the within-arm one), else

@@ -96,6 +96,7 @@ VALUE_HEADERS = ("Difference (g)", "g", "Attrition %", "Differential (points)", 
 LAYOUT_CHECKS = """
 (args) => {
   const out = {scroll: [], clipped: [], colours: {}, verdicts: []};
+  out.captions = Array.from(document.querySelectorAll('.me-table-wrap caption')).map(c => c.textContent);
   document.querySelectorAll('.me-table-wrap').forEach((w, i) => {
     if (w.scrollWidth > w.clientWidth + 1) out.scroll.push(i + ': ' + (w.querySelector('caption') || {}).textContent);
   });
@@ -114,6 +115,9 @@ LAYOUT_CHECKS = """
       (out.colours[tr.name] = out.colours[tr.name] || []).includes(c) || out.colours[tr.name].push(c);
     });
   });
+  const head = document.querySelector('figure.me-figure');
+  out.headline_top = head ? head.getBoundingClientRect().top + window.scrollY : null;
+  out.headline_title = head ? (head.querySelector('.gtitle') || {}).textContent || '' : '';
   document.querySelectorAll('table.me-table').forEach(tbl => {
     const heads = Array.from(tbl.querySelectorAll('thead th')).map(h => h.textContent);
     const vi = heads.findIndex(h => args.verdicts.includes(h));
@@ -153,15 +157,27 @@ def _layout_checks(browser, html: Path, arms: list[str], shot: str | None = None
         context.close()
 
 
+#: The headline figure starts within the first screen of a 1280 x 900 window ("did it work" without scrolling).
+FOLD = 900
+
+
+def _assert_layout(res: dict, n_arms: int, *, fold: bool = True) -> None:
+    assert res["scroll"] == [], res["scroll"]
+    assert res["clipped"] == [], res["clipped"]
+    assert len(res["colours"]) >= n_arms and all(len(c) == 1 for c in res["colours"].values()), res["colours"]
+    assert len({c[0] for c in res["colours"].values()}) == len(res["colours"])
+    assert res["verdicts"] == [], res["verdicts"]
+    assert res["headline_top"] is not None
+    if fold:
+        assert res["headline_top"] < FOLD, res["headline_top"]
+
+
 def test_sample_report_passes_the_layout_checks(browser, sample_report):  # noqa: F811
     from mentor_eval.resources import sample_study_dir
 
     res = _layout_checks(browser, sample_report, _arm_labels(sample_study_dir() / "study.yaml"), shot="sample")
-    assert res["scroll"] == [], res["scroll"]
-    assert res["clipped"] == [], res["clipped"]
-    assert res["colours"] and all(len(c) == 1 for c in res["colours"].values()), res["colours"]
-    assert len({c[0] for c in res["colours"].values()}) == len(res["colours"])
-    assert res["verdicts"] == [], res["verdicts"]
+    _assert_layout(res, 1)
+    assert "effect" in res["headline_title"].lower(), res["headline_title"]
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +197,53 @@ def fifteen_arm_report(tmp_path_factory) -> tuple[Path, list[str]]:
 def test_fifteen_arm_report_passes_the_layout_checks(browser, fifteen_arm_report):  # noqa: F811
     html, arms = fifteen_arm_report
     res = _layout_checks(browser, html, arms, shot="fifteen-arms")
-    assert res["scroll"] == [], res["scroll"]
-    assert res["clipped"] == [], res["clipped"]
-    assert len(res["colours"]) >= 15 and all(len(c) == 1 for c in res["colours"].values()), res["colours"]
-    assert len({c[0] for c in res["colours"].values()}) == len(res["colours"])
-    assert res["verdicts"] == [], res["verdicts"]
+    _assert_layout(res, 15)
+
+
+def _render_design(tmp: Path, design: str, audience: str = "funder", **params) -> tuple[Path, list[str]]:
+    from test_report_designs import write_design
+
+    from mentor_eval.report import render
+
+    study = write_design(tmp, design)
+    res = render(Path(__file__).resolve().parent.parent / "notebooks" / "evaluation_report.ipynb",
+                 {"study_path": str(study), "output_dir": str(tmp / "out"), "audience": audience, **params},
+                 tmp / "out", audience=audience, progress=False)
+    return res.html, _arm_labels(study)
+
+
+@pytest.fixture(scope="module")
+def single_arm_report(tmp_path_factory) -> tuple[Path, list[str]]:
+    # one program, no control: pre/post over three waves, with the mixed model (the most common evaluation)
+    return _render_design(tmp_path_factory.mktemp("single"), "single_arm", psychometrics=False)
+
+
+def test_single_arm_report_passes_the_layout_checks(browser, single_arm_report):  # noqa: F811
+    html, arms = single_arm_report
+    assert len(arms) == 1
+    res = _layout_checks(browser, html, arms, shot="single-arm")
+    _assert_layout(res, 1)
+    assert set(res["colours"]) == set(arms)
+    assert "change" in res["headline_title"].lower(), res["headline_title"]
+
+
+@pytest.fixture(scope="module")
+def researcher_report(tmp_path_factory) -> tuple[Path, list[str]]:
+    # the researcher view of a clustered two-arm study: every table in full, model fit included
+    return _render_design(tmp_path_factory.mktemp("researcher"), "two_arms", audience="researcher",
+                          psychometrics=False)
+
+
+def test_researcher_view_tables_fit_and_show_the_model_fit(browser, researcher_report):  # noqa: F811
+    html, arms = researcher_report
+    text = html.read_text(encoding="utf-8")
+    assert "Model fit: ANCOVA at the last wave" in text and "Model fit: mixed model over all waves" in text
+    assert "with and without the clustering" in text
+    res = _layout_checks(browser, html, arms, shot="researcher")
+    # the researcher-only tables fit the page (the full versions of the funder tables are wider
+    # and scroll inside their own box)
+    own = ("Model fit", "Standard errors of the effects", "Intraclass correlations", "Every contrast family",
+           "Mixed-model contrasts")
+    assert sum(any(c.startswith(o) for o in own) for c in res["captions"]) >= 6, res["captions"]
+    assert [s for s in res["scroll"] if any(s.split(": ", 1)[1].startswith(o) for o in own)] == [], res["scroll"]
+    _assert_layout({**res, "scroll": []}, 2, fold=False)  # the researcher page shows its code first

@@ -510,3 +510,37 @@ def test_study_analysis_key_chooses_the_method_and_the_fallback(tmp_path):
         load_study(study("bad", cluster_method="cr3"))
     with pytest.raises(StudyConfigError, match="analysis"):
         load_study(study("bad2", method="cr2"))
+
+
+# ------------------------------------------------------------------ model fit (researcher view)
+def test_fit_table_mixed_matches_lme4_remlcrit(fits, partial):
+    ref = EXPECTED["partially_nested"]["mixed"]
+    fit = fits["mixed"].fit
+    assert list(fit.columns) == ["model", "n", "n_obs", "n_params", "estimation", "cluster_method", "vcov",
+                                 "df_method", "logLik", "AIC", "BIC", "singular", "converged"]
+    row = fit.iloc[0]
+    n = partial["participant_id"].nunique()
+    # lme4: logLik = -REMLcrit / 2; AIC / BIC with 5 fixed effects + 2 variances + the residual
+    assert row["n"] == n and row["n_params"] == 8
+    assert row["logLik"] == pytest.approx(-ref["reml"][0] / 2, rel=1e-7)
+    assert row["AIC"] == pytest.approx(ref["reml"][0] + 2 * 8, rel=1e-7)
+    assert row["BIC"] == pytest.approx(ref["reml"][0] + np.log(n) * 8, rel=1e-7)
+    assert row["estimation"] == "REML" and row["df_method"] == "Satterthwaite"
+    assert row["singular"] is not None and not row["singular"]
+    assert bool(row["converged"])
+
+
+@pytest.mark.parametrize("method", ["cr2", "none"])
+def test_fit_table_ols_matches_r_loglik_lm(fits, partial, method):
+    wide = pd.read_csv(HERE / "data.csv")
+    x = pd.get_dummies(wide["arm"], drop_first=True, dtype=float)
+    x = sm.add_constant(pd.concat([wide[["pre", "age"]], x], axis=1))
+    ols = sm.OLS(wide["post"], x).fit()
+    row = fits[method].fit.iloc[0]
+    assert row["estimation"] == "OLS" and row["cluster_method"] == method and row["n_params"] == 6
+    assert row["logLik"] == pytest.approx(ols.llf, rel=1e-10)
+    # R's AIC/BIC of an lm count the residual variance (k = p + 1); statsmodels' do not
+    assert row["AIC"] == pytest.approx(ols.aic + 2, rel=1e-10)
+    assert row["BIC"] == pytest.approx(ols.bic + np.log(ols.nobs), rel=1e-10)
+    assert row["df_method"] == ("Satterthwaite (CR2, Pustejovsky-Tipton)" if method == "cr2" else "residual (n - p)")
+    assert row["singular"] is None and row["n"] == ols.nobs

@@ -200,6 +200,11 @@ def test_reliable_change_counts_cannot_be_recovered(case):
         # one small tail: the improved share stays visible when improved itself is not small
         if small == ["deteriorated"] and r["n_improved"] >= m and r["n_unchanged"] + r["n_deteriorated"] >= m:
             assert pd.notna(s["share_improved"]) and pd.notna(s["share_not_improved"])
+        # the chart's line "improved: fewer than m" names exactly the small categories, and only
+        # categories that are in fact hidden
+        named = [c.strip() for c in s["small_categories"].split(",") if c.strip()]
+        assert named == (small if r["n"] >= m else []), (named, r.to_dict())
+        assert all(pd.isna(s[f"n_{c}"]) for c in named)
 
 
 # --------------------------------------------------------------------------- baseline categories
@@ -274,3 +279,46 @@ def test_sample_report_hides_nothing_recoverable():
                     att.known.setdefault(f"attr|{c}|{r.arm}", float(v))
         leaks = [k for k in att.recovered() if k in att.hidden]
         assert leaks == [], leaks
+
+
+@pytest.mark.slow
+def test_model_fit_reveals_no_hidden_arm_count():
+    """A model's n is the sum of the arm counts beside its means, and BIC - AIC = k (log n - 2)
+    gives n back: wherever an arm count is hidden, both must be, and nothing else."""
+    from test_report_content import sample_results
+
+    from mentor_eval.report.protect import protect
+
+    raw = sample_results()
+    for m, expect_hidden in ((10, False), (150, True)):
+        safe = protect(raw, m)
+        fit = safe.model_fit
+        assert len(fit) == 2 * len(set(raw.contrasts["outcome"]))  # ANCOVA + mixed model per outcome
+        for r in fit.itertuples(index=False):
+            att = Attacker()
+            if r.model == "ancova":
+                cells = safe.ancova_means[safe.ancova_means["outcome"] == r.outcome]
+                truth = raw.ancova_means[raw.ancova_means["outcome"] == r.outcome].set_index("arm")["n"]
+                total = "n"
+            else:
+                cells = safe.mixed_means[safe.mixed_means["outcome"] == r.outcome]
+                truth = raw.mixed_means[raw.mixed_means["outcome"] == r.outcome].set_index(["wave", "arm"])["n"]
+                total = "n_obs"
+            keys = [f"cell|{i}" for i in range(len(cells))]
+            for k, c in zip(keys, cells.itertuples(index=False), strict=True):
+                att.value(k, c.n, truth.loc[c.arm] if r.model == "ancova" else truth.loc[(c.wave, c.arm)])
+            raw_fit = raw.model_fit.set_index(["outcome", "model"]).loc[(r.outcome, r.model)]
+            shown_total = getattr(r, total)
+            if pd.notna(r.BIC) and pd.notna(r.AIC):  # the reader works n out of the criteria
+                n_obs = float(np.exp((r.BIC - r.AIC) / r.n_params + 2))
+                assert n_obs == pytest.approx(raw_fit["n_obs"], rel=1e-6)  # the attack works
+                shown_total = shown_total if pd.notna(shown_total) else n_obs
+            att.value("total", shown_total, raw_fit[total])
+            att.relate({**{k: 1.0 for k in keys}, "total": -1.0})
+            leaks = [k for k in att.recovered() if k in att.hidden]
+            assert leaks == [], (m, r.outcome, r.model, leaks)
+            hidden_cells = any(k in att.hidden for k in keys)
+            # nothing hidden that need not be: the size goes only with a hidden cell
+            assert pd.isna(r.n) == hidden_cells and pd.isna(r.BIC) == hidden_cells, (m, r.outcome, r.model)
+            assert pd.notna(r.AIC) and pd.notna(r.logLik)
+            assert hidden_cells == expect_hidden

@@ -12,7 +12,7 @@ from mentor_eval.report import charts, display
 from mentor_eval.report.disclosure import suppress_small_cells
 
 XSS = "<script>alert(1)</script>"
-PALETTE = set(charts.OKABE_ITO.values()) | {"#BBBBBB"}
+PALETTE = set(charts.ARM_COLORS) | set(charts.OKABE_ITO.values()) | {"#BBBBBB"}
 
 
 @pytest.fixture
@@ -276,3 +276,24 @@ def test_means_axis_has_no_false_zero(emmeans):
     lo, hi = fig.layout.yaxis.range
     est = emmeans[["ci_low", "ci_high"]].to_numpy(dtype=float)
     assert lo > 0 and lo <= est.min() and hi >= est.max()
+
+
+def test_reliable_change_names_small_categories_under_the_arm():
+    shares = pd.DataFrame({
+        "arm": ["Control", "Program"], "n": [140, 160],
+        "share_improved": [np.nan, np.nan], "share_unchanged": [np.nan, 0.93], "share_deteriorated": [np.nan, np.nan],
+        "share_not_improved": [np.nan, np.nan], "share_not_deteriorated": [np.nan, np.nan],
+        "small_categories": ["improved, deteriorated", "improved"],
+        "suppressed": [True, True], "suppression": ["primary", "primary"],
+    })
+    shares.attrs = {"suppression": {"min_cell": 10}}
+    fig = charts.reliable_change_chart(shares)
+    ticks = list(fig.layout.yaxis.ticktext)
+    assert "improved and deteriorated: fewer than 10 each" in ticks[0] and ticks[0].startswith("Control<br>")
+    assert "improved: fewer than 10" in ticks[1] and "deteriorated" not in ticks[1]
+    note = fig.layout.meta["note"]
+    # no row is described as a group of fewer than 10 people: both arms are large, only counts are small
+    assert "describes fewer than 10 people" not in note and "Groups of fewer than 10 people" in note
+    # without small categories the axis keeps its plain labels
+    plain = charts.reliable_change_chart(shares.drop(columns=["small_categories"]))
+    assert plain.layout.yaxis.ticktext is None

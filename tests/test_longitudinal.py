@@ -192,6 +192,23 @@ def test_nested_clusters_and_statsmodels_engine_agree():
     assert list(ours.icc["level"]) == ["site_id", "participant_id"]
 
 
+def test_fit_row_restates_info_with_lme4_parameter_count(balanced_fit):
+    fit = balanced_fit.fit
+    assert list(fit.columns) == ["model", "n", "n_obs", "n_params", "estimation", "cluster_method", "vcov",
+                                 "df_method", "logLik", "AIC", "BIC", "singular", "converged"]
+    row = fit.iloc[0]
+    info = balanced_fit.info
+    assert row["n"] == info["n_clusters"]["participant_id"] == 40 and row["n_obs"] == 120
+    assert row["n_params"] == 6 + 1 + 1  # fixed effects, one variance, sigma: AIC = -2 logLik + 2 k
+    assert row["AIC"] == pytest.approx(-2 * row["logLik"] + 2 * row["n_params"], rel=1e-12)
+    assert row["BIC"] == pytest.approx(-2 * row["logLik"] + np.log(120) * row["n_params"], rel=1e-12)
+    assert (row["estimation"], row["df_method"], row["singular"]) == ("REML", "Satterthwaite", False)
+    data = _study(n_part=90, seed=10, n_sites=6)
+    per_outcome = mixed_model(data.assign(outcome="hope.total"), "hope.total", clusters=["site_id"]).fit
+    assert per_outcome.columns[0] == "outcome" and per_outcome["outcome"].tolist() == ["hope.total"]
+    assert per_outcome["n_params"].iloc[0] == 6 + 2 + 1  # two variances now (site, participant)
+
+
 def test_random_slope_model():
     rng = np.random.default_rng(21)
     n_part = 300

@@ -114,6 +114,14 @@ def test_single_arm_gets_the_pre_post_version(designs):
     assert set(eff["kind"]) == {"pre/post"}
     text = " ".join(headline.bottom_line(ns["safe"]))
     assert "no comparison group" in text
+    # plain names ("Hope", "Belonging") as in the multi-arm bottom line, not the instruments' full labels
+    assert ("Hope rose" in text or "Hope fell" in text) and "Adult Hope Scale" not in text
+    for r in eff.itertuples(index=False):  # an interval across zero is called uncertain, a clear one sized
+        name = "Hope" if "hope" in r.outcome else "Belonging"
+        if r.g_ci_low > 0 or r.g_ci_high < 0:
+            assert f"{r.improvement_index:+.0f} percentile points" in text.split(name, 1)[1].split(";")[0]
+        else:
+            assert "too uncertain to rule out no change" in text.split(name, 1)[1].split(";")[0]
     assert "Not eligible" in headline.wwc_rating(ns["safe"])[0]
     assert "How much participants changed" in ns["_html"]
 
@@ -154,6 +162,9 @@ def test_tables_are_exported_as_one_workbook(designs):
     assert names[0] == "About"
     expected = list(export.report_tables(ns["safe"]))
     assert names[1:] == expected and "Effects vs control" in names and "Headline effects" in names
+    assert "Model fit" in names and "ICC per level" in names and "Clustered vs unclustered SE" in names
+    header = [c.value for c in next(wb["Model fit"].iter_rows(max_row=1))]
+    assert {"Outcome", "Model", "n", "AIC", "BIC", "Singular fit"} <= set(header)
     header = [c.value for c in next(wb["Effects vs control"].iter_rows(max_row=1))]
     assert "Arm" in header and "Adjusted p" in header and "suppressed" not in header
 
@@ -182,3 +193,38 @@ def test_researcher_tables(designs):
     assert methods["Contrasts"].sum() >= len(safe.contrasts)
     icc = tables.icc_table(designs["two_arms"]["safe"])
     assert icc.empty or {"Outcome", "Level", "ICC"} <= set(icc.columns)
+    # model fit: one row per outcome and model fitted, from the pipeline's model_fit table
+    two = designs["two_arms"]["safe"]
+    fit = tables.model_fit_table(two)
+    assert len(fit) == len(two.model_fit) == len(set(two.contrasts["outcome"]))  # ANCOVA only (mixed=False)
+    assert {"Outcome", "Model", "Method", "n", "Observations", "Clusters per level", "ICC per level", "logLik",
+            "AIC", "BIC", "Singular fit"} <= set(fit.columns)
+    assert set(fit["Model"]) == {"ANCOVA at the last wave"}
+    assert fit["AIC"].notna().all() and fit["n"].notna().all()
+    # the simulated study declares mentor clusters: the ANCOVA is the REML mixed model
+    assert set(fit["Method"]) == {"REML mixed model; Satterthwaite df"}
+    assert all("Mentor" in c for c in fit["Clusters per level"]), fit["Clusters per level"].tolist()
+    se = tables.clustered_se_table(two)
+    assert len(se) == len(two.contrasts)
+    ratio = se["SE (clustered)"] / se["SE (unclustered)"]
+    assert (se["Ratio"] - ratio).abs().max() < 1e-12 and (se["Ratio"] > 0.5).all()
+    assert tables.clustered_se_table(designs["no_clusters"]["safe"]).empty
+    # a single-arm study has no ANCOVA; its fit table is empty without the mixed model, never an error
+    assert tables.model_fit_table(designs["single_arm"]["safe"]).empty
+
+
+def test_rating_reason_counts_high_attrition_like_the_summary():
+    from test_report_content import sample_results
+
+    from mentor_eval.report import headline, narrative
+    from mentor_eval.report.protect import protect
+
+    safe = protect(sample_results())
+    verdicts = safe.attrition["verdict"]
+    n_high, n_all = int((verdicts == "high").sum()), int(verdicts.notna().sum())
+    assert n_high > 0  # the sample has high attrition somewhere: the sentence is exercised
+    _, why = headline.wwc_rating(safe)
+    summary = " ".join(narrative.executive_summary(safe))
+    assert f"for {n_high} of {n_all} comparisons" in summary
+    assert ("every arm" in why) == (n_high == n_all) and "some arms" not in why
+    assert why in " ".join(headline.bottom_line(safe))

@@ -36,6 +36,9 @@ DEFAULT_CLUSTER_METHOD = "mixed"
 #: working model of the CR2 adjustments and df: the REML random intercepts, or clubSandwich's lm default
 CR2_WORKING_MODELS = ("random-intercepts", "identity")
 ICC_COLUMNS = ["outcome", "level", "icc", "variance", "n_clusters", "n_singletons", "mean_cluster_size", "method"]
+#: Columns of the model-fit tables (``AncovaResult.fit``, ``MixedModelResult.fit``).
+FIT_COLUMNS = ["outcome", "model", "n", "n_obs", "n_params", "estimation", "cluster_method", "vcov", "df_method",
+               "logLik", "AIC", "BIC", "singular", "converged"]
 _PLACEHOLDER = "\x00no cluster"
 _SINGLE_STEP = {"control": "dunnett", "pairwise": "tukey"}
 
@@ -65,6 +68,7 @@ class AncovaResult(Result):
     anova: pd.DataFrame
     info: pd.DataFrame
     icc: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ICC_COLUMNS))
+    fit: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FIT_COLUMNS))
 
     @property
     def method(self) -> str:
@@ -231,6 +235,7 @@ class _Inference:
     df_resid: float
     df_rule: object = None  # callable L -> df per row; None = df_resid everywhere
     wald: object = None  # callable C -> {"F", "df_denom", "p"} for a multi-df test (CR2: HTZ)
+    lmm: object = None  # the REML fit (LmmFit) when the inference is the mixed model's
 
     def lin(self, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         L = np.atleast_2d(L)
@@ -412,7 +417,7 @@ def _inference(
     def rule(L: np.ndarray) -> np.ndarray:
         return fit.satterthwaite(L)["df"].to_numpy()
 
-    return _Inference(fit.beta, fit.vcov, vcov_ols, "mixed", "REML", df, rule), icc
+    return _Inference(fit.beta, fit.vcov, vcov_ols, "mixed", "REML", df, rule, lmm=fit), icc
 
 
 def _clustered_variance(used: pd.DataFrame, levels: list[_Level], icc: pd.DataFrame | None,
@@ -444,6 +449,33 @@ def _clustered_variance(used: pd.DataFrame, levels: list[_Level], icc: pd.DataFr
             add += t2 * (float((sizes**2).sum()) - sizes.sum()) / (n * (n - 1))
         out[a] = var_post[a] + add
     return out
+
+
+_DF_METHODS = {"mixed": "Satterthwaite", "cr2": "Satterthwaite (CR2, Pustejovsky-Tipton)",
+               "none": "residual (n - p)"}
+
+
+def _fit_row(inf: _Inference, keys_vals: dict, n: int, p: int, rss: float) -> pd.DataFrame:
+    """One row of ``AncovaResult.fit``: sample size, likelihood and information criteria, flags.
+
+    Mixed: the REML fit's log-likelihood and lme4's AIC/BIC (``k = p + len(theta) + 1``).
+    OLS (``"cr2"``, ``"none"``): the Gaussian log-likelihood at the ML variance ``RSS/n`` and
+    ``k = p + 1`` (as R's ``logLik``/``AIC``/``BIC`` of an ``lm``).
+    """
+    fit = inf.lmm
+    if fit is not None:
+        k = p + len(fit.theta) + 1
+        est, ll, aic, bic = ("REML" if fit.reml else "ML"), float(fit.loglik), float(fit.aic), float(fit.bic)
+        singular, converged = bool(fit.boundary), bool(fit.converged)
+    else:
+        k = p + 1
+        ll = -0.5 * n * (np.log(2 * np.pi) + 1.0 + np.log(rss / n)) if rss > 0 else np.nan
+        est, aic, bic = "OLS", -2.0 * ll + 2.0 * k, -2.0 * ll + np.log(n) * k
+        singular, converged = None, True  # closed form: no variance components to sit on a boundary
+    row = {**keys_vals, "model": "ancova", "n": int(n), "n_obs": int(n), "n_params": int(k), "estimation": est,
+           "cluster_method": inf.method, "vcov": inf.vtype, "df_method": _DF_METHODS[inf.method], "logLik": ll,
+           "AIC": aic, "BIC": bic, "singular": singular, "converged": converged}
+    return pd.DataFrame([row], columns=[c for c in FIT_COLUMNS if c in row])
 
 
 def _wald_f(inf: _Inference, idx: list[int]) -> tuple[float, float, float]:
@@ -770,7 +802,7 @@ def _fit_one(
                  "F": np.nan, "p": np.nan, "test": ""})
     anova = pd.DataFrame(rows)
     info = pd.DataFrame(info_rows)
-    return coef, emm_df, contrasts, anova, info, icc
+    return coef, emm_df, contrasts, anova, info, icc, _fit_row(inf, keys_vals, n, p, rss)
 
 
 def ancova(
@@ -900,6 +932,13 @@ def ancova(
           ``n_singletons`` (clusters with one analysed member), ``mean_cluster_size``, ``method``
           (``"REML"``, ``"REML (singular: variance at zero)"``, ``"REML (not converged)"``, or
           ``"not estimated (<why>)"``).
+        - ``fit``: one row per outcome: ``model`` (``"ancova"``), ``n`` and ``n_obs`` (analysed
+          participants), ``n_params`` (parameters counted by AIC/BIC), ``estimation``
+          (``"REML"`` for the mixed method, else ``"OLS"``), ``cluster_method``, ``vcov``,
+          ``df_method`` (``"Satterthwaite"``, ``"Satterthwaite (CR2, Pustejovsky-Tipton)"`` or
+          ``"residual (n - p)"``), ``logLik``, ``AIC``, ``BIC`` (mixed: the REML fit, as lme4;
+          OLS: as R's ``logLik.lm``, ``k = p + 1``), ``singular`` (the REML fit at a boundary,
+          lme4's ``isSingular``; None for OLS), ``converged``.
 
     Notes
     -----
@@ -1070,7 +1109,7 @@ def ancova(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
         participant=participant, baseline=[*covariates, *clusters],
     )
-    parts = {"coefficients": [], "emmeans": [], "contrasts": [], "anova": [], "info": [], "icc": []}
+    parts = {"coefficients": [], "emmeans": [], "contrasts": [], "anova": [], "info": [], "icc": [], "fit": []}
     groups = wide.groupby(keys, sort=True) if keys else [((None,), wide)]
     for key, sub in groups:  # one fit per outcome
         keys_vals = {"outcome": key[0]} if keys else {}
@@ -1085,4 +1124,5 @@ def ancova(
                 parts[name].append(frame)
     icc_cols = ICC_COLUMNS if keys else ICC_COLUMNS[1:]
     parts["icc"] = parts["icc"] or [pd.DataFrame(columns=icc_cols)]
+    parts["fit"] = parts["fit"] or [pd.DataFrame(columns=FIT_COLUMNS if keys else FIT_COLUMNS[1:])]
     return AncovaResult(**{k: pd.concat(v, ignore_index=True) for k, v in parts.items()})

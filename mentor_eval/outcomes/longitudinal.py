@@ -67,6 +67,32 @@ class MixedModelResult(Result):
         t.pop("vcov", None)  # a matrix, not a tidy table
         return t
 
+    @property
+    def fit(self) -> pd.DataFrame:
+        """Model fit in one row (the columns of ``AncovaResult.fit``), from :attr:`info`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``outcome`` (when fitted per outcome), ``model`` (``"mixed_model"``), ``n``
+            (participants), ``n_obs`` (rows), ``n_params`` (fixed effects, variance
+            parameters and the residual variance: lme4's AIC/BIC count), ``estimation``
+            (``"REML"`` or ``"ML"``), ``cluster_method`` (``"mixed"``), ``vcov``
+            (``"REML"``/``"ML"``), ``df_method`` (``"Satterthwaite"`` or
+            ``"asymptotic"``), ``logLik``, ``AIC``, ``BIC``, ``singular``, ``converged``.
+        """
+        from mentor_eval.outcomes.compare import FIT_COLUMNS
+
+        i = self.info
+        groups = list(i.get("n_clusters", {}).values())
+        row = {"outcome": i.get("outcome"), "model": "mixed_model", "n": int(groups[-1]) if groups else None,
+               "n_obs": int(i["n_obs"]), "n_params": len(self.fixed) + len(i.get("theta", [])) + 1,
+               "estimation": i["method"], "cluster_method": "mixed", "vcov": i["method"],
+               "df_method": i["df_method"], "logLik": i["logLik"], "AIC": i["AIC"], "BIC": i["BIC"],
+               "singular": bool(i["singular"]), "converged": bool(i["converged"])}
+        cols = FIT_COLUMNS if i.get("outcome") is not None else FIT_COLUMNS[1:]
+        return pd.DataFrame([row])[cols]
+
 
 @dataclass
 class _Design:

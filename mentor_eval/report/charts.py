@@ -6,9 +6,9 @@ Every function returns a :class:`plotly.graph_objects.Figure` with a title and a
 ``None``). :mod:`mentor_eval.report.figures` wraps them for a study's protected results and
 :mod:`mentor_eval.report.display` shows them on a page.
 
-Colours come from the Okabe--Ito palette [1]_, which stays distinguishable under
-the common colour-vision deficiencies (protanopia, deuteranopia, tritanopia) and
-in greyscale print; arms take its colours in order. Values that are missing --
+Arm colours come from :mod:`mentor_eval.report.palette` (colour-blind safe, at least
+3:1 contrast on white; control grey); other colours from the Okabe--Ito palette [1]_,
+which stays distinguishable under the common colour-vision deficiencies. Values that are missing --
 in particular cells suppressed by :func:`mentor_eval.report.disclosure.suppress_small_cells`
 -- are drawn as absent and listed in a note, never as zero.
 
@@ -33,7 +33,7 @@ from mentor_eval._params import check_columns
 from mentor_eval.errors import ParameterError
 from mentor_eval.report.disclosure import reason_text
 from mentor_eval.report.html import escape
-from mentor_eval.report.palette import _OKABE_ORDER, NEUTRAL, OKABE_ITO, arm_colors
+from mentor_eval.report.palette import ARM_PALETTE_8, NEUTRAL, OKABE_ITO, arm_colors
 
 __all__ = [
     "OKABE_ITO",
@@ -48,7 +48,7 @@ __all__ = [
 
 #: Colours of the arms when a chart is not told them (position order); reports pass
 #: the study's own mapping (:func:`mentor_eval.report.palette.study_arm_colors`).
-ARM_COLORS: tuple[str, ...] = tuple(OKABE_ITO[k] for k in _OKABE_ORDER)
+ARM_COLORS: tuple[str, ...] = ARM_PALETTE_8
 
 _NEUTRAL = NEUTRAL
 _FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
@@ -375,8 +375,13 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
     colors = _color_map(_levels(df["arm"]), colors)
     titles = list(labels) if labels is not None else [str(o) for o in outcomes]
     n_out = max(1, len(outcomes))
+    panel_titles = [_wrap(t, max(20, 70 // n_out)) for t in titles]
     fig = make_subplots(rows=1, cols=n_out, shared_yaxes=True, horizontal_spacing=0.06 if n_out > 1 else 0.0,
-                        subplot_titles=[_wrap(t, max(20, 70 // n_out)) for t in titles])
+                        subplot_titles=panel_titles)
+    # Panel titles and axis titles wrap to their panel's width (side by side they would overlap);
+    # the top margin makes room for the tallest panel title under the figure title.
+    panel_lines = max((t.count("<br>") + 1 for t in panel_titles), default=1)
+    axis_title = _wrap(x_title, max(18, 100 // n_out)) if n_out > 1 else _lab(x_title)
     y = [_lab(a) for a in arms]
     show_text = "text" in df.columns and len(arms) <= 8
     for j, o in enumerate(outcomes):
@@ -400,7 +405,7 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
                 customdata=custom, hovertemplate=hover,
             ), row=1, col=j + 1)
         fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1, row=1, col=j + 1)
-        fig.update_xaxes(title_text=_lab(x_title), title_font={"size": 12}, row=1, col=j + 1, zeroline=False)
+        fig.update_xaxes(title_text=axis_title, title_font={"size": 12}, row=1, col=j + 1, zeroline=False)
     fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=y)
     for ann in fig.layout.annotations:  # the panel titles
         ann.update(font={"size": 13})
@@ -412,9 +417,11 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
         top = df.loc[df["estimate"].abs().idxmax()]
         alt += f" Largest: {top['arm']} on {top['outcome']}, {_with_ci(top['estimate'], top['ci_low'], top['ci_high'])}."
     caption = "Effect of each arm compared with control, with 95% confidence intervals; the dashed line marks no difference."
-    height = 140 + 32 * max(1, len(arms)) + (14 if show_text else 0) * len(arms)
+    extra = 17 * (panel_lines - 1) + 15 * axis_title.count("<br>")
+    height = 140 + 32 * max(1, len(arms)) + (14 if show_text else 0) * len(arms) + extra
     fig = _finish(fig, title, alt, caption, _absent_note(df, cols, ["outcome", "arm"]), height=int(height))
-    fig.update_layout(margin={"t": 90})
+    title_lines = len(textwrap.wrap(str(title), 75)) or 1
+    fig.update_layout(margin={"t": 72 + 20 * (title_lines - 1) + 17 * panel_lines})
     return fig
 
 
@@ -533,6 +540,22 @@ def reliable_change_chart(shares: pd.DataFrame, *, title: str = "Reliable change
     fig.update_layout(barmode="stack", xaxis={"range": [0, 100], "ticksuffix": "%", "title": "Participants"},
                       uniformtext={"minsize": 9, "mode": "hide"})
     fig.update_yaxes(autorange="reversed", type="category")
+    # A category withheld for being small is named under its arm ("improved: fewer than 10"),
+    # so a row with little or nothing drawn never reads as "nobody improved".
+    m = df.attrs.get("suppression", {}).get("min_cell")
+    small = sub["small_categories"] if "small_categories" in sub.columns else pd.Series("", index=sub.index)
+    labelled = [isinstance(v, str) and v.strip() != "" for v in small]
+    if any(labelled):
+        ticks = []
+        for a, v, has in zip(arms, small, labelled, strict=True):
+            if not has:
+                ticks.append(_lab(a))
+                continue
+            cats = [c.strip() for c in v.split(",") if c.strip()]
+            few = f"fewer than {m}" if m else "too few to show"
+            words = f"{' and '.join(cats)}: {few}{' each' if len(cats) > 1 else ''}"
+            ticks.append(f'{_lab(a)}<br><span style="font-size:11px;color:#444444">{_lab(words)}</span>')
+        fig.update_yaxes(tickmode="array", tickvals=[_lab(a) for a in arms], ticktext=ticks)
     desc = "; ".join(
         f"{a}: not shown" if pd.isna(r.share_improved) else
         f"{a}: {r.share_improved * 100:.0f}% improved, {_fmt(r.share_deteriorated * 100, 0)}% deteriorated"
@@ -540,7 +563,16 @@ def reliable_change_chart(shares: pd.DataFrame, *, title: str = "Reliable change
     )
     alt = f"Stacked bar chart of reliable change for {len(arms)} arms. {desc}."
     caption = "Share of participants whose change exceeds measurement error (reliable change index)."
-    return _finish(fig, title, alt, caption, _absent_note(df, cols, ["arm"]), height=max(260, 140 + 50 * len(arms)))
+    # the note lists the arms with nothing drawn; a partly hidden row is labelled under its arm
+    drawn = sub[[*cols, *merged]].notna().any(axis=1) | pd.Series(labelled, index=sub.index)
+    drawn = drawn.reindex(df["arm"]).to_numpy()
+    note = _absent_note(df[~drawn], cols, ["arm"]) if (~drawn).any() else None
+    if any(labelled):
+        few = f"fewer than {m}" if m else "too few"
+        note = ((note + " ") if note else "") + (
+            f"Groups of {few} people are not drawn (the line under an arm says which); where only the unchanged "
+            "share would be left, it is hidden too, as it would give away how many changed.")
+    return _finish(fig, title, alt, caption, note, height=max(260, 140 + 50 * len(arms)))
 
 
 def _ramp(start: str, end: str, n: int) -> list[str]:

@@ -42,6 +42,11 @@ def report_tables(results: StudyResults, *, full: bool = True) -> dict[str, pd.D
         "Hypotheses": lambda: tables.hypotheses_table(results),
         "Subgroups (exploratory)": lambda: tables.exploratory_table(results, "moderators", full=full),
         "Dose-response (exploratory)": lambda: tables.exploratory_table(results, "dose", full=full),
+        "Contrast methods": lambda: tables.contrast_methods_table(results),
+        "ICC per level": lambda: tables.icc_table(results),
+        "Model fit": lambda: tables.model_fit_table(results),
+        "Clustered vs unclustered SE": lambda: tables.clustered_se_table(results),
+        "Mixed-model contrasts": lambda: tables.mixed_contrasts_table(results),
         "Analysis parameters": lambda: tables.parameters_table(results),
         "Software versions": lambda: tables.versions_table(results),
     }

@@ -194,15 +194,20 @@ def headline_figure(results: StudyResults) -> go.Figure:
         x_title = "Effect in standard deviations (Hedges g)"
     fig = charts.forest_chart(frame, title=title, x_title=x_title, colors=colors,
                               labels=list(dict.fromkeys(eff["outcome_label"])))
+    labelled = eff["arm"].nunique() <= 8  # forest_chart labels the points of up to eight arms
+    pct = ("'pct' is the improvement index: how many percentile points an average control participant would "
+           "move up with the program. " if labelled else
+           "Point at a square to see its improvement index (how many percentile points an average control "
+           "participant would move up with the program). ")
     cap = ("Each row is one mentorship model; the square is its estimated effect and the bar its 95% confidence "
            "interval; right of the dashed line means higher than the control group. "
-           "'pct' is the improvement index: how many percentile points an average control participant would "
-           "move up with the program. Each bar is for that one comparison; the summary counts a model as "
+           + pct + "Each bar is for that one comparison; the summary counts a model as "
            "having clearly raised an outcome only when the effect stays above zero after allowing for every "
            "comparison in the report, so a bar clear of the line can still fall short of that.") if not single else (
            "Each row is the program group; the square is the average change from the first to the last survey "
-           "in standard deviations and the bar its 95% confidence interval. Without a comparison group the "
-           "change cannot be credited to the program.")
+           "in standard deviations and the bar its 95% confidence interval; 'pct' is how many percentile "
+           "points an average participant moved up from where the group started. Without a comparison group "
+           "the change cannot be credited to the program.")
     fig.layout.meta = {**fig.layout.meta, "caption": cap}
     return fig
 
@@ -244,7 +249,10 @@ def wwc_rating(results: StudyResults) -> tuple[str, str]:
     if st.design != "randomized":
         why = "not randomized (quasi-experimental)"
     elif high:
-        why = "randomized, but attrition was high for some arms"
+        # the same count the summary gives ("high ... for 5 of 5 comparisons"), never a vaguer word
+        n_high, n_all = int((att["verdict"] == "high").sum()), int(att["verdict"].notna().sum())
+        which = "every arm" if n_high == n_all else f"{n_high} of {n_all} arms"
+        why = f"randomized, but attrition was high for {which}"
     else:
         why = "randomized, but attrition could not be measured"
     if fails:
@@ -339,10 +347,17 @@ def bottom_line(results: StudyResults) -> list[str]:
         arm = labels.get(eff["arm"].iloc[0], eff["arm"].iloc[0])
         out.append(f"We followed {who} in {arm} from the {st.baseline} survey to the {st.final} survey.")
         parts = []
+        among = list(dict.fromkeys(eff["outcome"]))
         for r in shown.itertuples(index=False):
             sure = r.g_ci_low > 0 or r.g_ci_high < 0
-            parts.append(f"{r.outcome_label} {'rose' if r.g > 0 else 'fell'} by {abs(r.g):.2f} standard deviations"
-                         f"{'' if sure else ' (too little to be sure it is more than chance)'}")
+            name = _short_outcome(results, r.outcome, among)
+            text = f"{name} {'rose' if r.g > 0 else 'fell'} by {abs(r.g):.2f} standard deviations"
+            if sure and not math.isnan(r.improvement_index):
+                text += f" ({r.improvement_index:+.0f} percentile points for an average participant)"
+            elif not sure:
+                # the interval includes zero: the size may be large, the uncertainty is what is too large
+                text += ", but too uncertain to rule out no change"
+            parts.append(text)
         if parts:
             out.append("; ".join(parts) + ".")
         out.append("There was no comparison group, so we cannot tell how much of this change the program caused.")

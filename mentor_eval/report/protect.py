@@ -305,6 +305,7 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
         mc = _hide(mc, bad, _stat_cols(mc, []), kind="derived")
 
     rc = _protect_reliable_change(_drop_exclusions(results.reliable_change), m, small, count_post)
+    fit, ancova_icc = _protect_model_fit(results, m, means, mm)
 
     hyp = _flags(results.hypotheses)
     if len(hyp):
@@ -347,8 +348,51 @@ def protect(results: StudyResults, min_cell: int | None = None) -> StudyResults:
         results, data=None, flow=flow, attrition=att, baseline=baseline, reliability=rel,
         reliability_by_arm=rba, invariance=inv, prepost=prepost, ancova_means=means, contrasts=con,
         mixed_means=mm, mixed_contrasts=mc, reliable_change=rc, hypotheses=hyp, moderators=mods,
-        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance, **mech,
+        dose_response=dose, item_distributions=dist, notes=notes, provenance=provenance, model_fit=fit,
+        ancova_icc=ancova_icc, **mech,
     )
+
+
+def _hidden_outcomes(frame: pd.DataFrame) -> set[Any]:
+    """Outcomes with at least one arm (x wave) count hidden in a protected table."""
+    if frame is None or not len(frame) or "n_suppressed" not in frame.columns:
+        return set()
+    return set(frame.loc[frame["n_suppressed"].fillna(False).to_numpy(dtype=bool), "outcome"])
+
+
+def _protect_model_fit(results: StudyResults, m: int, means: pd.DataFrame, mm: pd.DataFrame
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Model fit and the ANCOVA cluster table: a model's sizes are totals of published cells.
+
+    A model's ``n`` (and ``n_obs``) is the sum of the arm counts published beside its
+    means, so it is hidden wherever one of those counts is (else ``n`` minus the shown ones
+    gives the hidden one), and so is ``BIC``: with ``AIC`` and the parameter count it
+    gives ``log n``. A model of fewer than ``min_cell`` people is hidden whole. The cluster
+    table's mean cluster size times the number of clusters is the number of clustered
+    participants (the clustered arms' total), so it goes with those counts; a number of
+    one-member clusters from 1 to ``min_cell - 1`` is a count of fewer than ``min_cell``
+    people.
+    """
+    fit = _flags(results.model_fit) if results.model_fit is not None else _flags(pd.DataFrame())
+    if len(fit):
+        size = pd.to_numeric(fit["n"], errors="coerce").fillna(0).to_numpy()
+        stats = [c for c in ("logLik", "AIC", "BIC", "singular", "converged") if c in fit.columns]
+        fit = _hide(fit, size < m, stats, ["n", "n_obs"], kind="primary")
+        model = fit["model"].astype(str).to_numpy()
+        out = fit["outcome"].to_numpy(dtype=object)
+        hid_a, hid_m = _hidden_outcomes(means), _hidden_outcomes(mm)
+        bad = np.array([(model[i] == "ancova" and out[i] in hid_a) or (model[i] == "mixed_model" and out[i] in hid_m)
+                        for i in range(len(fit))], dtype=bool)
+        fit = _hide(fit, bad, ["BIC"], ["n", "n_obs"], kind="secondary")
+    icc = results.ancova_icc
+    icc = _flags(icc) if icc is not None else _flags(pd.DataFrame())
+    if len(icc):
+        single = pd.to_numeric(icc["n_singletons"], errors="coerce").fillna(0).to_numpy()
+        icc = _hide(icc, (single > 0) & (single < m), [], ["n_singletons"], kind="primary")
+        bad = icc["outcome"].isin(_hidden_outcomes(means)).to_numpy() if "outcome" in icc.columns else np.zeros(
+            len(icc), dtype=bool)
+        icc = _hide(icc, bad, ["mean_cluster_size"], kind="secondary")
+    return fit, icc
 
 
 def _protect_flow(raw: pd.DataFrame, m: int, waves: Sequence[str]) -> pd.DataFrame:
@@ -476,6 +520,9 @@ def _protect_reliable_change(rc: pd.DataFrame, m: int, small: set[tuple[Any, Any
     that is not the small one, and the two hidden categories are published merged
     (``share_not_improved`` = unchanged or deteriorated, ``share_not_deteriorated`` =
     improved or unchanged): the reader still sees how many improved, and nothing else.
+    ``small_categories`` names the categories hidden for having fewer than ``min_cell``
+    people (``"improved, deteriorated"``; empty otherwise): the reason, which the
+    suppression already implies, never a number.
     """
     if rc is None or not len(rc):
         return _flags(rc if rc is not None else pd.DataFrame())
@@ -483,6 +530,9 @@ def _protect_reliable_change(rc: pd.DataFrame, m: int, small: set[tuple[Any, Any
     out = _suppress(rc, ["n"], [], m)
     out["share_not_improved"] = np.nan
     out["share_not_deteriorated"] = np.nan
+    # which categories are hidden for being small (the reason, no number), so a chart can say
+    # "fewer than 10 improved" instead of leaving the row blank
+    out["small_categories"] = ""
     share_all = [c for c in out.columns if c.startswith("share_")]
     n_all = [c for c in out.columns if c.startswith("n_") and c not in ("n_excluded",) and not c.endswith(
         "_suppressed")]
@@ -497,6 +547,7 @@ def _protect_reliable_change(rc: pd.DataFrame, m: int, small: set[tuple[Any, Any
         tiny = [k for k in range(3) if 0 < counts[i, k] < m]
         if not tiny:
             continue
+        out.loc[out.index[i], "small_categories"] = ", ".join(cats[k] for k in tiny)
         hide = set(tiny)
         if len(hide) == 1:
             k = tiny[0]

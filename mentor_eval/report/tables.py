@@ -44,6 +44,9 @@ __all__ = [
     "icc_table",
     "mixed_contrasts_table",
     "contrast_methods_table",
+    "model_fit_table",
+    "model_fit_tables",
+    "clustered_se_table",
 ]
 
 # --------------------------------------------------------------------------- flow and attrition
@@ -542,8 +545,17 @@ def icc_table(results: StudyResults) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame()
     t = pd.concat(parts, ignore_index=True)
+    # the mixed model's rows carry no suppression flags of their own: nothing of theirs is hidden
+    for c in [c for c in t.columns if c == "suppressed" or str(c).endswith("_suppressed")]:
+        t[c] = t[c].astype("boolean").fillna(False).astype(bool)
+    if "n_groups" in t.columns:  # the mixed model names its number of units n_groups
+        t["n_clusters"] = t["n_clusters"].astype(object).where(t["n_clusters"].notna(), t["n_groups"]) \
+            if "n_clusters" in t.columns else t["n_groups"]
+        t["n_clusters"] = pd.array(pd.to_numeric(t["n_clusters"], errors="coerce"), dtype="Int64")
+    if "n_singletons" in t.columns:  # a count, though the mixed model's rows have none
+        t["n_singletons"] = pd.array(pd.to_numeric(t["n_singletons"], errors="coerce"), dtype="Int64")
     t["outcome"] = [outcome_label(results, o) for o in t["outcome"]]
-    t["level"] = [variable_label(results, v) if isinstance(v, str) else v for v in t["level"]]
+    t["level"] = [_level_label(results, v) if isinstance(v, str) else v for v in t["level"]]
     names = {"outcome": "Outcome", "model": "Model", "level": "Level", "icc": "ICC", "variance": "Variance",
              "n_clusters": "Clusters", "n_singletons": "Singletons", "mean_cluster_size": "Mean cluster size",
              "method": "Method"}
@@ -593,3 +605,145 @@ def contrast_methods_table(results: StudyResults) -> pd.DataFrame:
             rows.append({"Family": str(fam), "Analysis": analysis, "Standard errors": method,
                          "Multiplicity": adjust or "none", "Contrasts": len(part)})
     return pd.DataFrame(rows)
+
+
+_MODEL_NAMES = {"ancova": "ANCOVA at the last wave", "mixed_model": "mixed model over all waves"}
+
+
+def _method_words(row: pd.Series) -> str:
+    est, cm = str(row.get("estimation", "")), str(row.get("cluster_method", ""))
+    if est in ("REML", "ML"):
+        return f"{est} mixed model"
+    return "OLS, CR2 cluster-robust SEs" if cm == "cr2" else "OLS, no clustering"
+
+
+def _level_label(results: StudyResults, level: object) -> str:
+    """A cluster level by the study's label, else its column name without ``_id``
+    (``mentor_id`` -> ``Mentor``)."""
+    v = str(level)
+    labels = dict(getattr(results.study, "labels", {}) or {})
+    if v in labels:
+        return str(labels[v])
+    return variable_label(results, v[:-3] if v.endswith("_id") and len(v) > 3 else v)
+
+
+def _per_level(results: StudyResults, part: pd.DataFrame, value: str, digits: int | None) -> str:
+    """``"Site 3, Mentor 275"``: one value per level of one model (levels outermost first)."""
+    out = []
+    for lv, v in zip(part["level"], part[value], strict=True):
+        if pd.isna(v):
+            continue
+        out.append(f"{_level_label(results, lv)} {v:.{digits}f}" if digits is not None else
+                   f"{_level_label(results, lv)} {int(v)}")
+    return ", ".join(out)
+
+
+def model_fit_table(results: StudyResults) -> pd.DataFrame:
+    """Fit of every cluster-aware model: per outcome and model, size, clusters and ICC per
+    level, likelihood and information criteria, singular-fit flag, estimation and df method.
+
+    Every number comes from the models' own result tables (``model_fit`` from
+    ``AncovaResult.fit`` / ``MixedModelResult.fit``, ``ancova_icc``, ``icc``), as
+    protected by :func:`~mentor_eval.report.protect.protect`: a model's size (and its BIC,
+    which reveals it) is hidden wherever an arm count behind it is.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Outcome``, ``Model`` (ANCOVA at the last wave / mixed model over all waves),
+        ``Method`` (REML mixed model, OLS with CR2 SEs or OLS, and the df method), ``n``
+        (participants), ``Observations`` (scores used), ``Clusters per level``, ``ICC per
+        level`` (text, levels outermost first; the mixed model adds participants),
+        ``logLik``, ``AIC``, ``BIC``, ``Singular fit``, with the suppression flags.
+        Empty when no model was fitted.
+    """
+    _require_protected("model_fit_table", results)
+    fit = getattr(results, "model_fit", None)
+    if fit is None or not len(fit):
+        return pd.DataFrame()
+    t = fit.copy()
+    levels = {"ancova": getattr(results, "ancova_icc", None), "mixed_model": results.icc}
+    clusters, iccs = [], []
+    for o, mod in zip(t["outcome"], t["model"], strict=True):
+        src = levels.get(str(mod))
+        part = src[src["outcome"] == o] if isinstance(src, pd.DataFrame) and len(src) else pd.DataFrame()
+        if not len(part):
+            clusters.append("")
+            iccs.append("")
+            continue
+        count = "n_clusters" if "n_clusters" in part.columns else "n_groups"
+        # the participant level of the mixed model is not a cluster (its count is n)
+        pid = part["level"].astype(str).str.fullmatch(r"participant(_id)?") if mod == "mixed_model" else \
+            pd.Series(False, index=part.index)
+        clusters.append(_per_level(results, part[~pid.to_numpy()], count, None))
+        iccs.append(_per_level(results, part, "icc", 3))
+    t["clusters"] = clusters
+    t["icc"] = iccs
+    t["model"] = [_MODEL_NAMES.get(str(m), str(m)) for m in t["model"]]
+    t["estimation"] = [f"{_method_words(r)}; {r['df_method']} df" if isinstance(r.get("df_method"), str)
+                       else _method_words(r) for _, r in t.iterrows()]
+    t["outcome"] = [outcome_label(results, o) for o in t["outcome"]]
+    names = {"outcome": "Outcome", "model": "Model", "estimation": "Method", "n": "n", "n_obs": "Observations",
+             "clusters": "Clusters per level", "icc": "ICC per level", "logLik": "logLik", "AIC": "AIC",
+             "BIC": "BIC", "singular": "Singular fit"}
+    return _renamed(_keep(t, list(names)), names)
+
+
+def model_fit_tables(results: StudyResults) -> list[tuple[str, pd.DataFrame]]:
+    """:func:`model_fit_table` as shown on the page: one table per model, a row per outcome.
+
+    The columns that are the same on every row of a model (its method; the number of
+    observations of an ANCOVA, which is its n) move into the caption, so the table fits
+    the page.
+
+    Returns
+    -------
+    list of (str, pandas.DataFrame)
+        Caption and table per model fitted (ANCOVA at the last wave first); empty when
+        none was.
+    """
+    t = model_fit_table(results)
+    if not len(t):
+        return []
+    out = []
+    for model, part in t.groupby("Model", sort=False):
+        part = part.drop(columns=["Model"])
+        caption = f"Model fit: {model}"
+        methods = part["Method"].dropna().unique()
+        if len(methods) == 1:
+            caption += f" ({methods[0]})"
+            part = part.drop(columns=["Method"])
+        same = part["Observations"].astype("Float64").equals(part["n"].astype("Float64"))
+        if same:  # one row per participant: n says it
+            part = part.drop(columns=[c for c in part.columns if str(c).startswith("Observations")])
+        out.append((caption + ", per outcome: clusters and ICC per level, likelihood, information criteria",
+                    part.reset_index(drop=True)))
+    return out
+
+
+@_empty_safe
+def clustered_se_table(results: StudyResults) -> pd.DataFrame:
+    """Each arm-vs-control ANCOVA contrast's standard error with and without the clustering.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``Outcome``, ``Arm``, ``SE (clustered)``, ``SE (unclustered)``, ``Ratio`` (clustered
+        over unclustered: how much the clustering widens the interval), ``df``, ``SE
+        method``; hidden wherever the contrast is (the ratio with it). Empty when the
+        analysis was not clustered.
+    """
+    _require_protected("clustered_se_table", results)
+    con = results.contrasts
+    if con is None or not len(con) or "se_unclustered" not in con.columns or \
+            not (con["cluster_method"].astype(str) != "none").any():
+        return pd.DataFrame()
+    t = _relabel(con, results)
+    se = pd.to_numeric(t["se"], errors="coerce")
+    ols = pd.to_numeric(t["se_unclustered"], errors="coerce")
+    t["ratio"] = se / ols
+    t["cluster_method"] = t["cluster_method"].map({"mixed": "REML mixed model", "cr2": "CR2 cluster-robust",
+                                                   "none": "unclustered"}).fillna(t["cluster_method"])
+    names = {"outcome": "Outcome", "arm": "Arm", "se": "SE (clustered)", "se_unclustered": "SE (unclustered)",
+             "ratio": "Ratio", "df": "df", "cluster_method": "SE method"}
+    return _renamed(_keep(t, list(names)), names)
