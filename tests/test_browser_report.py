@@ -227,6 +227,14 @@ def test_single_arm_report_passes_the_layout_checks(browser, single_arm_report):
     assert "change" in res["headline_title"].lower(), res["headline_title"]
 
 
+def _plain(page: str) -> str:
+    """The page's text without tags (syntax highlighting splits code into spans)."""
+    import html as html_lib
+    import re
+
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+
+
 @pytest.fixture(scope="module")
 def researcher_report(tmp_path_factory) -> tuple[Path, list[str]]:
     # the researcher view of a clustered two-arm study: every table in full, model fit included
@@ -239,6 +247,8 @@ def test_researcher_view_tables_fit_and_show_the_model_fit(browser, researcher_r
     text = html.read_text(encoding="utf-8")
     assert "Model fit: ANCOVA at the last wave" in text and "Model fit: mixed model over all waves" in text
     assert "with and without the clustering" in text
+    # the code is shown, but not where this machine keeps the study: papermill injects absolute paths
+    assert str(html.parent.parent) not in text and 'study_path = "study.yaml"' in _plain(text)
     res = _layout_checks(browser, html, arms, shot="researcher")
     # the researcher-only tables fit the page (the full versions of the funder tables are wider
     # and scroll inside their own box)

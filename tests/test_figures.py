@@ -122,6 +122,18 @@ def test_forest_figure_draws_zero_line_and_asymmetric_cis(effects):
     assert "Largest: nw on hope.total, 0.42" in fig.layout.meta["alt"]
 
 
+def test_forest_figure_emphasis_and_shared_scale(effects):
+    e = effects.assign(emphasis=[True, False] * (len(effects) // 2) + [True] * (len(effects) % 2))
+    fig = charts.forest_chart(e, shared_x=True)
+    symbols = {(t.name, t.xaxis): tuple(t.marker.symbol) for t in fig.data}
+    for r, flag in zip(e.itertuples(index=False), e["emphasis"], strict=True):
+        axis = "x" if r.outcome == e["outcome"].iloc[0] else "x2"
+        assert symbols[(r.arm, axis)] == (("square",) if flag else ("square-open",))
+    assert fig.layout.xaxis2.matches == "x"  # equal bars mean equal effects in both panels
+    plain = charts.forest_chart(effects)
+    assert plain.layout.xaxis2.matches is None and all(t.marker.symbol == "square" for t in plain.data)
+
+
 def test_means_figure_lines_per_arm_in_wave_order(emmeans):
     fig = charts.means_chart(emmeans)
     assert [t.name for t in fig.data] == ["ctrl", "nw"]

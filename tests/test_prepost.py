@@ -188,6 +188,22 @@ def test_clustered_arm_matches_clubsandwich_intercept_model():
     assert r["ci_high"] - r["ci_low"] > 1.5 * (unclustered["ci_high"] - unclustered["ci_low"])
 
 
+def test_a_site_level_with_few_sites_is_treated_as_fixed():
+    # two sites above six circles: CR2 on the sites would have about 1 df; the mentors carry the clustering
+    d = _clustered_long()
+    sites = {p: ("north" if i % 2 else "south") for i, p in enumerate(d["participant_id"].unique())}
+    d = d.assign(site_id=d["participant_id"].map(sites))
+    two = prepost(d, clusters=["site_id", "mentor_id"]).set_index("arm")
+    mentors = prepost(d, clusters="mentor_id").set_index("arm")
+    r = two.loc["circles"]
+    for col in ("se", "df", "ci_low", "ci_high", "d_z_ci_low", "n_clusters"):
+        assert r[col] == pytest.approx(mentors.loc["circles", col], rel=1e-12), col
+    assert "site_id (2 clusters) treated as fixed" in r["note"] and "clustered on mentor_id" in r["note"]
+    # a single declared level is the user's choice and stays, however few its clusters
+    only = prepost(d, clusters="site_id").set_index("arm").loc["circles"]
+    assert only["n_clusters"] == 2 and only["df"] < 2 and "treated as fixed" not in only["note"]
+
+
 def test_clusters_argument_is_checked():
     with pytest.raises(ParameterError, match="'clusters' parameter of prepost"):
         prepost(_clustered_long(), clusters=[3])

@@ -124,6 +124,32 @@ def test_single_arm_gets_the_pre_post_version(designs):
             assert "too uncertain to rule out no change" in text.split(name, 1)[1].split(";")[0]
     assert "Not eligible" in headline.wwc_rating(ns["safe"])[0]
     assert "How much participants changed" in ns["_html"]
+    # the figure fills exactly the squares the bottom line calls clear
+    assert eff["clear"].tolist() == [bool(lo > 0 or hi < 0) for lo, hi in zip(eff["g_ci_low"], eff["g_ci_high"],
+                                                                               strict=True)]
+    fig = headline.headline_figure(ns["safe"])
+    filled = [t.marker.symbol[0] == "square" for t in fig.data]
+    assert sorted(filled) == sorted(eff["clear"].tolist())
+
+
+def test_headline_markers_follow_the_bottom_line(designs):
+    from mentor_eval.report import headline
+
+    safe = designs["two_arms"]["safe"]
+    eff = headline.headline_effects(safe)
+    expect = (eff["g_ci_low"] > 0) & (eff["p_adj"] < 0.05)
+    assert eff["clear"].tolist() == expect.tolist()
+    fig = headline.headline_figure(safe)
+    by = {(t.name, t.xaxis): t.marker.symbol[0] for t in fig.data}
+    axes = {o: ("x" if i == 0 else f"x{i + 1}") for i, o in enumerate(dict.fromkeys(eff["outcome_label"]))}
+    for r in eff.itertuples(index=False):
+        assert by[(r.arm_label, axes[r.outcome_label])] == ("square" if r.clear else "square-open")
+    assert "filled square" in fig.layout.meta["caption"].lower()
+    assert fig.layout.xaxis2.matches == "x"
+    # a run without psychometrics says so on its card rather than dropping it
+    assert {c["title"]: c["value"] for c in headline.glance_cards(safe)}["Reliability"].startswith("lowest alpha")
+    skipped = {c["title"]: c for c in headline.glance_cards(designs["fifteen_arms"]["safe"])}
+    assert skipped["Reliability"]["value"] == "not checked" and "skipped" in skipped["Reliability"]["detail"]
 
 
 def test_fifteen_arms_headline_has_a_row_per_model(designs):

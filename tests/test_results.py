@@ -93,7 +93,7 @@ def test_table_result_is_the_table_and_derived_frames_are_plain():
 def test_summary_of_a_multi_table_result_names_its_tables(frame):
     res = oc.ancova(frame, OUTCOME, control="control")
     text = res.summary()
-    assert "contrasts:" in text and "Other tables: coefficients, emmeans, anova, info, icc." in text
+    assert "contrasts:" in text and "Other tables: coefficients, emmeans, anova, info, icc, fit." in text
     assert res.method.startswith("OLS ANCOVA")
     assert str(res) == text
     mm = oc.mixed_model(frame, OUTCOME, control="control")

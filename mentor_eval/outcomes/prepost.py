@@ -184,6 +184,9 @@ def prepost(
         participants share a cluster, the mean change, its *t* test and the *d_z* / *g_av*
         intervals use the CR2 cluster-robust variance with Satterthwaite df (see Notes);
         arms whose participants are all in clusters of one keep the classical analysis.
+        An outer level with fewer than 5 clusters (e.g. two sites) is treated as fixed when a
+        lower level is declared: the inference clusters on the next level down and the
+        ``note`` says so (with 2–4 clusters CR2 has about 1–3 df).
 
     Returns
     -------
@@ -333,7 +336,9 @@ def prepost(
     res["cluster_method"] = "none"
     res["n_clusters"] = res["n"].to_numpy()
     res["se_unclustered"] = res["se"].to_numpy()
+    dropped: list[tuple[str, int]] = []
     if cluster_cols:
+        cluster_cols, dropped = _levels_to_cluster_on(data, participant, cluster_cols)
         _cluster_robust_change(res, pairs, gkeys, _participant_clusters(data, participant, cluster_cols), level)
     res["ci_level"] = level
 
@@ -345,6 +350,10 @@ def prepost(
     note[flat] = "no variation in pre or post scores: standardized effects undefined"
     clustered = (res["cluster_method"] == "CR2").to_numpy() & (note == "")
     note[clustered] = "clustered arm: Wilcoxon test treats participants as independent"
+    if dropped:
+        fixed = ", ".join(f"{c} ({k} clusters)" for c, k in dropped)
+        note[clustered] = [f"{t}; {fixed} treated as fixed (too few to cluster on), clustered on "
+                           f"{cluster_cols[0]}" for t in note[clustered]]
     res["note"] = note
     if not (n >= 2).any():
         raise AnalysisError(
@@ -373,6 +382,31 @@ def _cluster_columns(func: str, data: pd.DataFrame, clusters: str | Sequence[str
                              f"got {clusters!r}.")
     check_columns(func, data, cols)
     return cols
+
+
+#: An outer cluster level (e.g. site) with fewer clusters than this is treated as fixed when a lower
+#: declared level exists: with 2-4 clusters the CR2 Satterthwaite df are about 1-3, so a within-arm
+#: interval spans most of the scale and says nothing. Sites that few are the study's own strata (the
+#: programme's sites, not a sample of sites), and the mentors within them carry the clustering.
+MIN_OUTER_CLUSTERS = 5
+
+
+def _levels_to_cluster_on(data: pd.DataFrame, participant: str,
+                          cols: list[str]) -> tuple[list[str], list[tuple[str, int]]]:
+    """The declared levels kept for cluster-robust inference, and the outer ones treated as fixed.
+
+    The innermost level is always kept (it is where mentees share a mentor); an outer level is
+    dropped when it has fewer than :data:`MIN_OUTER_CLUSTERS` distinct values among participants.
+    """
+    first = data.groupby(participant, sort=False)[cols].first()
+    kept, dropped = [], []
+    for i, c in enumerate(cols):
+        k = int(first[c].nunique(dropna=True))
+        if i < len(cols) - 1 and k < MIN_OUTER_CLUSTERS:
+            dropped.append((c, k))
+        else:
+            kept.append(c)
+    return kept, dropped
 
 
 def _participant_clusters(data: pd.DataFrame, participant: str, cols: list[str]) -> pd.Series:

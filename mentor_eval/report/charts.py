@@ -319,9 +319,14 @@ def _wrap(text: Any, width: int = 34) -> str:
     return "<br>".join(_lab(x) for x in parts)
 
 
+def _filled(flag: Any) -> bool:
+    """An emphasis flag as a marker choice: missing (a hidden or absent value) is not emphasised."""
+    return False if pd.isna(flag) else bool(flag)
+
+
 def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with control",
                  x_title: str = "Difference from control", colors: Mapping[Any, str] | None = None,
-                 sort: bool = True, labels: Sequence[str] | None = None) -> go.Figure:
+                 sort: bool = True, labels: Sequence[str] | None = None, shared_x: bool = False) -> go.Figure:
     """Forest plot: effect of each arm versus control, one labelled row per arm, one panel per outcome.
 
     Parameters
@@ -329,7 +334,8 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
     effects : pandas.DataFrame
         One row per outcome x arm: ``outcome``, ``arm``, ``estimate``, ``ci_low``, ``ci_high``;
         optional ``text`` (a short value label drawn beside the point, e.g. the
-        improvement index) and ``hover`` (extra hover text).
+        improvement index), ``hover`` (extra hover text) and ``emphasis`` (bool: a
+        filled square when True, an open one when False; all filled when absent).
     title, x_title : str
     colors : mapping, optional
         Arm -> colour (the study's; default: palette order).
@@ -338,6 +344,9 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
         (False: the order of ``effects``).
     labels : sequence of str, optional
         Panel titles (default: the outcome values).
+    shared_x : bool, default False
+        One x scale for every panel: use it when the outcomes share a unit (standardized
+        effects), so equal bars mean equal effects; different units keep their own scales.
 
     Returns
     -------
@@ -399,7 +408,9 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
                 mode="markers+text" if show_text else "markers",
                 text=[_lab(t) if isinstance(t, str) else "" for t in r["text"]] if show_text else None,
                 textposition="top center", textfont={"size": 11},
-                marker={"color": colors[arm], "size": 10, "symbol": "square"},
+                marker={"color": colors[arm], "size": 10,
+                        "symbol": [("square" if _filled(e) else "square-open") for e in r["emphasis"]]
+                        if "emphasis" in r.columns else "square"},
                 error_x={"type": "data", "array": plus, "arrayminus": minus, "visible": True, "thickness": 2,
                          "color": colors[arm]},
                 customdata=custom, hovertemplate=hover,
@@ -407,6 +418,8 @@ def forest_chart(effects: pd.DataFrame, *, title: str = "Effects compared with c
         fig.add_vline(x=0, line_dash="dash", line_color="#555555", line_width=1, row=1, col=j + 1)
         fig.update_xaxes(title_text=axis_title, title_font={"size": 12}, row=1, col=j + 1, zeroline=False)
     fig.update_yaxes(autorange="reversed", type="category", categoryorder="array", categoryarray=y)
+    if shared_x and n_out > 1:
+        fig.update_xaxes(matches="x")
     for ann in fig.layout.annotations:  # the panel titles
         ann.update(font={"size": 13})
     excl = df[(df["ci_low"] > 0) | (df["ci_high"] < 0)]

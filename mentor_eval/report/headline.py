@@ -119,14 +119,18 @@ def headline_effects(results: StudyResults) -> pd.DataFrame:
         ``g_ci_low``, ``g_ci_high``, ``p_adj``, ``improvement_index``,
         ``kind`` (``"vs control"``: ANCOVA contrast, cluster-aware when the
         pipeline gives ``cluster_method``; ``"pre/post"``: within-arm change, g_av,
-        for a single-arm study), ``cluster_method`` and ``suppressed``.
+        for a single-arm study), ``cluster_method``, ``suppressed`` and ``clear``
+        (the effect is clearly above or below zero: for a comparison with control,
+        CI above 0 and adjusted p < .05; for a single-arm change, a CI that excludes 0).
+        The bottom line and the headline figure's filled markers both read ``clear``.
     """
     require_protected("headline_effects", results)
+    single = _single_arm(results)
     outs = headline_outcomes(results)
     labels = arm_labels(results)
     cols = ["outcome", "arm", "outcome_label", "arm_label", "g", "g_ci_low", "g_ci_high", "p_adj",
-            "improvement_index", "kind", "cluster_method", "suppressed"]
-    if not _single_arm(results):
+            "improvement_index", "kind", "cluster_method", "suppressed", "clear"]
+    if not single:
         con = results.contrasts
         part = con[con["outcome"].isin(outs)].copy()
         out = pd.DataFrame({
@@ -159,6 +163,10 @@ def headline_effects(results: StudyResults) -> pd.DataFrame:
     out["outcome_label"] = [outcome_label(results, o) for o in out["outcome"]]
     out["arm_label"] = [labels.get(a, a) for a in out["arm"]]
     out["improvement_index"] = [improvement_index(g) for g in out["g"]]
+    if single:
+        out["clear"] = (out["g_ci_low"] > 0) | (out["g_ci_high"] < 0)
+    else:
+        out["clear"] = (out["g_ci_low"] > 0) & (out["p_adj"] < 0.05)
     order_o = {o: i for i, o in enumerate(outs)}
     order_a = {a: i for i, a in enumerate(results.study.arm_keys)}
     out = out.assign(_o=out["outcome"].map(order_o), _a=out["arm"].map(order_a)).sort_values(["_o", "_a"])
@@ -182,7 +190,7 @@ def headline_figure(results: StudyResults) -> go.Figure:
                  zip(eff["g"], eff["improvement_index"], strict=True)],
         "hover": [("" if math.isnan(ii) else f"; improvement index {ii:+.0f} percentile points; adjusted p "
                    f"{format_p(p)}") for ii, p in zip(eff["improvement_index"], eff["p_adj"], strict=True)],
-        "suppressed": eff["suppressed"],
+        "suppressed": eff["suppressed"], "emphasis": eff["clear"].to_numpy(dtype=bool),
     })
     frame.attrs = {"suppression": {"min_cell": results.provenance[_PROTECTED_KEY]["min_cell"]}}
     colors = study_arm_colors(results.study, arm_labels(results))
@@ -193,21 +201,22 @@ def headline_figure(results: StudyResults) -> go.Figure:
         title = "Effect of each mentorship model compared with no mentoring"
         x_title = "Effect in standard deviations (Hedges g)"
     fig = charts.forest_chart(frame, title=title, x_title=x_title, colors=colors,
-                              labels=list(dict.fromkeys(eff["outcome_label"])))
+                              labels=list(dict.fromkeys(eff["outcome_label"])), shared_x=True)
     labelled = eff["arm"].nunique() <= 8  # forest_chart labels the points of up to eight arms
     pct = ("'pct' is the improvement index: how many percentile points an average control participant would "
            "move up with the program. " if labelled else
            "Point at a square to see its improvement index (how many percentile points an average control "
            "participant would move up with the program). ")
-    cap = ("Each row is one mentorship model; the square is its estimated effect and the bar its 95% confidence "
-           "interval; right of the dashed line means higher than the control group. "
-           + pct + "Each bar is for that one comparison; the summary counts a model as "
-           "having clearly raised an outcome only when the effect stays above zero after allowing for every "
-           "comparison in the report, so a bar clear of the line can still fall short of that.") if not single else (
+    cap = ("Each row is one mentorship model, the largest average effect on top; the square is its estimated "
+           "effect and the bar its 95% confidence interval; right of the dashed line means higher than the "
+           "control group. " + pct + "A filled square marks a model that clearly raised the outcome after "
+           "allowing for every comparison in the report (as the summary counts them); an open square one that "
+           "did not, even when its bar alone clears the line. Both panels share one scale.") if not single else (
            "Each row is the program group; the square is the average change from the first to the last survey "
-           "in standard deviations and the bar its 95% confidence interval; 'pct' is how many percentile "
-           "points an average participant moved up from where the group started. Without a comparison group "
-           "the change cannot be credited to the program.")
+           "in standard deviations and the bar its 95% confidence interval (filled: the change is clearly "
+           "different from zero; open: too uncertain to rule out no change); 'pct' is how many percentile "
+           "points an average participant moved up from where the group started. Both panels share one scale. "
+           "Without a comparison group the change cannot be credited to the program.")
     fig.layout.meta = {**fig.layout.meta, "caption": cap}
     return fig
 
@@ -317,6 +326,11 @@ def glance_cards(results: StudyResults) -> list[dict[str, str]]:
                   f"{n_low} scale-by-wave {'value' if n_low == 1 else 'values'} below .70 (Cronbach's alpha: "
                   "how consistently the questions measure one thing)")
         cards.append({"title": "Reliability", "value": f"lowest alpha {_floor2(lo)}", "detail": detail})
+    else:
+        # say it was not checked rather than leave the reader to wonder why the card is missing
+        cards.append({"title": "Reliability", "value": "not checked",
+                      "detail": "this run skipped the reliability analysis (Cronbach's alpha: how consistently "
+                                "the questions measure one thing)"})
     rating, why = wwc_rating(results)
     cards.append({"title": "Design quality", "value": rating, "detail": why})
     return cards
@@ -349,7 +363,7 @@ def bottom_line(results: StudyResults) -> list[str]:
         parts = []
         among = list(dict.fromkeys(eff["outcome"]))
         for r in shown.itertuples(index=False):
-            sure = r.g_ci_low > 0 or r.g_ci_high < 0
+            sure = bool(r.clear)
             name = _short_outcome(results, r.outcome, among)
             text = f"{name} {'rose' if r.g > 0 else 'fell'} by {abs(r.g):.2f} standard deviations"
             if sure and not math.isnan(r.improvement_index):
@@ -368,7 +382,7 @@ def bottom_line(results: StudyResults) -> list[str]:
     for o in dict.fromkeys(eff["outcome"]):
         part = shown[shown["outcome"] == o]
         name = _short_outcome(results, o, list(dict.fromkeys(eff["outcome"])))
-        clear = part[(part["g_ci_low"] > 0) & (part["p_adj"] < 0.05)]
+        clear = part[part["clear"]]
         if not len(part):
             parts.append(f"{name}: not reported")
         elif not len(clear):

@@ -11,6 +11,7 @@ The executed notebook is kept beside the HTML file for audit.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -288,6 +289,37 @@ def external_references(html: str) -> list[str]:
     return parser.refs
 
 
+_ABSOLUTE_PATH = re.compile(r"""(["'])((?:/|[A-Za-z]:[\\/]|~[\\/]?)[^"'\n]*)\1""")
+
+
+def _shown_path(match: re.Match[str]) -> str:
+    """A quoted absolute path as its last component: where the evaluator keeps files is theirs."""
+    quote, path = match.group(1), match.group(2)
+    name = re.split(r"[\\/]", path.rstrip("/\\"))[-1] or path
+    return f"{quote}{name}{quote}"
+
+
+def _hide_local_paths(source: str) -> str:
+    """The injected parameters with each absolute path shortened to its file or folder name."""
+    return _ABSOLUTE_PATH.sub(_shown_path, source)
+
+
+def _local_paths_preprocessor() -> Any:
+    from nbconvert.preprocessors import Preprocessor
+
+    class _Hide(Preprocessor):
+        """The researcher view shows its code, but not the machine's directory layout: papermill
+        injects the absolute study and output paths, which would name a user's home folder."""
+
+        def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+            for cell in nb.cells:
+                if cell.cell_type == "code" and _INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+                    cell.source = _hide_local_paths(cell.source)
+            return nb, resources
+
+    return _Hide()
+
+
 def _preprocessors(audience: str) -> list[Any]:
     from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
 
@@ -298,7 +330,7 @@ def _preprocessors(audience: str) -> list[Any]:
         enabled=True,
     )
     if audience != "funder":
-        return [tags]
+        return [tags, _local_paths_preprocessor()]
 
     class _FunderCleanup(Preprocessor):
         """Funders see prose, tables and figures only: drop code cells that show
