@@ -184,11 +184,16 @@ def population_truth(design: Design, checks: tuple[str, ...] = ()) -> dict[str, 
                  if e["arm"] == EFFECT_ARM and e["outcome"] == HOPE and e["wave"] == "post") \
         if design.n_arms > 1 else float("nan")
     out["delta"] = float(delta)
-    if design.n_arms > 1:
+    mentored_change = design.icc > 0 and design.onset == "after_matching"
+    if design.n_arms > 1 or mentored_change:
         # reliable change on the outcome with no arm effect: the share of a mentored arm whose
         # true change exceeds what 95% of control participants' changes do (mentor effects are
-        # real individual change); the index should flag about that share, not 5%
-        fn = _lean(sim.scores, NULL)
+        # real individual change); the index should flag about that share, not 5%. A single-arm
+        # study has no control arm, so its truth comes from the same study with one (the
+        # program arm's population is the same; only the reference for "no program" is added).
+        ref = sim if design.n_arms > 1 else simulate(Design(2, design.n_per_arm, design.icc, design.onset),
+                                                      POP_PER_ARM, SEED + 7)
+        fn = _lean(ref.scores, NULL)
         wn = fn.pivot(index="participant_id", columns="wave", values="score")
         arm_n = fn.drop_duplicates("participant_id").set_index("participant_id")["arm"].reindex(wn.index)
         ch = wn["post"] - wn["baseline"]
@@ -320,6 +325,9 @@ def replicate(design: Design, seed: int, truth: dict[str, float], checks: tuple[
                         "excess", flagged - truth["rc_expected"], src)
                 else:
                     add("Reliable change, no effect (mentored arms)", "share", flagged, src)
+            elif design.icc > 0 and design.onset == "after_matching":
+                add("Reliable change, no arm effect (single arm): share minus the share truly changed",
+                    "excess", share.iloc[0] - truth["rc_expected"], src)
             else:
                 add("Reliable change, no effect (single arm)", "share", share.iloc[0], src)
         if "med" in checks and design.n_arms == 2:
@@ -429,7 +437,9 @@ def markdown(table: pd.DataFrame, designs: list[Design], *, command: str, seed: 
         "  beyond what 95% of control participants' changes reach, from a population of 20,000 per arm),",
         "  target within +-2 points; elsewhere (control arms, ICC 0, effects constant from baseline) the share",
         "  flagged is the false-positive rate, target 3-7%. Single-arm studies have no control arm: their",
-        "  reliability is the within-arm baseline-post correlation (source in brackets).",
+        "  reliability is the within-arm baseline-post correlation (source in brackets); with mentor effects",
+        "  after matching their participants truly change too, so their check is the same excess, the truly",
+        "  changed share coming from the same population simulated with a control arm.",
         "- *d_z* intervals come from `prepost` with `clusters=[\"mentor_id\"]` (CR2 + Satterthwaite in the",
         "  clustered arm); Hedges' *g* intervals use the contrast's df and a clustering-corrected SD.",
         "- `cr2` computes its adjustment matrices and Satterthwaite df under the REML random-intercept",
