@@ -553,8 +553,9 @@ def mediation(
     percentile and BCa limits. With few clusters in a mentored arm these intervals are too
     narrow: the resampled clusters' variance is biased low by ``(G - 1) / G`` and percentile
     limits take no account of how few clusters the variance rests on (Cameron, Gelbach &
-    Miller 2008). In the calibration (about 19 circles in the mentored arm, ICC .2) they
-    covered the indirect effect 92-93% of the time.
+    Miller 2008). In the calibration (about 19 circles of 6-10 in the mentored arm, ICC .2,
+    1,000 simulated studies) percentile and BCa intervals covered the indirect effect 92.7% and
+    91.6% of the time, the Monte Carlo interval 94.5% (95.1% with ICC 0).
 
     Monte Carlo (``"monte-carlo"``; Preacher & Selig 2012, with cluster-robust inputs): each
     equation is fitted by OLS with the Bell-McCaffrey CR2 covariance and Pustejovsky-Tipton
