@@ -19,7 +19,8 @@ without item responses) and runs the analyses a user gets:
   arm raises belonging at the midpoint and belonging carries hope at post
   (``simulate_study(mechanism=True)``); :func:`mentor_eval.mediation` (belonging at midpoint ->
   hope at post, baselines adjusted, mentor clusters resampled, 999 bootstrap replicates) and the
-  coverage of its delta-method, percentile and BCa intervals of the indirect and direct effects.
+  coverage of its delta-method, percentile, BCa and Monte Carlo (CR2 covariances, Satterthwaite t
+  draws) intervals of the indirect and direct effects.
   Their truth is the observed-score estimand: the same analysis on a population of 20,000 per arm
   (the latent paths in ``truth.json`` are attenuated by the scales' unreliability).
 
@@ -341,7 +342,8 @@ def replicate(design: Design, seed: int, truth: dict[str, float], checks: tuple[
                         # the delta-method SE treats participants as independent (only the
                         # bootstrap resamples mentors): a clustering-blind reference when ICC > 0
                         blind = r["ci_method"] == "normal" and design.icc > 0
-                        how = "delta method" if r["ci_method"] == "normal" else f"{r['ci_method']} bootstrap"
+                        how = {"normal": "delta method", "monte-carlo": "Monte Carlo, CR2"}.get(
+                            r["ci_method"], f"{r['ci_method']} bootstrap")
                         add(f"Mediation {e} effect CI ({how})" + (f" {REFERENCE_METHOD}" if blind else ""),
                             "coverage", ok)
             except Exception as exc:
@@ -453,8 +455,12 @@ def markdown(table: pd.DataFrame, designs: list[Design], *, command: str, seed: 
         "  the analysis allows for one; the cost is power, not false findings (type I stays below 5%).",
         "- Mediation rows (two-arm, 150/arm designs; `--checks med`): the truth is the observed-score",
         "  estimand (the same analysis on 20,000 per arm); the delta-method SE treats participants as",
-        "  independent, so with ICC > 0 its rows are a clustering-blind reference and the cluster bootstrap",
-        "  (mentors resampled within arms, 999 replicates) is the method to read.",
+        "  independent, so with ICC > 0 its rows are a clustering-blind reference. The Monte Carlo interval",
+        "  (CR2 covariances of a and b under the REML random-intercept working model, t draws with their",
+        "  Satterthwaite df) is the default the report shows; the cluster bootstrap (mentors resampled",
+        "  within arms, 999 replicates) is too narrow with the ~19 circles of the mentored arm: the",
+        "  resampled clusters' variance is biased low by (G - 1)/G and percentile limits take no account",
+        "  of how few clusters the variance rests on.",
         "",
     ]
     if note:

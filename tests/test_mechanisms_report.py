@@ -29,16 +29,16 @@ def _med_rows(arm, ind, tot, prop, rho=0.2, design="half-longitudinal", n=300):
     for eff, (est, lo, hi) in (("indirect", ind), ("direct", (tot[0] - ind[0], 0, 0)), ("total", tot),
                                ("proportion", prop)):
         rows.append({"arm": arm, "mediator": BEL, "outcome": HOPE, "effect": eff, "estimate": est, "se": 0.1,
-                     "ci_low": lo, "ci_high": hi, "p": 0.01, "n": n, "method": "bootstrap", "design": design,
-                     "ci_method": "bca", "mediator_wave": "midpoint", "outcome_wave": "post", "n_boot": 2000,
+                     "ci_low": lo, "ci_high": hi, "p": 0.01, "n": n, "method": "monte-carlo", "design": design,
+                     "ci_method": "monte-carlo", "mediator_wave": "midpoint", "outcome_wave": "post", "n_boot": 2000,
                      "n_clusters": 100, "rho_at_zero": rho, "n_excluded": 3})
     return rows
 
 
 def _paths(arm, n=300):
     return [{"arm": arm, "mediator": BEL, "outcome": HOPE, "path": p, "estimate": e, "se": 0.1, "ci_low": lo,
-             "ci_high": hi, "p": 0.01, "n": n, "method": "bootstrap", "design": "half-longitudinal",
-             "ci_method": "bca", "n_boot": 2000, "n_clusters": 100}
+             "ci_high": hi, "p": 0.01, "n": n, "method": "monte-carlo", "design": "half-longitudinal",
+             "ci_method": "monte-carlo", "n_boot": 2000, "n_clusters": 100}
             for p, e, lo, hi in (("a", 0.2, 0.05, 0.35), ("b", 2.0, 1.0, 3.0), ("direct", 0.6, -0.4, 1.6))]
 
 
@@ -155,7 +155,7 @@ def test_pipeline_writes_mechanism_tables_for_the_sample():
     pairs = set(zip(med["mediator"], med["outcome"], strict=True))
     assert (BEL, HOPE) in pairs and (HOPE, BEL) in pairs and (BEL, "adult_hope_scale.agency") in pairs
     assert set(med["design"]) == {"half-longitudinal"} and set(med["mediator_wave"]) == {"midpoint"}
-    assert set(med["ci_method"]) == {"normal", "percentile", "bca"}
+    assert set(med["ci_method"]) == {"normal", "percentile", "bca", "monte-carlo"}
     assert len(tabs["fidelity"]) == 5 and tabs["fidelity"]["primary"].all()
     ca = tabs["cace"]
     assert set(ca["effect"]) == {"itt", "compliance", "cace"} and set(ca["vcov"]) == {"CR2"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize, stats
+from scipy import integrate, optimize, stats
 
 from mentor_eval.errors import DataValidationError, ParameterError
 from mentor_eval.outcomes.mediation import acme_at_rho, mediation
@@ -16,6 +16,9 @@ from mentor_eval.outcomes.mediation import acme_at_rho, mediation
 HERE = Path(__file__).parent / "data" / "mediation"
 WIDE = pd.read_csv(HERE / "data.csv")
 EXPECTED = json.loads((HERE / "expected.json").read_text())
+# 14 mentors with real mentor effects in the mentored arm; clubSandwich CR2 reference (make_reference_cr2.R)
+CLUSTERED = pd.read_csv(HERE / "clustered.csv")
+EXPECTED_CR2 = json.loads((HERE / "expected_cr2.json").read_text())
 WAVES = [("baseline", "bel", "m_pre"), ("baseline", "hope", "y_pre"), ("midpoint", "bel", "m_mid"),
          ("post", "hope", "y_post")]
 
@@ -130,7 +133,7 @@ def test_bootstrap_intervals_are_reproducible_and_agree_with_delta_in_a_large_sa
     res = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=1000, seed=4)
     again = mediation(LONG, "bel", "hope", mid="midpoint", covariates=["age", "female"], n_boot=1000, seed=4)
     pd.testing.assert_frame_equal(res.effects, again.effects)
-    assert set(res.effects["ci_method"]) == {"normal", "percentile", "bca"}
+    assert set(res.effects["ci_method"]) == {"normal", "percentile", "bca", "monte-carlo"}
     assert set(res.effects.loc[res.effects["ci_method"] == "bca", "method"]) == {"bootstrap"}
     tot_d, tot_b = _pick(res, "total"), _pick(res, "total", "percentile")
     assert tot_b["estimate"] == tot_d["estimate"]
@@ -194,6 +197,7 @@ def test_both_directions_and_complete_cases_are_reported():
         ({"control": "waitlist"}, ParameterError, "'control' parameter of mediation"),
         ({"mid": "week6"}, DataValidationError, "the mid wave 'week6' does not occur"),
         ({"ci": ["bc"]}, ParameterError, "'ci' parameter"),
+        ({"n_mc": -1}, ParameterError, "'n_mc' parameter of mediation"),
         ({"covariates": ["income"]}, ParameterError, "lacks the column\\(s\\) 'income'"),
         ({"mediator": "hope"}, ParameterError, "no pair with mediator != outcome"),
     ],
@@ -202,3 +206,90 @@ def test_bad_arguments_get_clear_errors(kwargs, error, message):
     args = {"mediator": "bel", "outcome": "hope", "mid": "midpoint", "n_boot": 0, **kwargs}
     with pytest.raises(error, match=message):
         mediation(LONG, **args)
+
+
+# --------------------------------------------------------------------------- Monte Carlo (CR2)
+
+CL_LONG = _long(CLUSTERED)
+
+
+def _mc(cluster="mentor_id", **kw):
+    args = {"mid": "midpoint", "covariates": ["age"], "cluster": cluster, "n_boot": 0, "seed": 3, **kw}
+    return mediation(CL_LONG, "bel", "hope", **args)
+
+
+@pytest.mark.parametrize("cluster", ["mentor_id", None])
+def test_monte_carlo_paths_match_clubsandwich_cr2_with_the_reml_working_model(cluster):
+    """a, b, c' and the total: CR2 SE, Satterthwaite df and p of clubSandwich (HC2 without a cluster)."""
+    res = _mc(cluster)
+    for name in ("a", "b", "direct", "total"):
+        ref = EXPECTED_CR2[name]
+        row = _path(res, name, "monte-carlo") if name in ("a", "b") else _pick(res, name, "monte-carlo")
+        se, df = (ref["se"], ref["df"]) if cluster else (ref["se_hc2"], ref["df_hc2"])
+        assert row["method"] == "monte-carlo"
+        assert row["estimate"] == pytest.approx(ref["estimate"], abs=1e-9), name
+        assert row["se"] == pytest.approx(se, rel=1e-6), name
+        half = stats.t.ppf(0.975, df) * se
+        assert row["ci_low"] == pytest.approx(ref["estimate"] - half, rel=1e-6, abs=1e-9), name
+        assert row["ci_high"] == pytest.approx(ref["estimate"] + half, rel=1e-6, abs=1e-9), name
+        assert row["p"] == pytest.approx(2 * stats.t.sf(abs(ref["estimate"] / se), df), rel=1e-5), name
+        if cluster:
+            assert row["p"] == pytest.approx(ref["p"], rel=1e-5), name
+    # the clustered SEs of the arm's paths are larger than the unclustered ones here (mentor effects)
+    assert EXPECTED_CR2["a"]["se"] > EXPECTED_CR2["a"]["se_hc2"]
+    assert int(_pick(res, "indirect", "monte-carlo")["n_clusters"]) == (90 + 14 if cluster else 171)
+
+
+def _product_cdf(q, a, sa, dfa, b, sb, dfb):
+    """P((a + sa T1)(b + sb T2) <= q) for independent t variables, by quadrature over T1."""
+    def inner(u):
+        x = a + sa * u
+        if x == 0:
+            return float(q >= 0)
+        lim = (q / x - b) / sb
+        return stats.t.cdf(lim, dfb) if x > 0 else stats.t.sf(lim, dfb)
+
+    root = -a / sa  # where the first factor changes sign
+    val, _ = integrate.quad(lambda u: stats.t.pdf(u, dfa) * inner(u), -np.inf, root, limit=200)
+    val2, _ = integrate.quad(lambda u: stats.t.pdf(u, dfa) * inner(u), root, np.inf, limit=200)
+    return val + val2
+
+
+def test_monte_carlo_indirect_limits_are_the_quantiles_of_a_product_of_two_t_variables():
+    res = _mc()
+    row = _pick(res, "indirect", "monte-carlo")
+    ra, rb = EXPECTED_CR2["a"], EXPECTED_CR2["b"]
+    args = (ra["estimate"], ra["se"], ra["df"], rb["estimate"], rb["se"], rb["df"])
+    lo = optimize.brentq(lambda q: _product_cdf(q, *args) - 0.025, -5, 5)
+    hi = optimize.brentq(lambda q: _product_cdf(q, *args) - 0.975, 0, 10)
+    # 100,000 draws: the Monte Carlo error of each limit is well under 2% of the SE
+    assert row["ci_low"] == pytest.approx(lo, abs=0.02 * row["se"])
+    assert row["ci_high"] == pytest.approx(hi, abs=0.02 * row["se"])
+    f0 = _product_cdf(0.0, *args)
+    assert row["p"] == pytest.approx(2 * min(f0, 1 - f0), abs=0.002)
+    assert row["se"] == pytest.approx(np.hypot(args[3] * args[1], args[0] * args[4]), rel=1e-6)
+    assert row["n_boot"] == 100_000
+    # the normal-theory delta interval is narrower: t draws carry the few-cluster uncertainty
+    d = _pick(res, "indirect")
+    assert d["ci_high"] - d["ci_low"] < row["ci_high"] - row["ci_low"]
+
+
+def test_monte_carlo_rows_are_reproducible_and_do_not_depend_on_the_bootstrap_or_its_workers():
+    mc = ["indirect", "proportion"]
+    one = _mc(n_boot=40, n_jobs=1)
+    again = _mc(n_boot=40, n_jobs=1)
+    pd.testing.assert_frame_equal(one.effects, again.effects)
+    for backend in ("threading", "loky"):
+        two = _mc(n_boot=40, n_jobs=2, backend=backend)
+        pd.testing.assert_frame_equal(one.effects, two.effects)
+    # the Monte Carlo stream is its own: the same draws with or without (any number of) bootstrap replicates
+    alone = _mc(ci=["monte-carlo"])
+    sel = one.effects["ci_method"] == "monte-carlo"
+    pd.testing.assert_frame_equal(one.effects[sel].reset_index(drop=True), alone.effects.query(
+        "ci_method == 'monte-carlo'").reset_index(drop=True))
+    assert set(alone.effects["ci_method"]) == {"normal", "monte-carlo"}
+    other = _mc(seed=4, ci=["monte-carlo"]).effects.query("ci_method == 'monte-carlo'").set_index("effect")
+    same = alone.effects.query("ci_method == 'monte-carlo'").set_index("effect")
+    assert (other.loc[mc, "ci_low"] != same.loc[mc, "ci_low"]).all()
+    assert (other.loc[["direct", "total"], "ci_low"] == same.loc[["direct", "total"], "ci_low"]).all()
+    assert "monte-carlo" not in set(_mc(n_mc=0).effects["ci_method"])

@@ -32,7 +32,10 @@ __all__ = [
     "cace_sentences",
 ]
 
-CI = "bca"  # the interval the report shows for mediation (bias-corrected bootstrap, clusters resampled)
+# The interval the report shows for mediation: Monte Carlo from cluster-robust (CR2) covariances with
+# Satterthwaite t draws, the one that holds its 95% coverage with few mentors or circles
+# (docs/calibration.md; the cluster bootstrap's intervals were too narrow there).
+CI = "monte-carlo"
 
 
 # --------------------------------------------------------------------------- disclosure control
@@ -285,7 +288,7 @@ def path_diagram_figure(results: StudyResults, arm: str, pair: tuple[str, str] |
     title = f"{labels.get(arm, arm)}: does {med_name} carry {out_name}?"
     cap = (f"{title} Arrows: effect of being offered the program on {med_name} (left), change in {out_name} "
            f"per point of {med_name} (right) and the part of the effect on {out_name} not carried by {med_name} "
-           f"(bottom), with bias-corrected bootstrap 95% CIs (blue: the interval excludes zero). Carried by "
+           f"(bottom), with 95% CIs that allow for mentees sharing a mentor or circle (blue: the interval excludes zero). Carried by "
            f"{med_name}: "
            f"{_fmt(ind['estimate'] if ind is not None else np.nan)} points "
            f"({_ci(ind['ci_low'], ind['ci_high']) if ind is not None else 'not estimated'}); share of the total: "
@@ -380,7 +383,7 @@ def sensitivity_sentences(results: StudyResults, pair: tuple[str, str] | None = 
 
 
 def mediation_table(results: StudyResults, *, full: bool = False) -> pd.DataFrame:
-    """Indirect, direct and total effects with bias-corrected bootstrap CIs (``full``: every pair and method)."""
+    """Indirect, direct and total effects with Monte Carlo CR2 CIs (``full``: every pair and method)."""
     _require_protected("mediation_table", results)
     t = results.mediation
     if not len(t):
