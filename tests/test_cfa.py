@@ -245,3 +245,51 @@ def test_heywood_case_is_reported(hs):
     assert res.residual_variances.set_index("item").loc["x3", "estimate"] < 0
     assert any("Heywood" in note for note in res.notes)
     assert bool(res.fit["converged"].iloc[0])
+
+
+def _model_pieces(hs, model, group=None):
+    """Parameter table, sample moments and start values of a model, from the estimator's internals."""
+    import importlib
+
+    mod = importlib.import_module("mentor_eval.psychometrics.cfa")
+    items = [i for v in model.values() for i in v]
+    groups = sorted(hs[group].unique()) if group else ["all"]
+    rows = [mod._UserRow(f, "=~", i) for f, v in model.items() for i in v]
+    built = mod._build_model(rows, items, groups, False, ("loadings",) if group else (),
+                             meanstructure=group is not None)
+    codes = hs[group].map({g: k for k, g in enumerate(groups)}).to_numpy() if group else np.zeros(len(hs), int)
+    X = hs[built.observed].to_numpy(float)
+    ns = np.bincount(codes).astype(float)
+    means = np.array([X[codes == g].mean(axis=0) for g in range(len(groups))])
+    covs = np.array([np.cov(X[codes == g].T, bias=True) for g in range(len(groups))])
+    sample = mod._Sample(ns, means, covs, np.linalg.slogdet(covs)[1])
+    idx = mod._index(built)
+    return mod, built, idx, sample, mod._start_values(built, idx, sample)
+
+
+@pytest.mark.parametrize("group", [None, "school"])
+def test_batched_gradients_equal_one_evaluation_per_point(hs, group):
+    mod, built, idx, sample, x0 = _model_pieces(hs, HS_MODEL, group)
+    p, m, G = len(built.observed), len(built.latent), len(built.groups)
+
+    def one(x):
+        mats = mod._matrices(x, idx, p, m, G)
+        sigma, mu = mod._implied(*mats)
+        _, inv, d = mod._discrepancy(sigma, mu, sample, built.meanstructure)
+        return mod._gradient(mats, inv, d, idx, sample, built.meanstructure) / sample.n.sum()
+
+    rng = np.random.default_rng(2)
+    X = x0 * (1 + 0.05 * rng.standard_normal((7, len(x0))))
+    batch = mod._batched_gradients(X, idx, sample, (p, m, G), built.meanstructure)
+    assert batch.shape == (7, built.n_free)
+    # the same numbers, not merely close: a batched Hessian must not move any estimate
+    assert np.array_equal(batch, np.array([one(x) for x in X]))
+    steps = 1e-5 * np.abs(x0) + 1e-7
+    assert np.array_equal(mod._numeric_hessian(x0, one, steps),
+                          mod._numeric_hessian(x0, one, steps, lambda Z: mod._batched_gradients(
+                              Z, idx, sample, (p, m, G), built.meanstructure)))
+    bad = X.copy()
+    bad[3] = -x0 * 50  # implied covariance no longer positive definite: the caller goes point by point
+    theta_rows = [k for k, q in enumerate(built.pars) if q.mat == "theta" and q.free]
+    bad[3, [built.pars[k].pid for k in theta_rows]] = -5.0
+    assert mod._batched_gradients(bad, idx, sample, (p, m, G), built.meanstructure) is None

@@ -154,6 +154,47 @@ def test_whole_clusters_are_resampled_when_a_cluster_column_is_given():
     assert _pick(clus, "total", "percentile")["se"] != _pick(plain, "total", "percentile")["se"]
 
 
+def _pair_stats_by_hand(t, m, y, z, w):
+    """a, b, c', ab, total, proportion from weighted least squares on one replicate's rows."""
+    sw = np.sqrt(w)
+    try:
+        bm = np.linalg.solve((np.column_stack([t, z]) * w[:, None]).T @ np.column_stack([t, z]),
+                             (np.column_stack([t, z]) * w[:, None]).T @ m)
+        xy = np.column_stack([t, m, z])
+        by = np.linalg.lstsq(xy * sw[:, None], y * sw, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        return np.full(6, np.nan)
+    a, c, b = bm[0], by[0], by[1]
+    return np.array([a, b, c, a * b, a * b + c, a * b / (a * b + c)])
+
+
+def test_batched_bootstrap_and_jackknife_statistics_equal_fits_on_the_resampled_rows():
+    from mentor_eval.outcomes.mediation import _PairData, _PairStatistic
+    from mentor_eval.parallel import jackknife_weights, replicate_weights, resampling_plan
+
+    rng = np.random.default_rng(8)
+    n = 90
+    t = np.repeat([0.0, 1.0], n // 2)
+    rare = np.zeros(n)
+    rare[3] = 1.0  # a covariate level held by one control participant only: leaving her out is singular
+    z = np.column_stack([np.ones(n), rng.normal(size=n), rng.normal(size=n), rare])
+    m = 0.5 * z[:, 1] + 0.4 * t + rng.normal(size=n)
+    y = 0.3 * z[:, 2] + 0.5 * m + 0.2 * t + rng.normal(size=n)
+    clusters = np.where(t == 1, np.arange(n) // 3, -1).astype(object)
+    clusters[t == 0] = None  # control participants are clusters of one
+    plan = resampling_plan(n, clusters=clusters, strata=t)
+    stat = _PairStatistic(_PairData(z=z, t=t, m=m, y=y))
+    w = replicate_weights(plan, np.random.SeedSequence(1).spawn(40))
+    by_hand = np.array([_pair_stats_by_hand(t, m, y, z, wi) for wi in w])
+    np.testing.assert_allclose(stat(w), by_hand, rtol=1e-9, atol=1e-12)
+    jw = jackknife_weights(plan)
+    jack = stat.jackknife(plan)
+    assert jack.shape == (plan.n_clusters, 6)
+    np.testing.assert_allclose(jack, stat(jw), rtol=1e-9, atol=1e-12)
+    left_out_rare = plan.cluster[3]
+    assert np.isnan(jack[left_out_rare]).all() and np.isfinite(np.delete(jack, left_out_rare, axis=0)).all()
+
+
 def test_auto_design_uses_the_middle_wave_and_falls_back_to_cross_sectional_with_a_label():
     res = mediation(LONG.assign(wave_index=LONG["wave"].map({"baseline": 0, "midpoint": 1, "post": 2})),
                     "bel", "hope", n_boot=0)

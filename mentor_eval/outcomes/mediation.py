@@ -39,7 +39,7 @@ from mentor_eval.outcomes.inputs import check_column_names, check_waves, waves_w
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
 from mentor_eval.outcomes.inputs import levels as _levels
 from mentor_eval.outcomes.results import Result
-from mentor_eval.parallel import bootstrap_ci, jackknife_weights, resampling_plan, run_bootstrap
+from mentor_eval.parallel import bootstrap_ci, resampling_plan, run_bootstrap
 
 __all__ = ["mediation", "MediationResult", "acme_at_rho", "EFFECTS", "DESIGNS"]
 
@@ -186,20 +186,17 @@ def acme_at_rho(rho: Any, *, a: float, sigma_total: float, sigma_mediator: float
 # --------------------------------------------------------------------------- batched algebra
 
 
-def _wls_batch(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted least squares for each row of ``w`` (shape (B, n)); returns (B, k) coefficients.
+def _solve_batch(xtwx: np.ndarray, xtwy: np.ndarray) -> np.ndarray:
+    """Solve each ``xtwx[b] beta = xtwy[b]``; returns (B, k) coefficients.
 
     A replicate whose weighted cross-product is singular (a resample without one level of a
     covariate) gets NaN coefficients.
     """
-    xtw = x.T[None, :, :] * w[:, None, :]          # (B, k, n)
-    xtwx = xtw @ x                                 # (B, k, k)
-    xtwy = xtw @ y                                 # (B, k)
     try:
         return np.linalg.solve(xtwx, xtwy[..., None])[..., 0]
     except np.linalg.LinAlgError:
-        out = np.full((w.shape[0], x.shape[1]), np.nan)
-        for i in range(w.shape[0]):
+        out = np.full(xtwy.shape, np.nan)
+        for i in range(xtwx.shape[0]):
             try:
                 out[i] = np.linalg.solve(xtwx[i], xtwy[i])
             except np.linalg.LinAlgError:
@@ -222,23 +219,61 @@ class _PairData:
 
 
 class _PairStatistic:
-    """Batched statistics (a, b, direct, indirect, total, proportion) of one arm pair; picklable."""
+    """Batched statistics (a, b, direct, indirect, total, proportion) of one arm pair; picklable.
+
+    Both models' weighted normal equations come from the cross-products of the columns
+    ``[t, m, z, y]``: with every product of two columns precomputed (``q``, n x K(K+1)/2), the
+    cross-products of a whole batch of replicates are one matrix product ``w @ q`` instead of a
+    (B, k, n) weighted design per model. A zero weight still contributes an exact zero, so a
+    replicate that misses a covariate level still has an exactly singular system (NaN).
+    """
 
     def __init__(self, pair: _PairData) -> None:
-        self.xm = pair.xm()
-        self.xy = pair.xy()
-        self.m = pair.m
-        self.y = pair.y
+        cols = np.column_stack([pair.t, pair.m, pair.z, pair.y])
+        k = cols.shape[1]
+        self._k = k
+        self._iu = np.triu_indices(k)
+        self._q = cols[:, self._iu[0]] * cols[:, self._iu[1]]
+        self._im = np.array([0, *range(2, k - 1)])  # mediator model: t, z -> m (column 1)
+        self._iy = np.arange(k - 1)                  # outcome model: t, m, z -> y (last column)
 
-    def __call__(self, w: np.ndarray) -> np.ndarray:
-        bm = _wls_batch(self.xm, self.m, w)
-        by = _wls_batch(self.xy, self.y, w)
+    def _from_cross(self, s: np.ndarray) -> np.ndarray:
+        """Statistics from the upper-triangle cross-products ``s`` (B, K(K+1)/2) of each replicate."""
+        k = self._k
+        full = np.empty((s.shape[0], k, k))
+        full[:, self._iu[0], self._iu[1]] = s
+        full[:, self._iu[1], self._iu[0]] = s
+        im, iy = self._im, self._iy
+        bm = _solve_batch(full[:, im[:, None], im[None, :]], full[:, im, 1])
+        by = _solve_batch(full[:, iy[:, None], iy[None, :]], full[:, iy, k - 1])
         a, c, b = bm[:, 0], by[:, 0], by[:, 1]
         ind = a * b
         tot = ind + c
         with np.errstate(divide="ignore", invalid="ignore"):
             prop = np.where(tot != 0, ind / tot, np.nan)
         return np.column_stack([a, b, c, ind, tot, prop])
+
+    def __call__(self, w: np.ndarray) -> np.ndarray:
+        return self._from_cross(np.asarray(w, dtype=float) @ self._q)
+
+    def jackknife(self, plan: Any) -> np.ndarray:
+        """Leave-one-cluster-out statistics, shape (n_clusters, 6).
+
+        Equal to calling the statistic on :func:`~mentor_eval.parallel.jackknife_weights`
+        (up to rounding), without the (n_clusters, n) weights: each cluster's cross-products
+        are subtracted from the full ones. A product column that is zero outside the left-out
+        cluster is set to an exact zero, so a model left without a covariate level is singular
+        (NaN), as with the weights.
+        """
+        q = self._q
+        n_cl = plan.n_clusters
+        per = np.zeros((n_cl, q.shape[1]))
+        np.add.at(per, plan.cluster, q)
+        nonzero = np.zeros((n_cl, q.shape[1]), dtype=np.int64)
+        np.add.at(nonzero, plan.cluster, (q != 0).astype(np.int64))
+        s = q.sum(axis=0)[None, :] - per
+        s[nonzero.sum(axis=0)[None, :] - nonzero == 0] = 0.0
+        return self._from_cross(s)
 
 
 def _ols(x: np.ndarray, y: np.ndarray, divisor: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -716,7 +751,7 @@ def mediation(
                 plan = resampling_plan(len(sub), clusters=labels, strata=t, func=func)
                 statistic = _PairStatistic(pair)
                 boot = run_bootstrap(statistic, plan, n_boot, seed=seed, n_jobs=n_jobs, backend=backend)
-                jack = statistic(jackknife_weights(plan)) if "bca" in boot_ci else None
+                jack = statistic.jackknife(plan) if "bca" in boot_ci else None
                 for cm in boot_ci:
                     block[cm] = bootstrap_ci(boot, est, method=cm, conf_level=conf_level, jackknife=jack)
             if "monte-carlo" in ci and n_mc > 0:

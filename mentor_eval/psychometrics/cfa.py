@@ -368,6 +368,30 @@ class _Index:
     free: np.ndarray
     value: np.ndarray
     incidence: np.ndarray  # rows x n_free (1 where the row is that free parameter)
+    n_free: int = 0
+    # rows of each matrix (by code) and the free rows: fixed for a model, so computed once
+    # here rather than on each of the thousands of evaluations of a fit
+    rows_of: tuple = ()
+    free_rows: np.ndarray | None = None
+    sym_off: tuple = ()  # per code 1 and 2: True where an off-diagonal entry (counts twice)
+
+    def __post_init__(self) -> None:
+        self.rows_of = tuple(np.flatnonzero(self.mat == code) for code in range(5))
+        self.free_rows = np.flatnonzero(self.free)
+        self.sym_off = tuple(self.i[r] != self.j[r] for r in self.rows_of)
+
+
+def _stacked(idx: _Index, K: int, G: int) -> _Index:
+    """The parameter table of K copies of a G-group model: copy k has groups k*G .. k*G+G-1 and
+    free parameters k*n_free .. ; evaluating K parameter vectors at once then reuses the
+    group-batched algebra (each copy's numbers are those of a separate evaluation)."""
+    R = len(idx.g)
+    reps = np.repeat(np.arange(K), R)
+    return _Index(
+        g=np.tile(idx.g, K) + G * reps, mat=np.tile(idx.mat, K), i=np.tile(idx.i, K), j=np.tile(idx.j, K),
+        pid=np.tile(idx.pid, K) + idx.n_free * reps, free=np.tile(idx.free, K), value=np.tile(idx.value, K),
+        incidence=np.zeros((0, 0)), n_free=K * idx.n_free,
+    )
 
 
 _MAT_CODE = {"lambda": 0, "psi": 1, "theta": 2, "nu": 3, "alpha": 4}
@@ -384,6 +408,7 @@ def _index(model: _Model) -> _Index:
         free=np.array([p.free for p in P]),
         value=np.array([p.value for p in P], dtype=float),
         incidence=np.zeros((len(P), model.n_free)),
+        n_free=model.n_free,
     )
     rows = np.flatnonzero(idx.free)
     idx.incidence[rows, idx.pid[rows]] = 1.0
@@ -393,21 +418,23 @@ def _index(model: _Model) -> _Index:
 def _matrices(x: np.ndarray, idx: _Index, p: int, m: int, G: int):
     """Lambda, Psi, Theta, nu, alpha per group from the free-parameter vector."""
     vals = idx.value.astype(np.result_type(x, float)).copy()
-    vals[idx.free] = x[idx.pid[idx.free]]
+    fr = idx.free_rows
+    vals[fr] = x[idx.pid[fr]]
     dt = vals.dtype
     lam = np.zeros((G, p, m), dt)
     psi = np.zeros((G, m, m), dt)
     the = np.zeros((G, p, p), dt)
     nu = np.zeros((G, p), dt)
     al = np.zeros((G, m), dt)
+    rows = idx.rows_of
     for code, arr in ((0, lam), (1, psi), (2, the)):
-        s = idx.mat == code
+        s = rows[code]
         arr[idx.g[s], idx.i[s], idx.j[s]] = vals[s]
         if code != 0:  # Psi and Theta are symmetric
             arr[idx.g[s], idx.j[s], idx.i[s]] = vals[s]
-    s = idx.mat == 3
+    s = rows[3]
     nu[idx.g[s], idx.i[s]] = vals[s]
-    s = idx.mat == 4
+    s = rows[4]
     al[idx.g[s], idx.i[s]] = vals[s]
     return lam, psi, the, nu, al
 
@@ -450,7 +477,7 @@ def _jacobian(lam, psi, al, idx: _Index, G: int, p: int, meanstructure: bool) ->
     if not meanstructure:
         dm[:] = 0.0
     rowjac = np.concatenate([dS.reshape(R, p * p), dm], axis=1)  # R x (p*p+p)
-    out = np.zeros((G, idx.incidence.shape[1], p * p + p))
+    out = np.zeros((G, idx.n_free, p * p + p))
     free = idx.free
     # rows sharing a parameter (equality constraints) add up
     np.add.at(out, (idx.g[free], idx.pid[free]), rowjac[free])
@@ -514,19 +541,20 @@ def _gradient(mats, inv, d, idx: _Index, sample: _Sample, meanstructure: bool) -
     dpsi = np.swapaxes(lam, 1, 2) @ Gs @ lam
     dal = np.einsum("gpm,gp->gm", lam, gmu)
     per_row = np.zeros(len(idx.g))
+    rows = idx.rows_of
     for code, arr in ((0, dlam), (1, dpsi), (2, Gs)):
-        s = idx.mat == code
+        s = rows[code]
         v = arr[idx.g[s], idx.i[s], idx.j[s]]
         if code != 0:
-            v = np.where(idx.i[s] != idx.j[s], 2.0 * v, v)
+            v = np.where(idx.sym_off[code], 2.0 * v, v)
         per_row[s] = v
-    s = idx.mat == 3
+    s = rows[3]
     per_row[s] = gmu[idx.g[s], idx.i[s]]
-    s = idx.mat == 4
+    s = rows[4]
     per_row[s] = dal[idx.g[s], idx.i[s]]
     per_row *= sample.n[idx.g]
-    free = idx.free
-    return np.bincount(idx.pid[free], weights=per_row[free], minlength=idx.incidence.shape[1])
+    free = idx.free_rows
+    return np.bincount(idx.pid[free], weights=per_row[free], minlength=idx.n_free)
 
 
 def _start_values(model: _Model, idx: _Index, sample: _Sample) -> np.ndarray:
@@ -576,15 +604,49 @@ def _start_values(model: _Model, idx: _Index, sample: _Sample) -> np.ndarray:
     return x0 / np.maximum(cnt, 1)
 
 
-def _numeric_hessian(x: np.ndarray, grad_at, steps: np.ndarray) -> np.ndarray:
+def _numeric_hessian(x: np.ndarray, grad_at, steps: np.ndarray, grads_at=None) -> np.ndarray:
+    """Central differences of the exact gradient, one column per parameter.
+
+    ``grads_at(X)``, when given, returns the gradients at every row of ``X`` at once (or None,
+    and then ``grad_at`` is called per point): the 2q points are then evaluated as one batch,
+    with the same numbers as one call per point.
+    """
     q = len(x)
     H = np.zeros((q, q))
+    hs = np.array([steps[k] if np.isfinite(steps[k]) and steps[k] > 0 else 1e-6 * max(1.0, abs(x[k]))
+                   for k in range(q)])
+    E = np.zeros((q, q))
+    E[np.arange(q), np.arange(q)] = hs
+    both = grads_at(np.concatenate([x + E, x - E])) if grads_at is not None else None
     for k in range(q):
-        h = steps[k] if np.isfinite(steps[k]) and steps[k] > 0 else 1e-6 * max(1.0, abs(x[k]))
-        e = np.zeros(q)
-        e[k] = h
-        H[:, k] = (grad_at(x + e) - grad_at(x - e)) / (2 * h)
+        if both is not None:
+            H[:, k] = (both[k] - both[q + k]) / (2 * hs[k])
+        else:
+            H[:, k] = (grad_at(x + E[k]) - grad_at(x - E[k])) / (2 * hs[k])
     return 0.5 * (H + H.T)
+
+
+def _batched_gradients(X: np.ndarray, idx: _Index, sample: _Sample, dims: tuple[int, int, int],
+                       meanstructure: bool) -> np.ndarray | None:
+    """Gradients of sum_g N_g F_g / N at each row of ``X`` (K x n_free), in one batched evaluation.
+
+    The K points are evaluated as the K * G groups of a stacked model (:func:`_stacked`), so each
+    row equals what one evaluation at that point gives. None when the implied covariance of some
+    point is not positive definite (the caller then evaluates point by point).
+    """
+    p, m, G = dims
+    K = X.shape[0]
+    sidx = _stacked(idx, K, G)
+    ssample = _Sample(np.tile(sample.n, K), np.tile(sample.mean, (K, 1)), np.tile(sample.cov, (K, 1, 1)),
+                      np.tile(sample.logdet, K))
+    mats = _matrices(X.ravel(), sidx, p, m, K * G)
+    sigma, mu = _implied(*mats)
+    sign, _ = np.linalg.slogdet(sigma)
+    if np.any(sign <= 0):
+        return None
+    inv = np.linalg.inv(sigma)
+    d = ssample.mean - mu
+    return _gradient(mats, inv, d, sidx, ssample, meanstructure).reshape(K, -1) / sample.n.sum()
 
 
 @dataclass
@@ -626,6 +688,9 @@ def _estimate(model: _Model, idx: _Index, sample: _Sample, max_iter: int = 300) 
         if e[3] is None:
             return np.full_like(z, np.nan)
         return _gradient(e[0], e[3][1], e[3][2], idx, sample, ms) / ntot
+
+    def grads_at(X):
+        return _batched_gradients(X, idx, sample, (p, m, G), ms)
 
     def bfgs(x, info):
         try:
@@ -684,7 +749,7 @@ def _estimate(model: _Model, idx: _Index, sample: _Sample, max_iter: int = 300) 
             # the Hessian changes little from here on: compute it once and reuse it (chord method)
             if hess_chol is None:
                 scale = np.sqrt(np.abs(np.diag(np.linalg.inv(2.0 * info))))
-                H = _numeric_hessian(x, grad_at, 1e-5 * scale)
+                H = _numeric_hessian(x, grad_at, 1e-5 * scale, grads_at)
                 try:
                     hess_chol = linalg.cho_factor(H) if np.all(np.isfinite(H)) else False
                 except linalg.LinAlgError:
