@@ -144,18 +144,48 @@ def _as_names(func: str, name: str, value: Any) -> tuple[str, ...]:
     return out
 
 
-def _ordered_levels(values: pd.Series, time: pd.Series | None) -> list[Any]:
-    """Observed levels in analysis order: categorical order, numeric order, or by mean time."""
+def _ordered_levels(values: pd.Series, time: pd.Series | None,
+                   factorized: tuple[np.ndarray, Any] | None = None) -> list[Any]:
+    """Observed levels in analysis order: categorical order, numeric order, or by mean time.
+
+    ``factorized``: ``pd.factorize(values)`` when already computed (no missing values), so
+    the levels and the mean time per level come from the integer codes (no second hash pass,
+    no groupby over the labels).
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().unique())
         return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
+    if factorized is None:
+        uniq = pd.unique(values.dropna())
+    else:
+        uniq = np.asarray(factorized[1])
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return sorted(uniq)
     if time is not None:
-        mean_time = time.groupby(values, sort=False).mean()
+        if factorized is None:
+            mean_time = time.groupby(values, sort=False).mean()
+        else:
+            # the per-level mean of the non-missing times (as groupby().mean())
+            codes, t = factorized[0], time.to_numpy(dtype=float)
+            ok = ~np.isnan(t)
+            n_ok = np.bincount(codes[ok], minlength=len(uniq))
+            total = np.bincount(codes[ok], weights=t[ok], minlength=len(uniq))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_time = dict(zip(uniq, np.where(n_ok > 0, total / n_ok, np.nan), strict=True))
         return sorted(uniq, key=lambda v: (mean_time.get(v, np.inf), str(v)))
     return sorted(uniq, key=str)
+
+
+def _recode(codes: np.ndarray, uniques: Any, levels: list[Any]) -> np.ndarray:
+    """Codes in the order of ``levels`` from factorize codes and uniques (every value is a level).
+
+    Equivalent to ``pd.Categorical(values, categories=levels).codes`` but a lookup on the
+    integer codes: the categorical constructor matches string labels by an object-array hash,
+    the slowest step of the model frame at a million rows.
+    """
+    position = {v: i for i, v in enumerate(levels)}
+    lookup = np.array([position[v] for v in np.asarray(uniques)], dtype=np.int64)
+    return lookup[codes]
 
 
 def _prepare(
@@ -257,7 +287,8 @@ def _prepare(
     # integer codes: the checks below are bincounts, not groupbys over labels
     pid_code = pd.factorize(frame[participant])[0].astype(np.int64)
     n_pid = int(pid_code.max()) + 1
-    w_raw = pd.factorize(frame[wave])[0].astype(np.int64)
+    w_raw, w_uniq = pd.factorize(frame[wave])
+    w_raw = w_raw.astype(np.int64)
     pw = np.bincount(pid_code * (int(w_raw.max()) + 1) + w_raw)
     if (pw > 1).any():
         n_dup = int((pw[pw > 1] - 1).sum())
@@ -266,7 +297,8 @@ def _prepare(
             "one row per participant and wave" + (" (choose one outcome with outcome=...)."
                                                   if outcome is None else ".")
         )
-    a_raw = pd.factorize(frame[arm])[0].astype(np.int64)
+    a_raw, a_uniq = pd.factorize(frame[arm])
+    a_raw = a_raw.astype(np.int64)
     first_arm = np.full(n_pid, -1, dtype=np.int64)
     first_arm[pid_code[::-1]] = a_raw[::-1]  # the first row's arm of each participant
     moved = a_raw != first_arm[pid_code]
@@ -290,13 +322,13 @@ def _prepare(
             raise ParameterError(f"{func}: the time column {time!r} must be numeric; it has dtype "
                                  f"{t.dtype}.")
         time_series = t.astype(float)
-    waves = _ordered_levels(frame[wave], time_series)
+    waves = _ordered_levels(frame[wave], time_series, (w_raw, w_uniq))
     if len(waves) < 2:
         raise AnalysisError(
             f"{func}: the data have only one wave ({waves[0]!r}) with observed scores; a "
             "longitudinal model needs at least two."
         )
-    arms = _ordered_levels(frame[arm], None)
+    arms = _ordered_levels(frame[arm], None, (a_raw, a_uniq))
     if len(arms) < 2 and not allow_single_arm:
         raise AnalysisError(
             f"{func}: the data have only one arm ({arms[0]!r}); comparing arms needs at least two."
@@ -323,8 +355,8 @@ def _prepare(
     if control is not None:
         arms = [control] + [a for a in arms if a != control]
 
-    wave_code = pd.Categorical(frame[wave], categories=waves).codes.astype(np.int64)
-    arm_code = pd.Categorical(frame[arm], categories=arms).codes.astype(np.int64)
+    wave_code = _recode(w_raw, w_uniq, waves)
+    arm_code = _recode(a_raw, a_uniq, arms)
     n = len(frame)
     n_w, n_a = len(waves), len(arms)
     cols: list[np.ndarray] = [np.ones(n)]
@@ -429,19 +461,19 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
     for col in clusters:
         ccode = pd.factorize(frame[col], use_na_sentinel=True)[0].astype(np.int64)
         have = ccode >= 0
-        # distinct non-missing values per participant
-        n_c = int(ccode.max()) + 2
-        pairs = np.unique(pcode[have] * n_c + ccode[have])
-        n_values = np.bincount(pairs // n_c, minlength=n_pid)
-        if (n_values > 1).any():
-            d.notes.append(f"{int((n_values > 1).sum())} participant(s) have more than one "
+        # each participant's first non-missing value, and whether any other row differs from it
+        # (O(rows), no sort of participant x value pairs)
+        hp, hc = pcode[have], ccode[have]
+        first = np.full(n_pid, -1, dtype=np.int64)
+        first[hp[::-1]] = hc[::-1]
+        multi = np.zeros(n_pid, dtype=bool)
+        multi[hp[hc != first[hp]]] = True
+        if multi.any():
+            d.notes.append(f"{int(multi.sum())} participant(s) have more than one "
                            f"{col!r}; as in lme4's a/b nesting, each combination is treated as its "
                            "own unit.")
-        one = np.full(n_pid, -1, dtype=np.int64)
-        single = n_values == 1
-        p_of_pair = pairs // n_c
-        sel = single[p_of_pair]
-        one[p_of_pair[sel]] = pairs[sel] % n_c
+        # the single value of a participant with exactly one, else -1
+        one = np.where(multi, -1, first)
         filled = np.where(have, ccode, one[pcode])
         has = filled >= 0
         p_has = np.zeros(n_pid, dtype=bool)
@@ -504,9 +536,16 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
             key = pd.factorize(prev * (int(own_code.max()) + 2) + own_code + 1)[0]
         else:
             key = own_code
-        kz = key[z]
-        kp = np.unique(kz * n_pid + pcode[z])
-        size = pd.Series(np.bincount(kp // n_pid))
+        kz, pz = key[z], pcode[z]
+        # participants per cluster unit: one unit per participant unless some participant has
+        # several (then count the distinct unit x participant pairs by hashing)
+        unit_of = np.full(n_pid, -1, dtype=np.int64)
+        unit_of[pz] = kz
+        if np.array_equal(unit_of[pz], kz):
+            size = pd.Series(np.bincount(unit_of[unit_of >= 0]))
+        else:
+            kp = pd.unique(kz * n_pid + pz)
+            size = pd.Series(np.bincount(kp // n_pid))
         size = size[size > 0]
         if len(size) < 2:
             raise AnalysisError(
@@ -966,7 +1005,7 @@ def mixed_model(
     contrasts = con_keys.assign(estimate=est[sl_con], se=se[sl_con], df=df[sl_con],
                                 **{k: v[sl_con] for k, v in inf.items()})
 
-    n_units = [int(np.unique(lv[lv >= 0]).size) for lv in d.cluster_levels] + [
+    n_units = [int(np.count_nonzero(np.bincount(lv[lv >= 0]))) for lv in d.cluster_levels] + [
         int(fit.n_groups[-1])]
     variance, icc = _variance_tables(fit, level_names, random_slope,
                                      time if time is not None else "time", d, n_units)
