@@ -94,17 +94,67 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     combined: np.ndarray | None = None
     for raw in levels:
-        raw_codes = pd.factorize(np.asarray(raw).ravel())[0].astype(np.int64)
+        raw_codes = _first_appearance_codes(np.asarray(raw).ravel())
         if raw_codes.size and raw_codes.min() < 0:
             raise AnalysisError("A grouping factor has missing values.")
         if combined is None:
             combined = raw_codes
         else:
             key = combined * (int(raw_codes.max()) + 1) + raw_codes
-            _, combined = np.unique(key, return_inverse=True)
-            combined = combined.astype(np.int64).ravel()
+            combined = _sorted_codes(key)
         out.append(combined)
     return out
+
+
+def _first_appearance_codes(raw: np.ndarray) -> np.ndarray:
+    """``pd.factorize(raw)[0]`` as int64; integer codes that already are that pass unchanged.
+
+    Codes are their own factorization when they start at 0 and each new value is one above the
+    largest so far (e.g. participant codes from the model frame): one vectorised check instead
+    of a hash of every row.
+    """
+    if raw.dtype.kind in "iu" and raw.size:
+        codes = raw.astype(np.int64, copy=False)
+        running = np.maximum.accumulate(codes)
+        if codes[0] == 0 and codes.min() >= 0 and np.all(codes[1:] <= running[:-1] + 1):
+            return codes
+    return pd.factorize(raw)[0].astype(np.int64)
+
+
+def _sorted_codes(key: np.ndarray) -> np.ndarray:
+    """``np.unique(key, return_inverse=True)[1]``: the rank of each value among the distinct ones.
+
+    Hashes the rows and sorts only the distinct values (far fewer than the rows), where
+    ``np.unique`` sorts every row.
+    """
+    codes, uniques = pd.factorize(key)
+    rank = np.empty(uniques.size, dtype=np.int64)
+    rank[np.argsort(uniques, kind="stable")] = np.arange(uniques.size)
+    return rank[codes]
+
+
+def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, axis=0, return_inverse=True)`` for a float array of shape (m, c).
+
+    ``np.unique`` with ``axis=0`` sorts the rows as structured records, slow for a few hundred
+    thousand rows; here each column is hashed, the codes are combined, and only the distinct
+    rows are sorted (lexicographically, as ``np.unique``). Returns the distinct rows and the
+    index of each row's distinct row.
+    """
+    m = key.shape[0]
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(key.shape[1]):
+        # + 0.0 maps -0.0 to 0.0: equal values, as np.unique treats them
+        cj, uj = pd.factorize(key[:, j] + 0.0)
+        codes = pd.factorize(codes * len(uj) + cj)[0]
+    n_unique = int(codes.max()) + 1 if m else 0
+    first = np.empty(n_unique, dtype=np.int64)
+    first[codes[::-1]] = np.arange(m)[::-1]
+    rows = key[first]
+    order = np.lexsort(rows.T[::-1])  # column 0 most significant
+    rank = np.empty(n_unique, dtype=np.int64)
+    rank[order] = np.arange(n_unique)
+    return rows[order], rank[codes]
 
 
 def _segment_sum(starts: np.ndarray, n: int) -> Any:
@@ -218,15 +268,17 @@ class LmmModel:
         # lose digits to large means. beta = M beta_centred + y_shift * e_intercept.
         self._M = np.eye(self.p)
         self._y_shift = np.zeros(self.p)
-        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
-        if ones.size:
-            i0 = int(ones[0])
+        # the first column of ones (its first entry is tested before the column is scanned)
+        i0 = next((j for j in range(self.p)
+                   if X.shape[0] and X[0, j] == 1.0 and np.all(X[:, j] == 1.0)), None)
+        means = np.zeros(self.p)
+        y_mean = 0.0
+        if i0 is not None:
             means = X.mean(axis=0)
             means[i0] = 0.0
-            X = X - means
             self._M[i0] -= means
-            self._y_shift[i0] = y.mean()
-            y = y - y.mean()
+            y_mean = float(y.mean())
+            self._y_shift[i0] = y_mean
         self.n_levels = len(levels)
         self.q = 1 if slope is None else 2
         codes = _group_codes(levels)
@@ -235,23 +287,54 @@ class LmmModel:
 
         inner = codes[-1]
         order: Any
-        if np.all(inner[1:] >= inner[:-1]):
-            order = slice(None)  # already grouped (rows sorted by participant): no copy
+        # Rows whose innermost groups are contiguous (rows sorted by participant) are summed in
+        # place, whatever the order of the groups: with an outer level the groups are numbered
+        # parent-major (e.g. by site), so the participant-sorted rows are not in group order, and
+        # permuting the group sums (groups x p) is far cheaper than sorting the rows (n x p).
+        change = np.r_[True, inner[1:] != inner[:-1]]
+        run_group: np.ndarray | None = None
+        if np.count_nonzero(change) == self.n_groups[-1]:
+            order = slice(None)  # no copy
+            starts = np.flatnonzero(change)
+            in_order = inner[starts]
+            if np.any(in_order[1:] < in_order[:-1]):
+                run_group = in_order
         else:
             order = np.argsort(inner, kind="stable")
-        inner_sorted = inner[order]
-        starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
-        W = np.column_stack([X, y])
+            inner_sorted = inner[order]
+            starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
+        # W = [X - means | y - mean(y)] written in one pass into a row-major array (the layout
+        # the sparse segment sums read fastest); np.column_stack of a column-major X was
+        # several times slower at a million rows
+        W = np.empty((self.n, self.p + 1))
+        np.subtract(X, means, out=W[:, :self.p])
+        np.subtract(y, y_mean, out=W[:, self.p])
         W = W if isinstance(order, slice) else W[order]
         self.WtW = W.T @ W
 
-        seg = _segment_sum(starts, self.n)
+        seg_runs = _segment_sum(starts, self.n)
+
+        def seg(values: np.ndarray) -> np.ndarray:
+            # group sums in group order (the runs of rows may come in another order)
+            summed = seg_runs(values)
+            if run_group is None:
+                return summed
+            out = np.empty_like(summed)
+            out[run_group] = summed
+            return out
+
 
         # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
         z_in = None if zs[-1] is None else zs[-1][order]
         Wz = W if z_in is None else W * z_in[:, None]
         zz = np.ones(self.n) if z_in is None else z_in * z_in
-        self.counts = np.diff(np.r_[starts, self.n]).astype(float) if z_in is None else seg(zz)
+        if z_in is None:
+            run_counts = np.diff(np.r_[starts, self.n]).astype(float)
+            self.counts = run_counts if run_group is None else np.empty_like(run_counts)
+            if run_group is not None:
+                self.counts[run_group] = run_counts
+        else:
+            self.counts = seg(zz)
         self.S0 = seg(Wz)
         t = None
         if slope is not None:
@@ -321,8 +404,7 @@ class LmmModel:
         n_w = self._n_w
         has_outer = self.n_levels > 1
         if G >= self._COMPRESS_MIN_GROUPS:
-            rows, pat = np.unique(key, axis=0, return_inverse=True)
-            pat = pat.ravel()
+            rows, pat = _unique_rows(key)
             compressed = rows.shape[0] * 4 <= G
         else:
             compressed = False
@@ -375,8 +457,15 @@ class LmmModel:
         if compressed:
             P = self._pn.size
             combo = parent_of_group * P + pat
-            ucombo, cinv = np.unique(combo, return_inverse=True)
-            cinv = cinv.ravel()
+            if first.size * P <= 8 * combo.size + 1_000_000:
+                # combo < parents x patterns: its distinct values by a bincount, not a sort
+                present = np.bincount(combo, minlength=first.size * P) > 0
+                ucombo = np.flatnonzero(present)
+                cinv = (np.cumsum(present) - 1)[combo]
+            else:
+                cinv = _sorted_codes(combo)
+                ucombo = np.empty(int(cinv.max()) + 1, dtype=np.int64)
+                ucombo[cinv] = combo
             corder = np.argsort(cinv, kind="stable")
             cstarts = np.flatnonzero(np.r_[True, np.diff(cinv[corder]) != 0])
             combo_sum = _segment_sum(cstarts, corder.size)

@@ -414,7 +414,10 @@ def _prepare(
                 names.append(f"{cov}[T.{lev}]")
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
-    X = np.column_stack(cols)
+    # column-major: each column is one contiguous copy (np.column_stack writes with a stride)
+    X = np.empty((n, len(cols)), order="F")
+    for j, col in enumerate(cols):
+        X[:, j] = col
     rank = _column_rank(X) if check_rank else X.shape[1]
     if rank < X.shape[1]:
         raise AnalysisError(
