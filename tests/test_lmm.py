@@ -603,3 +603,14 @@ def test_nested_model_does_not_depend_on_row_order(slope):
     for dev, grad in devs[1:]:
         assert dev == pytest.approx(devs[0][0], rel=1e-12)
         np.testing.assert_allclose(grad, devs[0][1], rtol=1e-9)
+
+
+def test_design_columns_give_the_same_model_as_the_matrix(sim):
+    y, X = sim.y.to_numpy(), _design(sim)
+    levels = [sim.site.to_numpy(), sim.pid.to_numpy()]
+    a = fit_lmm(y, X, levels)
+    b = fit_lmm(y, [X[:, j].copy() for j in range(X.shape[1])], levels)
+    np.testing.assert_allclose(b.beta, a.beta, rtol=1e-12)
+    assert b.deviance == pytest.approx(a.deviance, rel=1e-13)
+    with pytest.raises(AnalysisError, match="one row per observation"):
+        LmmModel(y, [X[:-1, 0]], levels)

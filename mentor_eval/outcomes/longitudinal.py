@@ -100,7 +100,7 @@ class _Design:
 
     frame: pd.DataFrame
     y: np.ndarray
-    X: np.ndarray
+    columns: list[np.ndarray]  # the fixed-effects design, one array per column (see X)
     names: list[str]
     waves: list[Any]
     arms: list[Any]
@@ -120,6 +120,18 @@ class _Design:
     cluster_modes: list[str] = field(default_factory=list)
     cluster_arms: list[list[Any]] = field(default_factory=list)
     pid_code: np.ndarray | None = None  # participant codes 0..n-1 in order of appearance
+
+    @functools.cached_property
+    def X(self) -> np.ndarray:
+        """The fixed-effects design as one (n, p) array, built on first use.
+
+        The mixed-model engine reads the columns directly (one n x p copy fewer at a million
+        rows); the cluster-robust and statsmodels paths use this array.
+        """
+        X = np.empty((self.y.size, len(self.columns)), order="F")
+        for j, col in enumerate(self.columns):
+            X[:, j] = col
+        return X
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -414,23 +426,20 @@ def _prepare(
                 names.append(f"{cov}[T.{lev}]")
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
-    # column-major: each column is one contiguous copy (np.column_stack writes with a stride)
-    X = np.empty((n, len(cols)), order="F")
-    for j, col in enumerate(cols):
-        X[:, j] = col
-    rank = _column_rank(X) if check_rank else X.shape[1]
-    if rank < X.shape[1]:
+    d = _Design(
+        frame=frame, y=frame[score].to_numpy(dtype=float), columns=cols, names=names,
+        waves=waves, arms=arms, control=control, wave_code=wave_code, arm_code=arm_code,
+        time=t_values, wave_time=wave_t, cov_means=np.array(cov_means),
+        n_dropped_missing=n_dropped_missing, n_dropped_incomplete=n_dropped_incomplete,
+        notes=notes, pid_code=pid_code,
+    )
+    rank = _column_rank(d.X) if check_rank else len(cols)
+    if rank < len(cols):
         raise AnalysisError(
-            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {len(cols)} "
             f"columns: {', '.join(names)}); a covariate is constant or a combination of others "
             "or of wave and arm."
         )
-    d = _Design(
-        frame=frame, y=frame[score].to_numpy(dtype=float), X=X, names=names, waves=waves,
-        arms=arms, control=control, wave_code=wave_code, arm_code=arm_code, time=t_values,
-        wave_time=wave_t, cov_means=np.array(cov_means), n_dropped_missing=n_dropped_missing,
-        n_dropped_incomplete=n_dropped_incomplete, notes=notes, pid_code=pid_code,
-    )
     if cluster_waves is not None and clusters:
         _code_clusters(func, d, arm=arm, participant=participant, clusters=clusters,
                        cluster_waves=cluster_waves, missing_cluster=missing_cluster or "error")
@@ -569,7 +578,7 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
         d.cluster_arms.append(clustered_arms)
 
 
-def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
+def _column_rank(X: np.ndarray | None, gram: np.ndarray | None = None) -> int:
     """Numerical column rank of the design from its Gram matrix (one pass over the rows).
 
     Columns other than a constant one are centred and every column is scaled to unit length,
@@ -578,6 +587,7 @@ def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
     Gram matrix when already computed (the mixed-model engine centres X the same way).
     """
     if gram is None:
+        assert X is not None
         Xc = X.astype(float, copy=True)
         const = np.all(Xc == Xc[0], axis=0)
         Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
@@ -934,16 +944,18 @@ def mixed_model(
     level_names = [*clusters, participant]
     levels = [*d.cluster_levels, d.pid_code]
     z_levels: list[np.ndarray | None] = [*d.cluster_z, None]
-    if d.y.size <= d.X.shape[1]:
-        raise AnalysisError(f"{func}: {d.y.size} observation(s) for {d.X.shape[1]} fixed effects.")
+    p = len(d.names)
+    if d.y.size <= p:
+        raise AnalysisError(f"{func}: {d.y.size} observation(s) for {p} fixed effects.")
 
     started = _time.perf_counter()
-    model = LmmModel(d.y, d.X, levels, d.time if random_slope else None, z=z_levels)
+    # the design's columns go to the engine as they are (no n x p array of X besides its own)
+    model = LmmModel(d.y, d.columns, levels, d.time if random_slope else None, z=z_levels)
     # rank of X from the engine's (centred) cross-product: no second pass over the rows
-    rank = _column_rank(d.X, gram=model.WtW[:-1, :-1])
-    if rank < d.X.shape[1]:
+    rank = _column_rank(None, gram=model.WtW[:-1, :-1])
+    if rank < p:
         raise AnalysisError(
-            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {d.X.shape[1]} "
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {p} "
             f"columns: {', '.join(d.names)}); a covariate is constant or a combination of others "
             "or of wave and arm."
         )
@@ -972,7 +984,6 @@ def mixed_model(
         used_label = "mentor_eval"
 
     # ---- tests: fixed effects, grid means and contrasts share one Satterthwaite computation
-    p = len(d.names)
     grid = _grid_rows(d, random_slope)
     grid_flat = grid.reshape(-1, p)
     con_L, con_keys = _contrast_rows(d, grid)
