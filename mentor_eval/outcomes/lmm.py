@@ -175,6 +175,53 @@ def _segment_sum(starts: np.ndarray, n: int) -> Any:
     return total
 
 
+def _weighted_group_sums(
+    columns: Sequence[np.ndarray], y: np.ndarray, means: np.ndarray, y_mean: float,
+    order: Any, starts: np.ndarray, specs: Sequence[tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``W'W`` and the group sums of ``W * w`` for each product of row weights in ``specs``.
+
+    ``W = [X - means | y - y_mean]`` with rows taken in ``order`` (a slice or an index array),
+    grouped in runs beginning at ``starts``; the weights are already in that order. ``W`` is
+    never held whole: blocks of about 32k rows ending at a group boundary are written into a
+    small row-major buffer that stays in cache, and each block adds its cross-product and the
+    sums of its own groups. A million-row ``W`` (and ``W z``, ``W z t``) would be fresh memory,
+    the slowest part of the setup on a shared machine, and several hundred MB at peak.
+
+    Returns ``W'W`` of shape (p+1, p+1) and one (groups, p+1) array per entry of ``specs``
+    (``()`` = unweighted), groups in run order.
+    """
+    n = y.shape[0]
+    p = len(columns)
+    n_runs = starts.size
+    sums = [np.empty((n_runs, p + 1)) for _ in specs]
+    wtw = np.zeros((p + 1, p + 1))
+    # block boundaries: the first group start at or before each multiple of the block size
+    block = 1 << 15
+    cut = np.unique(np.searchsorted(starts, np.arange(0, n, block), side="right") - 1)
+    run_bounds = np.r_[cut, n_runs]
+    buf = np.empty((min(n, 2 * block), p + 1))
+    for r0, r1 in zip(run_bounds[:-1], run_bounds[1:], strict=True):
+        lo = int(starts[r0])
+        hi = int(starts[r1]) if r1 < n_runs else n
+        m = hi - lo
+        Wb = buf[:m] if m <= buf.shape[0] else np.empty((m, p + 1))
+        rows = slice(lo, hi) if isinstance(order, slice) else order[lo:hi]
+        for j, c in enumerate(columns):
+            np.subtract(c[rows], means[j], out=Wb[:, j])
+        np.subtract(y[rows], y_mean, out=Wb[:, p])
+        wtw += Wb.T @ Wb
+        ind = sparse.csr_matrix((np.ones(m), np.arange(m), starts[r0:r1 + 1] - lo
+                                 if r1 < n_runs else np.r_[starts[r0:r1] - lo, m]),
+                                shape=(r1 - r0, m))
+        for out, spec in zip(sums, specs, strict=True):
+            A = Wb
+            for w in spec:
+                A = A * w[lo:hi, None]
+            out[r0:r1] = ind @ A
+    return wtw, sums
+
+
 def _check_z(z: Sequence[np.ndarray | None] | None, n_levels: int, n: int
              ) -> list[np.ndarray | None]:
     """Validate the random-effect covariates: one per level (``None`` = all ones)."""
@@ -313,20 +360,6 @@ class LmmModel:
             order = np.argsort(inner, kind="stable")
             inner_sorted = inner[order]
             starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
-        # W = [X - means | y - mean(y)] in one row-major array (the layout the sparse segment
-        # sums read fastest), filled in blocks of rows that stay in cache while each column is
-        # written with its stride (np.column_stack was several times slower at a million rows)
-        W = np.empty((self.n, self.p + 1))
-        block = 1 << 15
-        for lo in range(0, self.n, block):
-            hi = min(self.n, lo + block)
-            rows = W[lo:hi]
-            for j, c in enumerate(columns):
-                np.subtract(c[lo:hi], means[j], out=rows[:, j])
-            np.subtract(y[lo:hi], y_mean, out=rows[:, self.p])
-        W = W if isinstance(order, slice) else W[order]
-        self.WtW = W.T @ W
-
         seg_runs = _segment_sum(starts, self.n)
 
         def seg(values: np.ndarray) -> np.ndarray:
@@ -338,10 +371,8 @@ class LmmModel:
             out[run_group] = summed
             return out
 
-
         # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
         z_in = None if zs[-1] is None else zs[-1][order]
-        Wz = W if z_in is None else W * z_in[:, None]
         zz = np.ones(self.n) if z_in is None else z_in * z_in
         if z_in is None:
             run_counts = np.diff(np.r_[starts, self.n]).astype(float)
@@ -350,13 +381,11 @@ class LmmModel:
                 self.counts[run_group] = run_counts
         else:
             self.counts = seg(zz)
-        self.S0 = seg(Wz)
         t = None
         if slope is not None:
             t = np.asarray(slope, dtype=float).ravel()[order]
             if not np.all(np.isfinite(t)):
                 raise AnalysisError("The random-slope covariate must be finite.")
-            self.S1 = seg(Wz * t[:, None])
             self.st = seg(zz * t)
             self.stt = seg(zz * t * t)
         # Outer levels: the distinct random-effect covariates a_r among them (one, the ones
@@ -375,8 +404,27 @@ class LmmModel:
                 uniq.append(v)
                 self._widx.append(len(uniq) - 1)
         plain = z_in is None
-        aW = [self.S0 if v is None and plain else seg(W) if v is None else seg(W * v[:, None])
-              for v in uniq]
+        # Group sums of W = [X - means | y - mean(y)] times row weights: S0 = sum z W,
+        # S1 = sum z t W and a_r' W for the outer covariates (the ones vector: S0 when z = 1)
+        z_spec = () if z_in is None else (z_in,)
+        specs = [z_spec] + ([(*z_spec, t)] if t is not None else [])
+        a_slot = []
+        for v in uniq:
+            if v is None and plain:
+                a_slot.append(0)
+            else:
+                a_slot.append(len(specs))
+                specs.append(() if v is None else (v,))
+        self.WtW, w_sums = _weighted_group_sums(columns, y, means, y_mean, order, starts, specs)
+        if run_group is not None:
+            for i, summed in enumerate(w_sums):
+                out = np.empty_like(summed)
+                out[run_group] = summed
+                w_sums[i] = out
+        self.S0 = w_sums[0]
+        if t is not None:
+            self.S1 = w_sums[1]
+        aW = [w_sums[i] for i in a_slot]
         az = [self.counts if v is None and plain else seg(z_in) if v is None  # type: ignore[arg-type]
               else seg(v) if plain else seg(v * z_in) for v in uniq]
         azt: list[np.ndarray] = []
