@@ -531,9 +531,13 @@ class LmmModel:
                 ucombo[cinv] = combo
             corder = np.argsort(cinv, kind="stable")
             cstarts = np.flatnonzero(np.r_[True, np.diff(cinv[corder]) != 0])
-            combo_sum = _segment_sum(cstarts, corder.size)
-            self._B0 = combo_sum(self.S0[corder])
-            self._B1 = combo_sum(self.S1[corder]) if self.q == 2 else None
+            # sums over the groups of each (parent, pattern) cell: an indicator whose columns
+            # are the groups in cell order (no gathered copy of the group sums)
+            cell_sum = sparse.csr_matrix(
+                (np.ones(corder.size), corder, np.r_[cstarts, corder.size]),
+                shape=(cstarts.size, corder.size))
+            self._B0 = np.asarray(cell_sum @ self.S0)
+            self._B1 = np.asarray(cell_sum @ self.S1) if self.q == 2 else None
             self._Nc = np.bincount(cinv).astype(float)
             self._pc = (ucombo % P).astype(np.int64)
             hc = ucombo // P

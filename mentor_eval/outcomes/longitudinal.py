@@ -292,7 +292,9 @@ def _prepare(
                      "were dropped.")
     keep &= ~incomplete
     # only the model's columns are carried on (a study frame can have many more)
-    frame = frame.loc[keep, list(dict.fromkeys(needed))]
+    model_columns = list(dict.fromkeys(needed))
+    # every row kept: select the columns only (no row-mask copy of a million-row frame)
+    frame = frame[model_columns] if keep.all() else frame.loc[keep, model_columns]
     if len(frame) == 0:
         raise AnalysisError(f"{func}: no row has an observed score.")
 
