@@ -554,3 +554,63 @@ def test_analytic_gradient_matches_finite_differences(slope, which, reml):
     num = np.array([(m.deviance(theta + h * e, reml) - m.deviance(theta - h * e, reml)) / (2 * h)
                     for e in np.eye(theta.size)])
     np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- setup helpers
+def test_unique_rows_matches_numpy_unique_axis0():
+    from mentor_eval.outcomes.lmm import _unique_rows
+
+    rng = np.random.default_rng(5)
+    key = rng.integers(0, 4, size=(5000, 3)).astype(float) * 0.5
+    key[::7, 1] = -0.0  # equal to 0.0, as np.unique treats it
+    rows, inv = _unique_rows(key)
+    ref_rows, ref_inv = np.unique(key, axis=0, return_inverse=True)
+    np.testing.assert_array_equal(rows, ref_rows)
+    np.testing.assert_array_equal(inv, ref_inv.ravel())
+
+
+def test_sorted_and_first_appearance_codes_match_numpy_and_pandas():
+    from mentor_eval.outcomes.lmm import _first_appearance_codes, _sorted_codes
+
+    rng = np.random.default_rng(6)
+    key = rng.integers(-50, 10_000, 20_000)
+    np.testing.assert_array_equal(_sorted_codes(key), np.unique(key, return_inverse=True)[1])
+    for raw in (pd.factorize(key)[0], key, np.array([0, 1, 1, 3, 2]), np.array([0, 1, -1, 2]),
+                np.array(["b", "a", "b"])):
+        np.testing.assert_array_equal(_first_appearance_codes(raw), pd.factorize(raw)[0])
+
+
+@pytest.mark.parametrize("slope", [False, True])
+def test_nested_model_does_not_depend_on_row_order(slope):
+    # rows sorted by participant but not by site (the participants' groups contiguous yet out
+    # of the parent-major group order), sorted by site, and shuffled: one model
+    rng = np.random.default_rng(12)
+    n_part = 300
+    site = rng.integers(0, 8, n_part)
+    sizes = rng.integers(1, 5, n_part)
+    pid = np.repeat(np.arange(n_part), sizes)
+    t = np.concatenate([np.sort(rng.choice(4, s, replace=False)) for s in sizes]).astype(float)
+    X = np.column_stack([np.ones(pid.size), t, rng.normal(size=pid.size)])
+    y = 1 + 0.2 * t + rng.normal(size=n_part)[pid] + rng.normal(size=8)[site[pid]] + rng.normal(
+        size=pid.size)
+    theta = np.array([0.8, -0.1, 0.4, 0.6]) if slope else np.array([0.8, 0.6])
+    devs = []
+    for order in (np.arange(pid.size), np.argsort(site[pid], kind="stable"),
+                  rng.permutation(pid.size)):
+        m = LmmModel(y[order], X[order], [site[pid][order], pid[order]],
+                     t[order] if slope else None)
+        devs.append(m.deviance_and_gradient(theta))
+    for dev, grad in devs[1:]:
+        assert dev == pytest.approx(devs[0][0], rel=1e-12)
+        np.testing.assert_allclose(grad, devs[0][1], rtol=1e-9)
+
+
+def test_design_columns_give_the_same_model_as_the_matrix(sim):
+    y, X = sim.y.to_numpy(), _design(sim)
+    levels = [sim.site.to_numpy(), sim.pid.to_numpy()]
+    a = fit_lmm(y, X, levels)
+    b = fit_lmm(y, [X[:, j].copy() for j in range(X.shape[1])], levels)
+    np.testing.assert_allclose(b.beta, a.beta, rtol=1e-12)
+    assert b.deviance == pytest.approx(a.deviance, rel=1e-13)
+    with pytest.raises(AnalysisError, match="one row per observation"):
+        LmmModel(y, [X[:-1, 0]], levels)

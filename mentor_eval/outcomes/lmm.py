@@ -94,17 +94,67 @@ def _group_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     combined: np.ndarray | None = None
     for raw in levels:
-        raw_codes = pd.factorize(np.asarray(raw).ravel())[0].astype(np.int64)
+        raw_codes = _first_appearance_codes(np.asarray(raw).ravel())
         if raw_codes.size and raw_codes.min() < 0:
             raise AnalysisError("A grouping factor has missing values.")
         if combined is None:
             combined = raw_codes
         else:
             key = combined * (int(raw_codes.max()) + 1) + raw_codes
-            _, combined = np.unique(key, return_inverse=True)
-            combined = combined.astype(np.int64).ravel()
+            combined = _sorted_codes(key)
         out.append(combined)
     return out
+
+
+def _first_appearance_codes(raw: np.ndarray) -> np.ndarray:
+    """``pd.factorize(raw)[0]`` as int64; integer codes that already are that pass unchanged.
+
+    Codes are their own factorization when they start at 0 and each new value is one above the
+    largest so far (e.g. participant codes from the model frame): one vectorised check instead
+    of a hash of every row.
+    """
+    if raw.dtype.kind in "iu" and raw.size:
+        codes = raw.astype(np.int64, copy=False)
+        running = np.maximum.accumulate(codes)
+        if codes[0] == 0 and codes.min() >= 0 and np.all(codes[1:] <= running[:-1] + 1):
+            return codes
+    return pd.factorize(raw)[0].astype(np.int64)
+
+
+def _sorted_codes(key: np.ndarray) -> np.ndarray:
+    """``np.unique(key, return_inverse=True)[1]``: the rank of each value among the distinct ones.
+
+    Hashes the rows and sorts only the distinct values (far fewer than the rows), where
+    ``np.unique`` sorts every row.
+    """
+    codes, uniques = pd.factorize(key)
+    rank = np.empty(uniques.size, dtype=np.int64)
+    rank[np.argsort(uniques, kind="stable")] = np.arange(uniques.size)
+    return rank[codes]
+
+
+def _unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(key, axis=0, return_inverse=True)`` for a float array of shape (m, c).
+
+    ``np.unique`` with ``axis=0`` sorts the rows as structured records, slow for a few hundred
+    thousand rows; here each column is hashed, the codes are combined, and only the distinct
+    rows are sorted (lexicographically, as ``np.unique``). Returns the distinct rows and the
+    index of each row's distinct row.
+    """
+    m = key.shape[0]
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(key.shape[1]):
+        # + 0.0 maps -0.0 to 0.0: equal values, as np.unique treats them
+        cj, uj = pd.factorize(key[:, j] + 0.0)
+        codes = pd.factorize(codes * len(uj) + cj)[0]
+    n_unique = int(codes.max()) + 1 if m else 0
+    first = np.empty(n_unique, dtype=np.int64)
+    first[codes[::-1]] = np.arange(m)[::-1]
+    rows = key[first]
+    order = np.lexsort(rows.T[::-1])  # column 0 most significant
+    rank = np.empty(n_unique, dtype=np.int64)
+    rank[order] = np.arange(n_unique)
+    return rows[order], rank[codes]
 
 
 def _segment_sum(starts: np.ndarray, n: int) -> Any:
@@ -123,6 +173,53 @@ def _segment_sum(starts: np.ndarray, n: int) -> Any:
         return np.asarray(ind @ values)
 
     return total
+
+
+def _weighted_group_sums(
+    columns: Sequence[np.ndarray], y: np.ndarray, means: np.ndarray, y_mean: float,
+    order: Any, starts: np.ndarray, specs: Sequence[tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``W'W`` and the group sums of ``W * w`` for each product of row weights in ``specs``.
+
+    ``W = [X - means | y - y_mean]`` with rows taken in ``order`` (a slice or an index array),
+    grouped in runs beginning at ``starts``; the weights are already in that order. ``W`` is
+    never held whole: blocks of about 32k rows ending at a group boundary are written into a
+    small row-major buffer that stays in cache, and each block adds its cross-product and the
+    sums of its own groups. A million-row ``W`` (and ``W z``, ``W z t``) would be fresh memory,
+    the slowest part of the setup on a shared machine, and several hundred MB at peak.
+
+    Returns ``W'W`` of shape (p+1, p+1) and one (groups, p+1) array per entry of ``specs``
+    (``()`` = unweighted), groups in run order.
+    """
+    n = y.shape[0]
+    p = len(columns)
+    n_runs = starts.size
+    sums = [np.empty((n_runs, p + 1)) for _ in specs]
+    wtw = np.zeros((p + 1, p + 1))
+    # block boundaries: the first group start at or before each multiple of the block size
+    block = 1 << 15
+    cut = np.unique(np.searchsorted(starts, np.arange(0, n, block), side="right") - 1)
+    run_bounds = np.r_[cut, n_runs]
+    buf = np.empty((min(n, 2 * block), p + 1))
+    for r0, r1 in zip(run_bounds[:-1], run_bounds[1:], strict=True):
+        lo = int(starts[r0])
+        hi = int(starts[r1]) if r1 < n_runs else n
+        m = hi - lo
+        Wb = buf[:m] if m <= buf.shape[0] else np.empty((m, p + 1))
+        rows = slice(lo, hi) if isinstance(order, slice) else order[lo:hi]
+        for j, c in enumerate(columns):
+            np.subtract(c[rows], means[j], out=Wb[:, j])
+        np.subtract(y[rows], y_mean, out=Wb[:, p])
+        wtw += Wb.T @ Wb
+        ind = sparse.csr_matrix((np.ones(m), np.arange(m), starts[r0:r1 + 1] - lo
+                                 if r1 < n_runs else np.r_[starts[r0:r1] - lo, m]),
+                                shape=(r1 - r0, m))
+        for out, spec in zip(sums, specs, strict=True):
+            A = Wb
+            for w in spec:
+                A = A * w[lo:hi, None]
+            out[r0:r1] = ind @ A
+    return wtw, sums
 
 
 def _check_z(z: Sequence[np.ndarray | None] | None, n_levels: int, n: int
@@ -162,8 +259,10 @@ class LmmModel:
     ----------
     y : array of shape (n,)
         Response.
-    X : array of shape (n, p)
-        Fixed-effects design matrix (full column rank).
+    X : array of shape (n, p), or a list of p arrays of shape (n,)
+        Fixed-effects design matrix (full column rank), or its columns: the engine copies
+        them into its own row-major ``[X | y]`` array, so a caller holding the columns
+        need not build an ``(n, p)`` array as well.
     levels : sequence of arrays of shape (n,)
         Grouping factors from the outermost to the innermost (e.g. site, mentor,
         participant). Any hashable codes; nesting follows lme4's ``/``.
@@ -198,35 +297,45 @@ class LmmModel:
     def __init__(
         self,
         y: np.ndarray,
-        X: np.ndarray,
+        X: np.ndarray | Sequence[np.ndarray],
         levels: Sequence[np.ndarray],
         slope: np.ndarray | None = None,
         z: Sequence[np.ndarray | None] | None = None,
     ) -> None:
         y = np.asarray(y, dtype=float).ravel()
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[0] != y.shape[0]:
-            raise AnalysisError("The fixed-effects design must have one row per observation.")
+        if isinstance(X, (list, tuple)):
+            columns = [np.asarray(c, dtype=float).ravel() for c in X]
+            if not columns or any(c.shape[0] != y.shape[0] for c in columns):
+                raise AnalysisError(
+                    "The fixed-effects design must have one row per observation.")
+        else:
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2 or X.shape[0] != y.shape[0]:
+                raise AnalysisError(
+                    "The fixed-effects design must have one row per observation.")
+            columns = [X[:, j] for j in range(X.shape[1])]
         if len(levels) == 0:
             raise AnalysisError("A mixed model needs at least one grouping factor.")
-        if not (np.all(np.isfinite(y)) and np.all(np.isfinite(X))):
+        if not (np.all(np.isfinite(y)) and all(np.all(np.isfinite(c)) for c in columns)):
             raise AnalysisError("The response and the fixed-effects design must be finite.")
         zs = _check_z(z, len(levels), y.shape[0])
-        self.n, self.p = X.shape
+        self.n, self.p = y.shape[0], len(columns)
         # Centre y and the non-intercept columns when X has an intercept: the deviance is
         # unchanged (unit-triangular reparametrisation) and the cross-products below no longer
         # lose digits to large means. beta = M beta_centred + y_shift * e_intercept.
         self._M = np.eye(self.p)
         self._y_shift = np.zeros(self.p)
-        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
-        if ones.size:
-            i0 = int(ones[0])
-            means = X.mean(axis=0)
+        # the first column of ones (its first entry is tested before the column is scanned)
+        i0 = next((j for j, c in enumerate(columns)
+                   if c.size and c[0] == 1.0 and np.all(c == 1.0)), None)
+        means = np.zeros(self.p)
+        y_mean = 0.0
+        if i0 is not None:
+            means = np.array([c.mean() for c in columns])
             means[i0] = 0.0
-            X = X - means
             self._M[i0] -= means
-            self._y_shift[i0] = y.mean()
-            y = y - y.mean()
+            y_mean = float(y.mean())
+            self._y_shift[i0] = y_mean
         self.n_levels = len(levels)
         self.q = 1 if slope is None else 2
         codes = _group_codes(levels)
@@ -235,30 +344,48 @@ class LmmModel:
 
         inner = codes[-1]
         order: Any
-        if np.all(inner[1:] >= inner[:-1]):
-            order = slice(None)  # already grouped (rows sorted by participant): no copy
+        # Rows whose innermost groups are contiguous (rows sorted by participant) are summed in
+        # place, whatever the order of the groups: with an outer level the groups are numbered
+        # parent-major (e.g. by site), so the participant-sorted rows are not in group order, and
+        # permuting the group sums (groups x p) is far cheaper than sorting the rows (n x p).
+        change = np.r_[True, inner[1:] != inner[:-1]]
+        run_group: np.ndarray | None = None
+        if np.count_nonzero(change) == self.n_groups[-1]:
+            order = slice(None)  # no copy
+            starts = np.flatnonzero(change)
+            in_order = inner[starts]
+            if np.any(in_order[1:] < in_order[:-1]):
+                run_group = in_order
         else:
             order = np.argsort(inner, kind="stable")
-        inner_sorted = inner[order]
-        starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
-        W = np.column_stack([X, y])
-        W = W if isinstance(order, slice) else W[order]
-        self.WtW = W.T @ W
+            inner_sorted = inner[order]
+            starts = np.flatnonzero(np.r_[True, inner_sorted[1:] != inner_sorted[:-1]])
+        seg_runs = _segment_sum(starts, self.n)
 
-        seg = _segment_sum(starts, self.n)
+        def seg(values: np.ndarray) -> np.ndarray:
+            # group sums in group order (the runs of rows may come in another order)
+            summed = seg_runs(values)
+            if run_group is None:
+                return summed
+            out = np.empty_like(summed)
+            out[run_group] = summed
+            return out
 
         # Innermost level: Z_g = diag(z) [1 | t]; only z-weighted group sums are needed.
         z_in = None if zs[-1] is None else zs[-1][order]
-        Wz = W if z_in is None else W * z_in[:, None]
         zz = np.ones(self.n) if z_in is None else z_in * z_in
-        self.counts = np.diff(np.r_[starts, self.n]).astype(float) if z_in is None else seg(zz)
-        self.S0 = seg(Wz)
+        if z_in is None:
+            run_counts = np.diff(np.r_[starts, self.n]).astype(float)
+            self.counts = run_counts if run_group is None else np.empty_like(run_counts)
+            if run_group is not None:
+                self.counts[run_group] = run_counts
+        else:
+            self.counts = seg(zz)
         t = None
         if slope is not None:
             t = np.asarray(slope, dtype=float).ravel()[order]
             if not np.all(np.isfinite(t)):
                 raise AnalysisError("The random-slope covariate must be finite.")
-            self.S1 = seg(Wz * t[:, None])
             self.st = seg(zz * t)
             self.stt = seg(zz * t * t)
         # Outer levels: the distinct random-effect covariates a_r among them (one, the ones
@@ -277,8 +404,27 @@ class LmmModel:
                 uniq.append(v)
                 self._widx.append(len(uniq) - 1)
         plain = z_in is None
-        aW = [self.S0 if v is None and plain else seg(W) if v is None else seg(W * v[:, None])
-              for v in uniq]
+        # Group sums of W = [X - means | y - mean(y)] times row weights: S0 = sum z W,
+        # S1 = sum z t W and a_r' W for the outer covariates (the ones vector: S0 when z = 1)
+        z_spec = () if z_in is None else (z_in,)
+        specs = [z_spec] + ([(*z_spec, t)] if t is not None else [])
+        a_slot = []
+        for v in uniq:
+            if v is None and plain:
+                a_slot.append(0)
+            else:
+                a_slot.append(len(specs))
+                specs.append(() if v is None else (v,))
+        self.WtW, w_sums = _weighted_group_sums(columns, y, means, y_mean, order, starts, specs)
+        if run_group is not None:
+            for i, summed in enumerate(w_sums):
+                out = np.empty_like(summed)
+                out[run_group] = summed
+                w_sums[i] = out
+        self.S0 = w_sums[0]
+        if t is not None:
+            self.S1 = w_sums[1]
+        aW = [w_sums[i] for i in a_slot]
         az = [self.counts if v is None and plain else seg(z_in) if v is None  # type: ignore[arg-type]
               else seg(v) if plain else seg(v * z_in) for v in uniq]
         azt: list[np.ndarray] = []
@@ -321,8 +467,7 @@ class LmmModel:
         n_w = self._n_w
         has_outer = self.n_levels > 1
         if G >= self._COMPRESS_MIN_GROUPS:
-            rows, pat = np.unique(key, axis=0, return_inverse=True)
-            pat = pat.ravel()
+            rows, pat = _unique_rows(key)
             compressed = rows.shape[0] * 4 <= G
         else:
             compressed = False
@@ -375,13 +520,24 @@ class LmmModel:
         if compressed:
             P = self._pn.size
             combo = parent_of_group * P + pat
-            ucombo, cinv = np.unique(combo, return_inverse=True)
-            cinv = cinv.ravel()
+            if first.size * P <= 8 * combo.size + 1_000_000:
+                # combo < parents x patterns: its distinct values by a bincount, not a sort
+                present = np.bincount(combo, minlength=first.size * P) > 0
+                ucombo = np.flatnonzero(present)
+                cinv = (np.cumsum(present) - 1)[combo]
+            else:
+                cinv = _sorted_codes(combo)
+                ucombo = np.empty(int(cinv.max()) + 1, dtype=np.int64)
+                ucombo[cinv] = combo
             corder = np.argsort(cinv, kind="stable")
             cstarts = np.flatnonzero(np.r_[True, np.diff(cinv[corder]) != 0])
-            combo_sum = _segment_sum(cstarts, corder.size)
-            self._B0 = combo_sum(self.S0[corder])
-            self._B1 = combo_sum(self.S1[corder]) if self.q == 2 else None
+            # sums over the groups of each (parent, pattern) cell: an indicator whose columns
+            # are the groups in cell order (no gathered copy of the group sums)
+            cell_sum = sparse.csr_matrix(
+                (np.ones(corder.size), corder, np.r_[cstarts, corder.size]),
+                shape=(cstarts.size, corder.size))
+            self._B0 = np.asarray(cell_sum @ self.S0)
+            self._B1 = np.asarray(cell_sum @ self.S1) if self.q == 2 else None
             self._Nc = np.bincount(cinv).astype(float)
             self._pc = (ucombo % P).astype(np.int64)
             hc = ucombo // P

@@ -100,7 +100,7 @@ class _Design:
 
     frame: pd.DataFrame
     y: np.ndarray
-    X: np.ndarray
+    columns: list[np.ndarray]  # the fixed-effects design, one array per column (see X)
     names: list[str]
     waves: list[Any]
     arms: list[Any]
@@ -120,6 +120,18 @@ class _Design:
     cluster_modes: list[str] = field(default_factory=list)
     cluster_arms: list[list[Any]] = field(default_factory=list)
     pid_code: np.ndarray | None = None  # participant codes 0..n-1 in order of appearance
+
+    @functools.cached_property
+    def X(self) -> np.ndarray:
+        """The fixed-effects design as one (n, p) array, built on first use.
+
+        The mixed-model engine reads the columns directly (one n x p copy fewer at a million
+        rows); the cluster-robust and statsmodels paths use this array.
+        """
+        X = np.empty((self.y.size, len(self.columns)), order="F")
+        for j, col in enumerate(self.columns):
+            X[:, j] = col
+        return X
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -144,18 +156,48 @@ def _as_names(func: str, name: str, value: Any) -> tuple[str, ...]:
     return out
 
 
-def _ordered_levels(values: pd.Series, time: pd.Series | None) -> list[Any]:
-    """Observed levels in analysis order: categorical order, numeric order, or by mean time."""
+def _ordered_levels(values: pd.Series, time: pd.Series | None,
+                   factorized: tuple[np.ndarray, Any] | None = None) -> list[Any]:
+    """Observed levels in analysis order: categorical order, numeric order, or by mean time.
+
+    ``factorized``: ``pd.factorize(values)`` when already computed (no missing values), so
+    the levels and the mean time per level come from the integer codes (no second hash pass,
+    no groupby over the labels).
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().unique())
         return [c for c in values.cat.categories if c in present]
-    uniq = pd.unique(values.dropna())
+    if factorized is None:
+        uniq = pd.unique(values.dropna())
+    else:
+        uniq = np.asarray(factorized[1])
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return sorted(uniq)
     if time is not None:
-        mean_time = time.groupby(values, sort=False).mean()
+        if factorized is None:
+            mean_time = time.groupby(values, sort=False).mean()
+        else:
+            # the per-level mean of the non-missing times (as groupby().mean())
+            codes, t = factorized[0], time.to_numpy(dtype=float)
+            ok = ~np.isnan(t)
+            n_ok = np.bincount(codes[ok], minlength=len(uniq))
+            total = np.bincount(codes[ok], weights=t[ok], minlength=len(uniq))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_time = dict(zip(uniq, np.where(n_ok > 0, total / n_ok, np.nan), strict=True))
         return sorted(uniq, key=lambda v: (mean_time.get(v, np.inf), str(v)))
     return sorted(uniq, key=str)
+
+
+def _recode(codes: np.ndarray, uniques: Any, levels: list[Any]) -> np.ndarray:
+    """Codes in the order of ``levels`` from factorize codes and uniques (every value is a level).
+
+    Equivalent to ``pd.Categorical(values, categories=levels).codes`` but a lookup on the
+    integer codes: the categorical constructor matches string labels by an object-array hash,
+    the slowest step of the model frame at a million rows.
+    """
+    position = {v: i for i, v in enumerate(levels)}
+    lookup = np.array([position[v] for v in np.asarray(uniques)], dtype=np.int64)
+    return lookup[codes]
 
 
 def _prepare(
@@ -250,14 +292,17 @@ def _prepare(
                      "were dropped.")
     keep &= ~incomplete
     # only the model's columns are carried on (a study frame can have many more)
-    frame = frame.loc[keep, list(dict.fromkeys(needed))]
+    model_columns = list(dict.fromkeys(needed))
+    # every row kept: select the columns only (no row-mask copy of a million-row frame)
+    frame = frame[model_columns] if keep.all() else frame.loc[keep, model_columns]
     if len(frame) == 0:
         raise AnalysisError(f"{func}: no row has an observed score.")
 
     # integer codes: the checks below are bincounts, not groupbys over labels
     pid_code = pd.factorize(frame[participant])[0].astype(np.int64)
     n_pid = int(pid_code.max()) + 1
-    w_raw = pd.factorize(frame[wave])[0].astype(np.int64)
+    w_raw, w_uniq = pd.factorize(frame[wave])
+    w_raw = w_raw.astype(np.int64)
     pw = np.bincount(pid_code * (int(w_raw.max()) + 1) + w_raw)
     if (pw > 1).any():
         n_dup = int((pw[pw > 1] - 1).sum())
@@ -266,7 +311,8 @@ def _prepare(
             "one row per participant and wave" + (" (choose one outcome with outcome=...)."
                                                   if outcome is None else ".")
         )
-    a_raw = pd.factorize(frame[arm])[0].astype(np.int64)
+    a_raw, a_uniq = pd.factorize(frame[arm])
+    a_raw = a_raw.astype(np.int64)
     first_arm = np.full(n_pid, -1, dtype=np.int64)
     first_arm[pid_code[::-1]] = a_raw[::-1]  # the first row's arm of each participant
     moved = a_raw != first_arm[pid_code]
@@ -290,13 +336,13 @@ def _prepare(
             raise ParameterError(f"{func}: the time column {time!r} must be numeric; it has dtype "
                                  f"{t.dtype}.")
         time_series = t.astype(float)
-    waves = _ordered_levels(frame[wave], time_series)
+    waves = _ordered_levels(frame[wave], time_series, (w_raw, w_uniq))
     if len(waves) < 2:
         raise AnalysisError(
             f"{func}: the data have only one wave ({waves[0]!r}) with observed scores; a "
             "longitudinal model needs at least two."
         )
-    arms = _ordered_levels(frame[arm], None)
+    arms = _ordered_levels(frame[arm], None, (a_raw, a_uniq))
     if len(arms) < 2 and not allow_single_arm:
         raise AnalysisError(
             f"{func}: the data have only one arm ({arms[0]!r}); comparing arms needs at least two."
@@ -323,8 +369,8 @@ def _prepare(
     if control is not None:
         arms = [control] + [a for a in arms if a != control]
 
-    wave_code = pd.Categorical(frame[wave], categories=waves).codes.astype(np.int64)
-    arm_code = pd.Categorical(frame[arm], categories=arms).codes.astype(np.int64)
+    wave_code = _recode(w_raw, w_uniq, waves)
+    arm_code = _recode(a_raw, a_uniq, arms)
     n = len(frame)
     n_w, n_a = len(waves), len(arms)
     cols: list[np.ndarray] = [np.ones(n)]
@@ -382,20 +428,20 @@ def _prepare(
                 names.append(f"{cov}[T.{lev}]")
                 # emmeans averages over the levels of a factor with equal weights
                 cov_means.append(1.0 / len(levels))
-    X = np.column_stack(cols)
-    rank = _column_rank(X) if check_rank else X.shape[1]
-    if rank < X.shape[1]:
+    d = _Design(
+        frame=frame, y=frame[score].to_numpy(dtype=float), columns=cols, names=names,
+        waves=waves, arms=arms, control=control, wave_code=wave_code, arm_code=arm_code,
+        time=t_values, wave_time=wave_t, cov_means=np.array(cov_means),
+        n_dropped_missing=n_dropped_missing, n_dropped_incomplete=n_dropped_incomplete,
+        notes=notes, pid_code=pid_code,
+    )
+    rank = _column_rank(d.X) if check_rank else len(cols)
+    if rank < len(cols):
         raise AnalysisError(
-            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {X.shape[1]} "
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {len(cols)} "
             f"columns: {', '.join(names)}); a covariate is constant or a combination of others "
             "or of wave and arm."
         )
-    d = _Design(
-        frame=frame, y=frame[score].to_numpy(dtype=float), X=X, names=names, waves=waves,
-        arms=arms, control=control, wave_code=wave_code, arm_code=arm_code, time=t_values,
-        wave_time=wave_t, cov_means=np.array(cov_means), n_dropped_missing=n_dropped_missing,
-        n_dropped_incomplete=n_dropped_incomplete, notes=notes, pid_code=pid_code,
-    )
     if cluster_waves is not None and clusters:
         _code_clusters(func, d, arm=arm, participant=participant, clusters=clusters,
                        cluster_waves=cluster_waves, missing_cluster=missing_cluster or "error")
@@ -429,19 +475,19 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
     for col in clusters:
         ccode = pd.factorize(frame[col], use_na_sentinel=True)[0].astype(np.int64)
         have = ccode >= 0
-        # distinct non-missing values per participant
-        n_c = int(ccode.max()) + 2
-        pairs = np.unique(pcode[have] * n_c + ccode[have])
-        n_values = np.bincount(pairs // n_c, minlength=n_pid)
-        if (n_values > 1).any():
-            d.notes.append(f"{int((n_values > 1).sum())} participant(s) have more than one "
+        # each participant's first non-missing value, and whether any other row differs from it
+        # (O(rows), no sort of participant x value pairs)
+        hp, hc = pcode[have], ccode[have]
+        first = np.full(n_pid, -1, dtype=np.int64)
+        first[hp[::-1]] = hc[::-1]
+        multi = np.zeros(n_pid, dtype=bool)
+        multi[hp[hc != first[hp]]] = True
+        if multi.any():
+            d.notes.append(f"{int(multi.sum())} participant(s) have more than one "
                            f"{col!r}; as in lme4's a/b nesting, each combination is treated as its "
                            "own unit.")
-        one = np.full(n_pid, -1, dtype=np.int64)
-        single = n_values == 1
-        p_of_pair = pairs // n_c
-        sel = single[p_of_pair]
-        one[p_of_pair[sel]] = pairs[sel] % n_c
+        # the single value of a participant with exactly one, else -1
+        one = np.where(multi, -1, first)
         filled = np.where(have, ccode, one[pcode])
         has = filled >= 0
         p_has = np.zeros(n_pid, dtype=bool)
@@ -504,9 +550,16 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
             key = pd.factorize(prev * (int(own_code.max()) + 2) + own_code + 1)[0]
         else:
             key = own_code
-        kz = key[z]
-        kp = np.unique(kz * n_pid + pcode[z])
-        size = pd.Series(np.bincount(kp // n_pid))
+        kz, pz = key[z], pcode[z]
+        # participants per cluster unit: one unit per participant unless some participant has
+        # several (then count the distinct unit x participant pairs by hashing)
+        unit_of = np.full(n_pid, -1, dtype=np.int64)
+        unit_of[pz] = kz
+        if np.array_equal(unit_of[pz], kz):
+            size = pd.Series(np.bincount(unit_of[unit_of >= 0]))
+        else:
+            kp = pd.unique(kz * n_pid + pz)
+            size = pd.Series(np.bincount(kp // n_pid))
         size = size[size > 0]
         if len(size) < 2:
             raise AnalysisError(
@@ -527,7 +580,7 @@ def _code_clusters(func: str, d: _Design, *, arm: str, participant: str,
         d.cluster_arms.append(clustered_arms)
 
 
-def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
+def _column_rank(X: np.ndarray | None, gram: np.ndarray | None = None) -> int:
     """Numerical column rank of the design from its Gram matrix (one pass over the rows).
 
     Columns other than a constant one are centred and every column is scaled to unit length,
@@ -536,6 +589,7 @@ def _column_rank(X: np.ndarray, gram: np.ndarray | None = None) -> int:
     Gram matrix when already computed (the mixed-model engine centres X the same way).
     """
     if gram is None:
+        assert X is not None
         Xc = X.astype(float, copy=True)
         const = np.all(Xc == Xc[0], axis=0)
         Xc[:, ~const] -= Xc[:, ~const].mean(axis=0)
@@ -892,16 +946,18 @@ def mixed_model(
     level_names = [*clusters, participant]
     levels = [*d.cluster_levels, d.pid_code]
     z_levels: list[np.ndarray | None] = [*d.cluster_z, None]
-    if d.y.size <= d.X.shape[1]:
-        raise AnalysisError(f"{func}: {d.y.size} observation(s) for {d.X.shape[1]} fixed effects.")
+    p = len(d.names)
+    if d.y.size <= p:
+        raise AnalysisError(f"{func}: {d.y.size} observation(s) for {p} fixed effects.")
 
     started = _time.perf_counter()
-    model = LmmModel(d.y, d.X, levels, d.time if random_slope else None, z=z_levels)
+    # the design's columns go to the engine as they are (no n x p array of X besides its own)
+    model = LmmModel(d.y, d.columns, levels, d.time if random_slope else None, z=z_levels)
     # rank of X from the engine's (centred) cross-product: no second pass over the rows
-    rank = _column_rank(d.X, gram=model.WtW[:-1, :-1])
-    if rank < d.X.shape[1]:
+    rank = _column_rank(None, gram=model.WtW[:-1, :-1])
+    if rank < p:
         raise AnalysisError(
-            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {d.X.shape[1]} "
+            f"{func}: the fixed-effects design is rank deficient (rank {rank} of {p} "
             f"columns: {', '.join(d.names)}); a covariate is constant or a combination of others "
             "or of wave and arm."
         )
@@ -930,7 +986,6 @@ def mixed_model(
         used_label = "mentor_eval"
 
     # ---- tests: fixed effects, grid means and contrasts share one Satterthwaite computation
-    p = len(d.names)
     grid = _grid_rows(d, random_slope)
     grid_flat = grid.reshape(-1, p)
     con_L, con_keys = _contrast_rows(d, grid)
@@ -966,7 +1021,7 @@ def mixed_model(
     contrasts = con_keys.assign(estimate=est[sl_con], se=se[sl_con], df=df[sl_con],
                                 **{k: v[sl_con] for k, v in inf.items()})
 
-    n_units = [int(np.unique(lv[lv >= 0]).size) for lv in d.cluster_levels] + [
+    n_units = [int(np.count_nonzero(np.bincount(lv[lv >= 0]))) for lv in d.cluster_levels] + [
         int(fit.n_groups[-1])]
     variance, icc = _variance_tables(fit, level_names, random_slope,
                                      time if time is not None else "time", d, n_units)
