@@ -503,8 +503,11 @@ def run_outcomes(data: AnalysisData, *, outcomes: Sequence[str] | None = None, r
     return _shaped(res)
 
 
-MECHANISM_SEED = 14  # fixed, so a report's bootstrap intervals are reproducible
-MECHANISM_BOOT = 2000
+MECHANISM_SEED = 14  # fixed, so a report's Monte Carlo (and any bootstrap) intervals are reproducible
+# No cluster bootstrap by default: the report shows the Monte Carlo interval, which holds 95%
+# coverage with few mentors or circles where the bootstrap's were too narrow (docs/calibration.md);
+# computing the bootstrap anyway took a third of the analysis time. n_boot > 0 adds its rows.
+MECHANISM_BOOT = 0
 
 
 def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, str]]:
@@ -523,6 +526,9 @@ def _mediation_pairs(study: Study, outcomes: Sequence[str]) -> list[tuple[str, s
 def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None, notes: StepNotes | None = None,
                    n_boot: int = MECHANISM_BOOT, seed: int = MECHANISM_SEED) -> dict[str, pd.DataFrame]:
     """How it worked: mediation (belonging <-> hope), fidelity per arm, complier effects.
+
+    Mediation intervals: delta method and the Monte Carlo CR2 interval; ``n_boot > 0`` adds the
+    cluster bootstrap's percentile and BCa intervals (``n_boot`` replicates).
 
     Also returns ``dose_response``: the slope on each arm's own fidelity indicators that are
     not already study ``dosage`` columns (``run_study`` appends it to the dose-response table).
@@ -554,7 +560,8 @@ def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None,
         for m, o in pairs:
             r = notes.run("mediation", lambda m=m, o=o: mediation(
                 frame, m, o, pre=st.baseline, post=st.final, waves=list(st.wave_keys), control=control,
-                covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed), target=f"{m} -> {o}")
+                covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed,
+                ci=("monte-carlo", "percentile", "bca") if n_boot else ("monte-carlo",)), target=f"{m} -> {o}")
             if isinstance(r, pd.DataFrame):
                 continue
             med.append(r.effects)
@@ -700,6 +707,8 @@ def run_study(
     if len(extra_doses):
         res["dose_response"] = _concat([res["dose_response"], extra_doses])
     dist = _shaped({"item_distributions": _item_distributions(data)})["item_distributions"]
+    from mentor_eval.outcomes.mediation import N_MC
+
     st = data.study
     provenance = {
         "study": st.name,
@@ -708,7 +717,8 @@ def run_study(
                        "control": st.control_arm, "pre": st.baseline, "post": st.final,
                        "covariates": list(st.covariates), "clusters": list(st.clusters),
                        "min_cell": st.privacy.min_cell, "multiplicity": "holm within family",
-                       "mechanism_bootstrap": {"replicates": MECHANISM_BOOT, "seed": MECHANISM_SEED}},
+                       "mechanism_intervals": {"method": "monte-carlo", "draws": N_MC, "bootstrap_replicates": MECHANISM_BOOT,
+                                               "seed": MECHANISM_SEED}},
         "inputs": input_fingerprints(st).to_dict(orient="records"),
     }
     return StudyResults(study=st, data=data, **psy, **res, item_distributions=dist, notes=notes.frame(),

@@ -147,7 +147,8 @@ def test_pipeline_writes_mechanism_tables_for_the_sample():
     from mentor_eval.pipeline import RESULT_COLUMNS, StepNotes, run_mechanisms
 
     notes = StepNotes()
-    tabs = run_mechanisms(load_analysis_data(), notes=notes, n_boot=60)
+    data = load_analysis_data()
+    tabs = run_mechanisms(data, notes=notes, n_boot=60)
     assert not len(notes.frame())
     for name in ("mediation", "mediation_paths", "fidelity", "cace"):
         assert set(RESULT_COLUMNS[name]) <= set(tabs[name].columns), name
@@ -156,6 +157,13 @@ def test_pipeline_writes_mechanism_tables_for_the_sample():
     assert (BEL, HOPE) in pairs and (HOPE, BEL) in pairs and (BEL, "adult_hope_scale.agency") in pairs
     assert set(med["design"]) == {"half-longitudinal"} and set(med["mediator_wave"]) == {"midpoint"}
     assert set(med["ci_method"]) == {"normal", "percentile", "bca", "monte-carlo"}
+    # the default (the report's): no bootstrap, the same delta and Monte Carlo rows
+    default = run_mechanisms(data)["mediation"]
+    assert set(default["ci_method"]) == {"normal", "monte-carlo"}
+    key = ["arm", "mediator", "outcome", "effect", "ci_method"]
+    kept = med[med["ci_method"].isin(["normal", "monte-carlo"])].set_index(key).sort_index()
+    pd.testing.assert_frame_equal(default.set_index(key).sort_index()[["estimate", "ci_low", "ci_high"]],
+                                  kept[["estimate", "ci_low", "ci_high"]])
     assert len(tabs["fidelity"]) == 5 and tabs["fidelity"]["primary"].all()
     ca = tabs["cace"]
     assert set(ca["effect"]) == {"itt", "compliance", "cace"} and set(ca["vcov"]) == {"CR2"}
