@@ -276,3 +276,24 @@ def test_page_is_light_and_the_kept_notebook_has_no_bundle(funder, funder_html):
     assert "plotly.js removed from the kept notebook" in kept
     assert "Plotly, Inc." not in kept and funder.notebook.stat().st_size < 500_000
     assert "Plotly.newPlot" in kept  # the figures themselves are kept
+
+
+def test_nbformat_is_imported_without_the_iri_grammar_which_stays_importable():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mentor_eval.report.render import _import_nbformat\n"
+        "_import_nbformat()\n"
+        "assert 'nbformat' in sys.modules and 'jsonschema' in sys.modules\n"
+        "assert 'rfc3987_syntax' not in sys.modules, 'the grammar was built'\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('rfc3987_syntax') is not None:\n"
+        "    import rfc3987_syntax\n"
+        "    assert rfc3987_syntax.is_valid_syntax('iri', 'https://example.org/a')\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
