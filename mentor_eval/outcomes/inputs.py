@@ -177,6 +177,20 @@ def _numeric(func: str, raw: pd.Series, score: str) -> pd.Series:
     return values.astype("float64")
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of a key column and its distinct values (missing values get a code too)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), pd.Index(uniques)
+
+
+def _rank(uniques: pd.Index) -> np.ndarray:
+    """Position of each distinct value in pandas' sort order (missing last), as ``sort_values`` orders them."""
+    positions = pd.Series(uniques, dtype=uniques.dtype).sort_values(kind="stable", na_position="last").index
+    rank = np.empty(len(uniques), dtype=np.int64)
+    rank[positions.to_numpy()] = np.arange(len(uniques))
+    return rank
+
+
 def _check_layout_clash(func: str, columns: Sequence[str], roles: dict[str, str]) -> None:
     own = set(roles.values())
     clash = [c for c in columns if c in LAYOUT_COLUMNS and c not in own]
@@ -250,7 +264,9 @@ def pre_post_wide(
         _check_layout_clash(func, [*baseline, *person], roles)
     if pre == post:
         raise ParameterError(f"The 'pre' and 'post' parameters of {func} name the same wave ({pre!r}).")
-    frame, keys = select_outcomes(func, data, outcome, outcome_col)
+    # only the columns used here are copied by the row selections below
+    used = [c for c in dict.fromkeys([outcome_col, participant, wave, score, arm, *baseline]) if c in data.columns]
+    frame, keys = select_outcomes(func, data[used], outcome, outcome_col)
     check_waves(func, frame, wave, {"pre": pre, "post": post})
     people = person_table(func, data, participant, [arm, *person]) if person else None
     frame = frame[frame[wave].isin([pre, post])]
@@ -264,46 +280,76 @@ def pre_post_wide(
     if frame[participant].isna().any():
         raise DataValidationError(f"{func}: column {participant!r} has missing participant IDs.")
 
-    dup = frame.duplicated([*keys, participant, wave], keep=False)
+    # One pass over integer codes (no index building, unstacking or joins): this runs once per
+    # analysis call, many times per report and per simulated study.
+    n_rows = len(frame)
+    pid_codes, pid_uniques = _codes(frame[participant])
+    if keys:
+        out_codes, out_uniques = _codes(frame[keys[0]])
+        unit = out_codes * len(pid_uniques) + pid_codes
+    else:
+        out_codes, out_uniques = None, None
+        unit = pid_codes
+    unit_codes, unit_first = np.unique(unit, return_index=True)
+    g = np.searchsorted(unit_codes, unit)  # unit (outcome, participant) of each row
+    n_units = len(unit_codes)
+    at_post = (frame[wave] == post).to_numpy(dtype=bool, na_value=False)
+
+    slot = g * 2 + at_post
+    dup = np.bincount(slot, minlength=2 * n_units)[slot] > 1
     if dup.any():
-        ids = frame.loc[dup, participant].unique()
+        ids = pd.unique(frame[participant].to_numpy()[dup])
         raise DataValidationError(
             f"{func}: {len(ids)} participant(s) have more than one row for the same "
             f"{'outcome and ' if keys else ''}wave (e.g. {example(ids)}); keep one score per wave."
         )
 
-    n_arms = frame.groupby([*keys, participant], sort=False)[arm].nunique()
-    if (n_arms > 1).any():
-        bad = n_arms[n_arms > 1].index.get_level_values(participant).unique()
+    arm_codes, arm_uniques = _codes(frame[arm])
+    first_rows = np.sort(unit_first)  # each unit's first row, in frame order (as drop_duplicates keeps it)
+    unit_of_first = g[first_rows]
+    unit_arm = np.empty(n_units, dtype=np.int64)
+    unit_arm[unit_of_first] = arm_codes[first_rows]
+    changed = unit_arm[g] != arm_codes
+    if changed.any():
+        bad = pd.unique(frame[participant].to_numpy()[changed])
         raise DataValidationError(
             f"{func}: the arm of {len(bad)} participant(s) differs between waves (e.g. {example(bad)}); "
             "a participant belongs to one arm."
         )
 
-    values = _numeric(func, frame[score], score)
-    idx = [*keys, participant]
-    scores = (
-        pd.DataFrame({**{k: frame[k] for k in idx}, "_wave": frame[wave], "_score": values})
-        .set_index([*idx, "_wave"])["_score"]
-        .unstack("_wave")
-    )
-    scores = scores.reindex(columns=[pre, post])
-    scores.columns = ["pre", "post"]
-    first = frame.drop_duplicates(idx).set_index(idx)
-    wide = scores.join(first[[arm]].rename(columns={arm: "arm"}))
+    values = _numeric(func, frame[score], score).to_numpy()
+    pre_v, post_v = np.full(n_units, np.nan), np.full(n_units, np.nan)
+    pre_v[g[~at_post]] = values[~at_post]
+    post_v[g[at_post]] = values[at_post]
+
+    # output order: outcome, arm, participant (each as pandas sorts its values)
+    n_pid = max(1, len(pid_uniques))
+    sort_keys = [_rank(pid_uniques)[unit_codes % n_pid], _rank(arm_uniques)[unit_arm]]
+    if keys:
+        sort_keys.append(_rank(out_uniques)[unit_codes // n_pid])
+    order = np.lexsort(sort_keys)
+    rows = np.empty(n_units, dtype=np.int64)
+    rows[unit_of_first] = first_rows
+    rows = rows[order]  # each output unit's first row
+    columns: dict[str, Any] = {}
+    if keys:
+        columns["outcome"] = frame[keys[0]].array.take(rows)
+    columns["participant_id"] = frame[participant].array.take(rows)
+    columns["pre"] = pre_v[order]
+    columns["post"] = post_v[order]
+    columns["arm"] = frame[arm].iloc[rows].reset_index(drop=True)  # the arm keeps its dtype
+    wide = pd.DataFrame(columns)
     if baseline:
-        base = frame[frame[wave] == pre].set_index(idx)[baseline]
-        wide = wide.join(base)
-    wide = wide.reset_index()
+        pre_row = np.full(n_units, -1, dtype=np.int64)
+        pre_row[g[~at_post]] = np.flatnonzero(~at_post)
+        pre_row = pre_row[order]
+        have = pre_row >= 0
+        base = frame[baseline].iloc[pre_row[have]].set_axis(np.flatnonzero(have), axis=0)
+        wide = wide.join(base.reindex(range(n_units)))
     if people is not None:
-        wide = wide.join(people[person], on=participant)
-    if participant != "participant_id":
-        wide = wide.rename(columns={participant: "participant_id"})
-    if keys and outcome_col != "outcome":
-        wide = wide.rename(columns={outcome_col: "outcome"})
+        wide = wide.join(people[person], on="participant_id")
+    if keys:
         keys = ["outcome"]
-    # a stable, reproducible order
-    wide = wide.sort_values([*keys, "arm", "participant_id"], kind="stable").reset_index(drop=True)
     return wide, keys
 
 
