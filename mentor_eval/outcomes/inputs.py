@@ -282,7 +282,6 @@ def pre_post_wide(
 
     # One pass over integer codes (no index building, unstacking or joins): this runs once per
     # analysis call, many times per report and per simulated study.
-    n_rows = len(frame)
     pid_codes, pid_uniques = _codes(frame[participant])
     if keys:
         out_codes, out_uniques = _codes(frame[keys[0]])
