@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -123,3 +124,22 @@ def test_bca_equals_percentile_without_bias_or_skew_and_follows_efron_otherwise(
     alpha = bca["p"][1]
     at = bootstrap_ci(boot, est, method="bca", jackknife=jack, conf_level=1 - alpha)
     assert min(abs(at["ci_low"][1]), abs(at["ci_high"][1])) < 2e-3
+
+
+@pytest.mark.slow
+def test_run_study_with_the_mechanisms_in_a_second_process_gives_identical_tables():
+    from mentor_eval.pipeline import run_study
+
+    serial, parallel = run_study(), run_study(n_jobs=2)
+    assert serial.tables().keys() == parallel.tables().keys()
+    for name, table in serial.tables().items():
+        pd.testing.assert_frame_equal(table, parallel.tables()[name], check_exact=True, obj=name)
+    assert len(parallel.mediation) and len(parallel.cace)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
+def test_run_study_rejects_a_bad_n_jobs(bad):
+    from mentor_eval.pipeline import run_study
+
+    with pytest.raises(ParameterError, match="'n_jobs' parameter of run_study"):
+        run_study(n_jobs=bad)
