@@ -138,3 +138,32 @@ def test_estimators_share_the_adapter_checks():
     for call in calls:
         with pytest.raises(DataValidationError, match="the pre wave 'pre' does not occur in the 'wave' column"):
             call(bad)
+
+
+def test_prepost_ancova_and_reliable_change_take_the_outcome_column_name():
+    from mentor_eval.outcomes.change import reliable_change
+    from mentor_eval.outcomes.compare import ancova
+    from mentor_eval.outcomes.prepost import prepost
+    from mentor_eval.simulate import simulate_study
+
+    scores = simulate_study(300, seed=5, scores_only=True).scores
+    scores = scores[["participant_id", "wave", "score", "arm", "outcome"]]
+    every_arm = scores.groupby("outcome")["arm"].nunique() == scores["arm"].nunique()
+    scores = scores[scores["outcome"].isin(every_arm[every_arm].index)].reset_index(drop=True)
+    renamed = scores.rename(columns={"outcome": "measure"})
+    pd.testing.assert_frame_equal(prepost(scores), prepost(renamed, outcome_col="measure"))
+    control = "control" if "control" in set(scores["arm"]) else sorted(scores["arm"].unique())[0]
+    a = ancova(scores, control=control, cluster_method="none")
+    b = ancova(renamed, control=control, cluster_method="none", outcome_col="measure")
+    pd.testing.assert_frame_equal(a.contrasts, b.contrasts)
+    rel = dict.fromkeys(scores["outcome"].unique(), 0.8)
+    rc_a = reliable_change(scores, reliability=rel)
+    rc_b = reliable_change(renamed, reliability=rel, outcome_col="measure")
+    pd.testing.assert_frame_equal(rc_a.by_arm, rc_b.by_arm)
+    # the test-retest path (the control arm's baseline-post correlation) reads the same column
+    auto_a = reliable_change(scores, control=control, interval_weeks=24)
+    auto_b = reliable_change(renamed, control=control, interval_weeks=24, outcome_col="measure")
+    pd.testing.assert_frame_equal(auto_a.parameters, auto_b.parameters)
+    # one outcome picked by name from the renamed column
+    one = sorted(scores["outcome"].unique())[0]
+    assert set(prepost(renamed, one, outcome_col="measure")["outcome"]) == {one}

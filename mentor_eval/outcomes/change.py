@@ -75,6 +75,7 @@ def retest_reliability(
     wave: str = "wave",
     arm: str = "arm",
     participant: str = "participant_id",
+    outcome_col: str = "outcome",
     min_pairs: int = 20,
 ) -> pd.DataFrame:
     """The test-retest reliability to use for reliable change, and where it comes from.
@@ -96,7 +97,7 @@ def retest_reliability(
         The control arm, whose baseline-post correlation is the second choice.
     alpha : float or mapping, optional
         Internal consistency (outcome -> alpha), the last resort.
-    pre, post, score, wave, arm, participant : str
+    pre, post, score, wave, arm, participant, outcome_col : str
         Wave labels and column names.
     min_pairs : int, default 20
         Complete pairs needed to use the control arm's (or, without a control arm, the
@@ -153,7 +154,8 @@ def retest_reliability(
         raise ParameterError(f"The 'retest' parameter of {func} must be a mapping outcome -> retest entries; "
                              f"got {type(retest).__name__}.")
     wide, keys = pre_post_wide(
-        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
+        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant,
+        outcome_col=outcome_col,
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
     if control is not None and control not in set(wide["arm"].dropna()):
@@ -380,6 +382,7 @@ def reliable_change(
     wave: str = "wave",
     arm: str = "arm",
     participant: str = "participant_id",
+    outcome_col: str = "outcome",
     higher_is_better: bool = True,
     cutoff: str | float | None = None,
     functional: tuple[float, float] | None = None,
@@ -409,7 +412,7 @@ def reliable_change(
         all arms pooled into one sample (whether or not they have a post score).
     pre, post : str
         Wave labels.
-    score, wave, arm, participant : str
+    score, wave, arm, participant, outcome_col : str
         Column names.
     higher_is_better : bool
         Direction of the scale: whether an increase is an improvement.
@@ -464,14 +467,15 @@ def reliable_change(
         raise ParameterError(f"The 'higher_is_better' parameter of {func} must be True or False; got "
                              f"{higher_is_better!r}.")
     wide, keys = pre_post_wide(
-        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
+        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant,
+        outcome_col=outcome_col,
     )
     outcomes = list(pd.unique(wide["outcome"])) if keys else [None]
     if isinstance(reliability, str):
         check_one_of(func, "reliability", reliability, ("auto",))
         chosen = retest_reliability(data, outcome, retest=retest, interval_weeks=interval_weeks, control=control,
                                     alpha=alpha, pre=pre, post=post, score=score, wave=wave, arm=arm,
-                                    participant=participant)
+                                    participant=participant, outcome_col=outcome_col)
         if not keys:
             chosen = chosen.assign(outcome=None)
         chosen = chosen.set_index("outcome")

@@ -821,6 +821,7 @@ def ancova(
     wave: str = "wave",
     arm: str = "arm",
     participant: str = "participant_id",
+    outcome_col: str = "outcome",
     mvt_maxpts: int = 100_000,
     seed: int = 20240521,
     clusters: Sequence[str] = (),
@@ -860,7 +861,7 @@ def ancova(
         ``{"control": "dunnett", "pairwise": "tukey"}``.
     ci : float
         Confidence level.
-    score, wave, arm, participant : str
+    score, wave, arm, participant, outcome_col : str
         Column names.
     mvt_maxpts : int
         Quasi-Monte-Carlo points for the multivariate *t* integrals of the Dunnett adjustment.
@@ -1060,7 +1061,7 @@ def ancova(
     if isinstance(covariates, str):
         covariates = [covariates]
     covariates = list(covariates)
-    reserved = {score, wave, arm, participant, "pre", "post", "outcome", "arm", "participant_id"}
+    reserved = {score, wave, arm, participant, outcome_col, "pre", "post", "outcome", "arm", "participant_id"}
     bad = [c for c in covariates if c in reserved]
     if bad:
         raise ParameterError(
@@ -1107,7 +1108,7 @@ def ancova(
 
     wide, keys = pre_post_wide(
         func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm,
-        participant=participant, baseline=[*covariates, *clusters],
+        participant=participant, outcome_col=outcome_col, baseline=[*covariates, *clusters],
     )
     parts = {"coefficients": [], "emmeans": [], "contrasts": [], "anova": [], "info": [], "icc": [], "fit": []}
     groups = wide.groupby(keys, sort=True) if keys else [((None,), wide)]

@@ -156,6 +156,7 @@ def prepost(
     wave: str = "wave",
     arm: str = "arm",
     participant: str = "participant_id",
+    outcome_col: str = "outcome",
     ci: float = 0.95,
     es_ci_method: str = "nct",
     clusters: str | Sequence[str] | None = None,
@@ -171,7 +172,7 @@ def prepost(
         Outcome(s) (values of the ``outcome`` column) to analyse; default all.
     pre, post : str
         Wave labels of the pre-test and post-test.
-    score, wave, arm, participant : str
+    score, wave, arm, participant, outcome_col : str
         Column names.
     ci : float
         Confidence level of every interval.
@@ -257,7 +258,8 @@ def prepost(
                              f"got {es_ci_method!r}.")
     cluster_cols = _cluster_columns(func, data, clusters)
     wide, keys = pre_post_wide(
-        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant
+        func, data, outcome, pre=pre, post=post, score=score, wave=wave, arm=arm, participant=participant,
+        outcome_col=outcome_col,
     )
     gkeys = [*keys, "arm"]
     has_pre = np.isfinite(wide["pre"].to_numpy())
