@@ -193,7 +193,7 @@ def study_power(
 
     Examples
     --------
-    >>> res = study_power(160, {"hope": 0.4}, n_sims=20, n_jobs=1, seed=1,
+    >>> res = study_power(160, {"hope": 0.4}, n_sims=5, n_jobs=1, seed=1,
     ...                   arms=["control", "strength_spotlight"], waves=["baseline", "post"],
     ...                   instruments=[("adult_hope_scale", "8-point")], icc_site=0, icc_mentor=0)
     >>> list(res.columns[:7])

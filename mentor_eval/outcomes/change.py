@@ -144,8 +144,8 @@ def retest_reliability(
     ...                    "score": [20.0, 30.0], "outcome": "ahs.total"})
     >>> r = retest_reliability(df, retest={"ahs.total": {"value": 0.8, "interval_weeks": [3, 10]}},
     ...                        interval_weeks=8)
-    >>> r[["reliability", "reliability_source"]].iloc[0].tolist()
-    [0.8, 'published retest']
+    >>> float(r["reliability"].iloc[0]), r["reliability_source"].iloc[0]
+    (0.8, 'published retest')
     """
     func = "retest_reliability"
     if interval_weeks is not None:
