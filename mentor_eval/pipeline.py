@@ -618,10 +618,13 @@ def _mechanisms_worker(data: AnalysisData, outcomes: Sequence[str] | None
 
 def _start_mechanisms(data: AnalysisData, outcomes: Sequence[str] | None) -> Any:
     """Submit the mechanisms step to a second process; None where no process can be started."""
+    # A private executor, shut down when the step is done: loky's global reusable one is also
+    # joblib's, which expects its own subclass there (and would keep a worker alive after us).
     try:
-        from joblib.externals.loky import get_reusable_executor
+        from joblib.externals.loky import ProcessPoolExecutor
 
-        return get_reusable_executor(max_workers=1).submit(_mechanisms_worker, data, outcomes)
+        executor = ProcessPoolExecutor(max_workers=1)
+        return executor, executor.submit(_mechanisms_worker, data, outcomes)
     except (OSError, RuntimeError, ImportError):
         return None
 
@@ -633,10 +636,13 @@ def _finish_mechanisms(pending: Any, notes: StepNotes) -> dict[str, pd.DataFrame
     import concurrent.futures
     import pickle
 
+    executor, future = pending
     try:
-        tables, rows, caught = pending.result()
+        tables, rows, caught = future.result()
     except (concurrent.futures.BrokenExecutor, pickle.PicklingError):
         return None
+    finally:
+        executor.shutdown(wait=True)
     notes.rows.extend(rows)
     for message, category in caught:
         warnings.warn(message, category, stacklevel=3)

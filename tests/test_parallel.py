@@ -143,3 +143,15 @@ def test_run_study_rejects_a_bad_n_jobs(bad):
 
     with pytest.raises(ParameterError, match="'n_jobs' parameter of run_study"):
         run_study(n_jobs=bad)
+
+
+def test_run_study_in_two_processes_leaves_joblib_usable():
+    # the mechanisms' executor must not take the place of joblib's own reusable one
+    from mentor_eval.data import load_analysis_data
+    from mentor_eval.pipeline import StepNotes, _finish_mechanisms, _start_mechanisms
+
+    pending = _start_mechanisms(load_analysis_data(), None)
+    assert pending is not None
+    assert _finish_mechanisms(pending, StepNotes()) is not None
+    out = joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(-i) for i in range(4))
+    assert out == [0, 1, 2, 3]
