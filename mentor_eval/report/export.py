@@ -75,19 +75,21 @@ def _headline(results: StudyResults) -> pd.DataFrame:
 def _sheet(frame: pd.DataFrame) -> pd.DataFrame:
     """Values as they may be published: hidden cells read 'suppressed', flags dropped, numbers stay numbers."""
     flags = [c for c in frame.columns if c in ("suppressed", "suppression") or str(c).endswith("_suppressed")]
-    out = pd.DataFrame(index=frame.index)
-    row_flag = frame["suppressed"].fillna(False).to_numpy(dtype=bool) if "suppressed" in frame.columns else None
+    def flag(name: str) -> np.ndarray:
+        return frame[name].fillna(False).to_numpy(dtype=bool)
+
+    row_flag = flag("suppressed") if "suppressed" in frame.columns else np.zeros(len(frame), dtype=bool)
+    out: dict[str, np.ndarray] = {}
     for c in frame.columns:
         if c in flags:
             continue
         own = f"{c}_suppressed"
-        hidden = frame[own].fillna(False).to_numpy(dtype=bool) if own in frame.columns else (
-            row_flag if row_flag is not None else np.zeros(len(frame), dtype=bool))
-        hidden = hidden & frame[c].isna().to_numpy()
-        col = frame[c].astype(object).where(frame[c].notna(), None)
-        col = col.where(~hidden, SUPPRESSED)
-        out[str(c)] = col.to_numpy()
-    return out.reset_index(drop=True)
+        values = frame[c].to_numpy(dtype=object, na_value=None).copy()
+        missing = pd.isna(values)
+        values[missing] = None
+        values[missing & (flag(own) if own in frame.columns else row_flag)] = SUPPRESSED
+        out[str(c)] = values
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)), dtype=object)
 
 
 def write_workbook(results: StudyResults, path: str | Path) -> Path:
