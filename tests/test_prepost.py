@@ -172,9 +172,14 @@ def test_clustered_arm_matches_clubsandwich_intercept_model():
                          ("ci_low", "ci_low"), ("ci_high", "ci_high"), ("se_unclustered", "se_unclustered")):
         assert r[ours] == pytest.approx(ref[theirs], rel=1e-8, abs=1e-10), ours
     # d_z keeps its point estimate; its interval is the delta-method one on the CR2 SE and df
-    n, sd = ref["n"], ref["sd_change"]
+    # (clubSandwich's) and the cluster-robust variance of the SD, Welch-Satterthwaite df
+    sd = ref["sd_change"]
     d = ref["estimate"] / sd
-    half = stats.t.ppf(0.975, ref["df"]) * math.sqrt((ref["se"] / sd) ** 2 + d**2 / (2 * (n - 1)))
+    raw = pd.read_csv(CLUSTERED / "data.csv").query("arm == 'circles'")
+    change = (raw["post"] - raw["pre"]).to_numpy()
+    assert change.std(ddof=1) == pytest.approx(sd, rel=1e-10)
+    half = _hand_robust_half(d, ref["se"] / sd, ref["df"], (change - change.mean()) ** 2, sd**2,
+                             raw["mentor_id"].to_numpy())
     assert r["d_z"] == pytest.approx(d, rel=1e-10)
     assert (r["d_z_ci_low"], r["d_z_ci_high"]) == pytest.approx((d - half, d + half), rel=1e-8)
     assert r["g_av_ci_method"].startswith("cluster-robust") and "Wilcoxon" in r["note"]
@@ -186,6 +191,78 @@ def test_clustered_arm_matches_clubsandwich_intercept_model():
     # and the clustered arm's interval is wider than the one that treats mentees as independent
     unclustered = prepost(_clustered_long()).set_index("arm").loc["circles"]
     assert r["ci_high"] - r["ci_low"] > 1.5 * (unclustered["ci_high"] - unclustered["ci_low"])
+
+
+def _hand_robust_half(d, v_sd, df1, q, s2, labels, level=0.95):
+    """The clustered d interval's half-width, written out: V1 + V2, Welch-Satterthwaite df."""
+    groups = pd.unique(labels)
+    u = np.array([np.sum(q[labels == g] - s2) for g in groups])
+    k, n = len(groups), len(q)
+    v1, v2 = v_sd**2, d**2 * (k / (k - 1)) * np.sum(u**2) / (n - 1) ** 2 / (4 * s2**2)
+    nu = (v1 + v2) ** 2 / (v1**2 / df1 + v2**2 / (k - 1))
+    return stats.t.ppf(0.5 + level / 2, nu) * math.sqrt(v1 + v2)
+
+
+def _hand_cr2_intercept(y, labels):
+    """CR2 SE and Satterthwaite df of a mean, dense matrices (identity working model)."""
+    n = len(y)
+    groups = pd.unique(labels)
+    ones = np.ones(n)
+    hmat = np.outer(ones, ones) / n
+    e = y - y.mean()
+    var, us = 0.0, []
+    for g in groups:
+        idx = np.flatnonzero(labels == g)
+        lam, vec = np.linalg.eigh(np.eye(len(idx)) - hmat[np.ix_(idx, idx)])
+        a = vec @ np.diag(lam**-0.5) @ vec.T
+        pg = a @ ones[idx] / n  # A_g X_g (X'X)^-1
+        var += float(pg @ e[idx]) ** 2
+        us.append((np.eye(n) - hmat)[:, idx] @ pg)
+    omega = np.array([[ug @ uh for uh in us] for ug in us])
+    return math.sqrt(var), np.trace(omega) ** 2 / np.sum(omega**2)
+
+
+def test_clustered_dz_interval_known_answer():
+    # three circles (3, 4 and 3 mentees) and one mentee without a circle (a cluster of one)
+    pre = np.array([10.0, 12, 11, 9, 14, 13, 12, 10, 15, 11, 12])
+    post = np.array([12.5, 13, 14, 9.5, 17, 15, 16.5, 11, 15.5, 14, 13])
+    circle = np.array(["a", "a", "a", "b", "b", "b", "b", "c", "c", "c", None], dtype=object)
+    frame = _long(pre, post, arm="circles")
+    frame["mentor_id"] = np.tile(circle, 2)
+    r = prepost(frame, clusters="mentor_id").iloc[0]
+    change = post - pre
+    labels = np.where(circle == None, "solo", circle).astype(str)  # noqa: E711
+    n, m, s = len(change), change.mean(), change.std(ddof=1)
+    se, df1 = _hand_cr2_intercept(change, labels)
+    assert r["cluster_method"] == "CR2" and r["n_clusters"] == 4
+    assert (r["se"], r["df"]) == pytest.approx((se, df1), rel=1e-9)
+    d = m / s
+    # by hand: V1 = (SE/s)^2, V2 = d^2 Var(s^2) / (4 s^4) with Var(s^2) from the circles' sums
+    u = np.array([np.sum((change[labels == g] - m) ** 2 - s**2) for g in ("a", "b", "c", "solo")])
+    v1 = (se / s) ** 2
+    v2 = d**2 * (4 / 3) * np.sum(u**2) / (n - 1) ** 2 / (4 * s**4)
+    nu = (v1 + v2) ** 2 / (v1**2 / df1 + v2**2 / 3)
+    half = stats.t.ppf(0.975, nu) * np.sqrt(v1 + v2)
+    assert r["d_z"] == pytest.approx(d, rel=1e-12)
+    assert (r["d_z_ci_low"], r["d_z_ci_high"]) == pytest.approx((d - half, d + half), rel=1e-10)
+    assert half == pytest.approx(_hand_robust_half(d, se / s, df1, (change - m) ** 2, s**2, labels), rel=1e-12)
+    # g_av: the same construction on the average of the pre and post variances
+    s2av = (pre.var(ddof=1) + post.var(ddof=1)) / 2
+    q = ((pre - pre.mean()) ** 2 + (post - post.mean()) ** 2) / 2
+    dav = m / math.sqrt(s2av)
+    hav = _hand_robust_half(dav, se / math.sqrt(s2av), df1, q, s2av, labels)
+    j = math.exp(math.lgamma((n - 1) / 2) - math.log(math.sqrt((n - 1) / 2)) - math.lgamma((n - 2) / 2))
+    assert (r["g_av_ci_low"], r["g_av_ci_high"]) == pytest.approx((j * (dav - hav), j * (dav + hav)), rel=1e-8)
+    # with no circles at all, or every mentee in a circle of one, the classical analysis is untouched
+    plain = prepost(frame.drop(columns="mentor_id")).iloc[0]
+    solo = prepost(frame.assign(mentor_id=frame["participant_id"]), clusters="mentor_id").iloc[0]
+    es = effect_size(post, pre, paired=True).set_index("kind")
+    for res in (plain, solo):
+        assert res["cluster_method"] == "none" and res["n_clusters"] == n and res["df"] == n - 1
+        assert (res["d_z_ci_low"], res["d_z_ci_high"]) == pytest.approx(
+            (es.loc["d_z", "ci_low"], es.loc["d_z", "ci_high"]), rel=1e-10)
+    for col in ("se", "df", "p", "d_z", "d_z_ci_low", "d_z_ci_high", "g_av_ci_low", "g_av_ci_high"):
+        assert solo[col] == pytest.approx(plain[col], rel=1e-12), col
 
 
 def test_a_site_level_with_few_sites_is_treated_as_fixed():
