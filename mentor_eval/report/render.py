@@ -610,6 +610,9 @@ def render(
     km_class = _kernel_manager_class()
     if km_class is not None:
         engine_kwargs["kernel_manager_class"] = km_class
+    # Every cell has run and its outputs are in the notebook: stop the kernel at once instead of
+    # waiting for a graceful exit (tearing down a kernel that holds the analysis took 0.7 s).
+    engine_kwargs["shutdown_kernel"] = "immediate"
     t_exec = time.perf_counter()
     try:
         pm.execute_notebook(
