@@ -86,6 +86,7 @@ _API: dict[str, str] = {
     # reports and disclosure control
     "render": "mentor_eval.report",
     "ensure_kernel": "mentor_eval.report",
+    "start_kernel": "mentor_eval.report",
     "RenderResult": "mentor_eval.report",
     "suppress_small_cells": "mentor_eval.report.disclosure",
     "protect": "mentor_eval.report.protect",

@@ -6,10 +6,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from mentor_eval.study import Study
+if TYPE_CHECKING:  # the study module imports pandas: commands load it when they run
+    from mentor_eval.study import Study
 
 STUDY_ARG = typer.Argument(None, help="study.yaml, or a folder holding one (default: ./study.yaml if there is "
                                       "one, else the bundled sample study).", show_default=False)

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mentor_eval.cli._common import STUDY_ARG, default_out, study_path_or_sample
-from mentor_eval.study import load_study
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +22,7 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from mentor_eval.pipeline import run_study, write_tables
+        from mentor_eval.study import load_study
 
         study = load_study(study_path_or_sample(study_path))
         con = Console()

@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mentor_eval.cli._common import STUDY_ARG, default_out, progress, study_path_or_sample
-from mentor_eval.study import load_study
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +31,8 @@ def register(app: typer.Typer) -> None:
         )
 
         check_in_interval("psychometrics", "threshold", threshold, 0, 1)
+        from mentor_eval.study import load_study
+
         study = load_study(study_path_or_sample(study_path))
         notes = StepNotes()
         with progress(f"Reliability and invariance of {study.name} ..."):

@@ -74,22 +74,26 @@ def register(app: typer.Typer) -> None:
 
         With no argument it renders the bundled sample study into reports/sample/.
         """
-        # Load the study here so a configuration mistake is reported before a kernel starts.
         from mentor_eval.cli._common import default_out, study_path_or_sample
-        from mentor_eval.report import render
-        from mentor_eval.study import load_study
+        from mentor_eval.report.kernel import start_kernel
 
-        study = load_study(study_path_or_sample(study_path))
-        nb_path = _notebook_path(notebook or "evaluation_report")
-        parameters = {"study_path": str(study.path.resolve())}
-        folder = out if out is not None else default_out(study, "", None)
-        # The notebook writes its (suppressed) tables beside the HTML and shows full tables to researchers.
-        parameters.update({"audience": audience, "output_dir": str(folder.resolve())})
-        parameters.update(dict(parse_parameter(p) for p in (param or [])))
-        result = render(
-            nb_path, parameters, folder, audience=audience, kernel_name=kernel, progress=progress,
-            html_name=html_name, timeout=timeout,
-        )
+        # The kernel boots and imports the analysis libraries on another core while this process
+        # loads the study, so a configuration mistake is still reported before any cell runs.
+        with start_kernel(kernel) as started:
+            from mentor_eval.report import render
+            from mentor_eval.study import load_study
+
+            study = load_study(study_path_or_sample(study_path))
+            nb_path = _notebook_path(notebook or "evaluation_report")
+            parameters = {"study_path": str(study.path.resolve())}
+            folder = out if out is not None else default_out(study, "", None)
+            # The notebook writes its (suppressed) tables beside the HTML and shows full tables to researchers.
+            parameters.update({"audience": audience, "output_dir": str(folder.resolve())})
+            parameters.update(dict(parse_parameter(p) for p in (param or [])))
+            result = render(
+                nb_path, parameters, folder, audience=audience, progress=progress,
+                html_name=html_name, timeout=timeout, kernel=started,
+            )
         size_mb = result.html.stat().st_size / 1e6
         typer.echo(f"Report: {result.html} ({size_mb:.1f} MB, {result.seconds:.1f} s)")
         typer.echo(f"Executed notebook: {result.notebook}")

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from mentor_eval.cli._common import STUDY_ARG, default_out, study_path_or_sample
-from mentor_eval.study import load_study
 
 if TYPE_CHECKING:
     from mentor_eval.validation import ValidationResult
@@ -66,6 +65,7 @@ def run_validate(study_yaml: Path | None = None, out: Path | None = None, *, str
                  console: Console | None = None) -> int:
     """Validate, write the outputs, print the summary; return the exit status (0 clean, 1 quarantined
     rows or failures, or warnings with ``strict``). Unusable inputs raise (the CLI exits 2)."""
+    from mentor_eval.study import load_study
     from mentor_eval.validation import validate_study
 
     study = load_study(study_yaml, check_files=False)

@@ -18,7 +18,9 @@ One module per job:
 * :mod:`~mentor_eval.report.html` and :mod:`~mentor_eval.report.display`: escaping,
   tables and figures on the page;
 * :mod:`~mentor_eval.report.export`: the tables as CSV and one Excel workbook;
-* :mod:`~mentor_eval.report.render`: papermill + nbconvert into one offline HTML file.
+* :mod:`~mentor_eval.report.render`: papermill + nbconvert into one offline HTML file;
+* :mod:`~mentor_eval.report.kernel`: the report kernel, installed once and started ahead
+  of the work (:func:`start_kernel`).
 
 ``from mentor_eval.report import render`` stays cheap: the modules that need pandas
 or plotly load on first use.
@@ -36,10 +38,12 @@ from mentor_eval.report.render import (
     TEMPLATE_NAME,
     NotebookCellError,
     RenderResult,
+    StartedKernel,
     ensure_kernel,
     export_html,
     external_references,
     render,
+    start_kernel,
 )
 
 _LAZY = {
@@ -55,7 +59,7 @@ _LAZY = {
 
 __all__ = [
     "AUDIENCES", "DEFAULT_KERNEL", "TEMPLATE_DIR", "TEMPLATE_NAME", "NotebookCellError", "RenderResult",
-    "ensure_kernel", "export_html", "external_references", "render", *sorted(_LAZY),
+    "StartedKernel", "ensure_kernel", "export_html", "external_references", "render", "start_kernel", *sorted(_LAZY),
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 
 from mentor_eval._params import check_one_of, check_positive_int
 from mentor_eval.errors import ParameterError, ReportError
+from mentor_eval.report.kernel import DEFAULT_KERNEL, StartedKernel, ensure_kernel, start_kernel
 
 __all__ = [
     "AUDIENCES",
@@ -30,8 +32,10 @@ __all__ = [
     "DEFAULT_KERNEL",
     "RenderResult",
     "NotebookCellError",
+    "StartedKernel",
     "ensure_kernel",
     "render",
+    "start_kernel",
     "export_html",
     "external_references",
 ]
@@ -42,8 +46,6 @@ AUDIENCES = ("funder", "researcher")
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 #: Name of the report template inside :data:`TEMPLATE_DIR`.
 TEMPLATE_NAME = "mentor_eval"
-#: Kernel name installed by :func:`ensure_kernel`.
-DEFAULT_KERNEL = "mentor-eval"
 
 # Tag papermill gives the cell it inserts with the parameter values, and the tags of
 # the cells it adds at the top of a notebook that failed.
@@ -109,15 +111,6 @@ class RenderResult:
 # --------------------------------------------------------------------------- kernel
 
 
-def _runs_this_python(argv: list[str]) -> bool:
-    if not argv:
-        return False
-    # abspath, not realpath: a virtual environment's python is a symlink to the base
-    # interpreter, and resolving it would confuse two environments.
-    return os.path.normcase(os.path.abspath(argv[0])) == os.path.normcase(os.path.abspath(sys.executable))
-
-
-
 def _import_nbformat() -> None:
     """Import nbformat (and with it jsonschema) without the IRI grammar of ``rfc3987_syntax``.
 
@@ -137,112 +130,6 @@ def _import_nbformat() -> None:
     finally:
         if hide and "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
             del sys.modules["rfc3987_syntax"]
-
-
-def ensure_kernel(name: str = DEFAULT_KERNEL) -> str:
-    """Make sure a Jupyter kernel ``name`` runs the current interpreter; install it if not.
-
-    Parameters
-    ----------
-    name : str, default "mentor-eval"
-        Kernel name.
-
-    Returns
-    -------
-    str
-        ``name``, ready to pass to papermill.
-
-    Raises
-    ------
-    ReportError
-        The kernelspec cannot be written, or another kernel of that name running a
-        different Python takes precedence on the Jupyter path.
-
-    Notes
-    -----
-    The kernelspec is written with ``--sys-prefix`` semantics
-    (``<sys.prefix>/share/jupyter/kernels/<name>``, through
-    :func:`ipykernel.kernelspec.install`), so it belongs to this environment and
-    runs ``sys.executable``. A spec of the same name that runs another interpreter
-    (e.g. left by a deleted environment) is replaced. If the environment is not
-    writable, the spec goes to the user's Jupyter directory instead.
-
-    Examples
-    --------
-    >>> ensure_kernel()  # doctest: +SKIP
-    'mentor-eval'
-    """
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-        raise ParameterError(f"The 'name' parameter of ensure_kernel must be a kernel name without spaces "
-                             f"or slashes; got {name!r}.")
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    def current() -> Any:
-        try:
-            return KernelSpecManager().get_kernel_spec(name)
-        except NoSuchKernel:
-            return None
-
-    spec = current()
-    if spec is not None and _runs_this_python(list(spec.argv)):
-        return name
-    from ipykernel.kernelspec import install
-
-    display = f"Python {sys.version_info[0]}.{sys.version_info[1]} (mentor-eval)"
-    try:
-        install(kernel_name=name, display_name=display, prefix=sys.prefix)
-    except OSError as exc:
-        try:
-            install(kernel_name=name, display_name=display, user=True)
-        except OSError:
-            raise ReportError(
-                f"Could not install the Jupyter kernel {name!r} for {sys.executable}: {exc}. "
-                f"Run: {sys.executable} -m ipykernel install --sys-prefix --name {name}"
-            ) from exc
-    spec = current()
-    if spec is None or not _runs_this_python(list(spec.argv)):
-        where = getattr(spec, "resource_dir", "?")
-        raise ReportError(
-            f"A Jupyter kernel named {name!r} in {where} runs another Python ({spec.argv[0] if spec else '?'}) "
-            f"and takes precedence over this environment's ({sys.executable}). Remove it with "
-            f"'jupyter kernelspec remove {name}' or pass another kernel name."
-        )
-    return name
-
-
-def _check_kernel_exists(name: str) -> None:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    names = sorted(KernelSpecManager().find_kernel_specs())
-    if name not in names:
-        raise ReportError(
-            f"No Jupyter kernel named {name!r}; available: {', '.join(names) or 'none'}. "
-            f"Leave kernel_name unset to use this environment's '{DEFAULT_KERNEL}' kernel."
-        )
-
-
-def _kernel_manager_class() -> type | None:
-    """An async kernel manager that provisions CurveZMQ keys when it can.
-
-    ipykernel 7 warns "Kernel is running over TCP without encryption" on every
-    start unless the manager hands it Curve keys; jupyter_client >= 8.8 does so with
-    ``transport_encryption="auto"`` for kernelspecs that declare support.
-    """
-    try:
-        import zmq
-        from jupyter_client.manager import AsyncKernelManager
-        from traitlets import default
-    except ImportError:  # pragma: no cover
-        return None
-    if "transport_encryption" not in AsyncKernelManager.class_trait_names() or not zmq.has("curve"):
-        return None
-
-    class _EncryptedKernelManager(AsyncKernelManager):
-        @default("transport_encryption")
-        def _default_transport_encryption(self) -> str:
-            return "auto"
-
-    return _EncryptedKernelManager
 
 
 # --------------------------------------------------------------------------- html
@@ -397,7 +284,6 @@ def export_html(notebook: Any, *, audience: str = "funder", title: str | None = 
     check_one_of("export_html", "audience", audience, AUDIENCES)
     _import_nbformat()
     import nbformat
-    from nbconvert import HTMLExporter
 
     if isinstance(notebook, str | PurePath):
         path = Path(notebook)
@@ -406,6 +292,13 @@ def export_html(notebook: Any, *, audience: str = "funder", title: str | None = 
     else:
         nb = notebook
         name = title or "report"
+    return _convert(nb, name, _html_exporter(audience))
+
+
+def _html_exporter(audience: str) -> Any:
+    """The report's nbconvert exporter for one audience (reusable for several notebooks)."""
+    from nbconvert import HTMLExporter
+
     funder = audience == "funder"
     exporter = HTMLExporter(
         template_name=TEMPLATE_NAME,
@@ -417,8 +310,43 @@ def export_html(notebook: Any, *, audience: str = "funder", title: str | None = 
     )
     for pre in _preprocessors(audience):
         exporter.register_preprocessor(pre, enabled=True)
+    return exporter
+
+
+def _convert(nb: Any, name: str, exporter: Any) -> str:
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": name}})
     return body
+
+
+class _ExporterWarmup(threading.Thread):
+    """Builds the HTML exporter, and converts a small notebook with it, while the kernel runs.
+
+    The render process only waits for the kernel then, and nbconvert's imports, its regular
+    expressions and the compiled templates (about 0.5 s on the sample report) would otherwise all
+    come after the last cell. Any failure is left to the real conversion to report.
+    """
+
+    def __init__(self, audience: str) -> None:
+        super().__init__(name="mentor-eval-exporter-warmup", daemon=True)
+        self.audience = audience
+        self._exporter: Any = None
+
+    def run(self) -> None:
+        try:
+            from nbformat import v4
+
+            exporter = _html_exporter(self.audience)
+            output = v4.new_output("display_data", data={"text/html": "<p>warm-up</p>", "text/plain": "warm-up"})
+            nb = v4.new_notebook(cells=[v4.new_markdown_cell("# Warm-up\n\nSome *text*."),
+                                        v4.new_code_cell("1", outputs=[output])])
+            _convert(nb, "warm-up", exporter)
+        except Exception:  # noqa: BLE001 - the real conversion builds its own exporter and raises there
+            return
+        self._exporter = exporter
+
+    def exporter(self) -> Any:
+        self.join()
+        return self._exporter if self._exporter is not None else _html_exporter(self.audience)
 
 
 # --------------------------------------------------------------------------- render
@@ -479,15 +407,11 @@ def _plain_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _strip_bundle(executed: Path) -> None:
+def _strip_bundle(nb: Any) -> bool:
     """Drop the embedded plotly.js from the kept notebook (it is in the HTML): the audit copy
-    keeps every output, figure JSON included, without megabytes of library code."""
-    import re
-
-    import nbformat
-
+    keeps every output, figure JSON included, without megabytes of library code. True if any
+    output changed."""
     pattern = re.compile(r'(<script type="text/javascript" data-mentor-eval="plotlyjs"[^>]*>).*?(</script>)', re.S)
-    nb = nbformat.read(executed, as_version=4)
     changed = False
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -498,8 +422,46 @@ def _strip_bundle(executed: Path) -> None:
                 out["data"]["text/html"] = pattern.sub(
                     r"\1/* plotly.js removed from the kept notebook; the HTML report embeds it */\2", html)
                 changed = True
-    if changed:
-        nbformat.write(nb, executed)
+    return changed
+
+
+def _execute(nb_path: Path, executed: Path, params: dict[str, Any], kernel: StartedKernel, *,
+             progress: bool, timeout: int, cwd: str | os.PathLike[str] | None,
+             warmup: _ExporterWarmup) -> tuple[Any, float]:
+    """Run the notebook in the started kernel with papermill (starting ``warmup`` once papermill is
+    imported); return the executed notebook and the seconds it took."""
+    _import_nbformat()
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillException, PapermillExecutionError
+
+    warmup.start()
+    t_exec = time.perf_counter()
+    try:
+        nb = pm.execute_notebook(
+            str(nb_path),
+            str(executed),
+            parameters=params,
+            kernel_name=kernel.kernel_name,
+            progress_bar=progress,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout,
+            cwd=str(cwd) if cwd is not None else None,
+            km=kernel._take(),
+        )
+    except PapermillExecutionError as exc:
+        raise _cell_error(exc, nb_path, executed) from None
+    except CellTimeoutError as exc:
+        raise ReportError(
+            f"A cell of {nb_path.name} ran longer than {timeout} s and was stopped ({exc}). "
+            f"Raise 'timeout' or make the analysis faster. Partial notebook: {executed}."
+        ) from None
+    except DeadKernelError as exc:
+        raise ReportError(f"The kernel running {nb_path.name} died ({exc}); it may have run out of memory.") from None
+    except PapermillException as exc:
+        raise ReportError(f"Could not execute {nb_path.name}: {exc}") from None
+    return nb, time.perf_counter() - t_exec
 
 
 def render(
@@ -514,6 +476,7 @@ def render(
     timeout: int = 600,
     cwd: str | os.PathLike[str] | None = None,
     check_offline: bool = True,
+    kernel: StartedKernel | None = None,
 ) -> RenderResult:
     """Execute a report notebook and write it as one self-contained HTML file.
 
@@ -544,6 +507,11 @@ def render(
         paths in ``parameters`` mean what they mean to the caller).
     check_offline : bool, default True
         Raise :class:`ReportError` if the page would fetch anything from the network.
+    kernel : StartedKernel, optional
+        A kernel from :func:`start_kernel`, started earlier so that its start-up overlapped the
+        caller's own work; its kernelspec and working directory are used (``kernel_name`` and
+        ``cwd``, if given, must agree). Default: one is started here. Either way the kernel runs
+        this notebook only and is shut down after its last cell.
 
     Returns
     -------
@@ -596,52 +564,27 @@ def render(
                              f"got {html_name!r}.")
     html_path = out_dir / html_name
     executed = out_dir / f"{Path(html_name).stem}.executed.ipynb"
-    if kernel_name is None:
-        kernel_name = ensure_kernel()
+    if kernel is None:
+        # Started before papermill and nbformat are imported, so the kernel boots meanwhile.
+        kernel = start_kernel(kernel_name, cwd=cwd)
+    elif not isinstance(kernel, StartedKernel):
+        raise ParameterError(f"The 'kernel' parameter of render must be a StartedKernel from start_kernel(); "
+                             f"got {type(kernel).__name__}.")
     else:
-        _check_kernel_exists(kernel_name)
-
-    _import_nbformat()
-    import papermill as pm
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillException, PapermillExecutionError
-
-    engine_kwargs: dict[str, Any] = {}
-    km_class = _kernel_manager_class()
-    if km_class is not None:
-        engine_kwargs["kernel_manager_class"] = km_class
-    # Every cell has run and its outputs are in the notebook: stop the kernel at once instead of
-    # waiting for a graceful exit (tearing down a kernel that holds the analysis took 0.7 s).
-    engine_kwargs["shutdown_kernel"] = "immediate"
-    t_exec = time.perf_counter()
-    try:
-        pm.execute_notebook(
-            str(nb_path),
-            str(executed),
-            parameters=params,
-            kernel_name=kernel_name,
-            progress_bar=progress,
-            log_output=False,
-            request_save_on_cell_execute=False,
-            execution_timeout=timeout,
-            cwd=str(cwd) if cwd is not None else None,
-            **engine_kwargs,
-        )
-    except PapermillExecutionError as exc:
-        raise _cell_error(exc, nb_path, executed) from None
-    except CellTimeoutError as exc:
-        raise ReportError(
-            f"A cell of {nb_path.name} ran longer than {timeout} s and was stopped ({exc}). "
-            f"Raise 'timeout' or make the analysis faster. Partial notebook: {executed}."
-        ) from None
-    except DeadKernelError as exc:
-        raise ReportError(f"The kernel running {nb_path.name} died ({exc}); it may have run out of memory.") from None
-    except PapermillException as exc:
-        raise ReportError(f"Could not execute {nb_path.name}: {exc}") from None
-    execute_seconds = time.perf_counter() - t_exec
+        if kernel_name is not None and kernel_name != kernel.kernel_name:
+            raise ParameterError(f"The 'kernel_name' parameter of render ({kernel_name!r}) differs from the "
+                                 f"started kernel's ({kernel.kernel_name!r}); give one of them.")
+        if cwd is not None and Path(cwd).resolve() != kernel.cwd.resolve():
+            raise ParameterError(f"The 'cwd' parameter of render ({str(cwd)!r}) differs from the started "
+                                 f"kernel's working directory ({str(kernel.cwd)!r}); give one of them.")
+    kernel_name = kernel.kernel_name
+    warmup = _ExporterWarmup(audience)
+    with kernel:
+        nb, execute_seconds = _execute(nb_path, executed, params, kernel, progress=progress, timeout=timeout,
+                                       cwd=cwd, warmup=warmup)
 
     t_conv = time.perf_counter()
-    page = export_html(executed, audience=audience, title=None)
+    page = _convert(nb, executed.stem, warmup.exporter())
     if check_offline:
         refs = external_references(page)
         if refs:
@@ -650,7 +593,10 @@ def render(
                 f"({'; '.join(refs[:3])}); a report must work offline. Embed the resource instead."
             )
     html_path.write_text(page, encoding="utf-8")
-    _strip_bundle(executed)
+    if _strip_bundle(nb):
+        import nbformat
+
+        nbformat.write(nb, executed)
     convert_seconds = time.perf_counter() - t_conv
     return RenderResult(
         html=html_path,
