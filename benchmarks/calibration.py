@@ -159,7 +159,7 @@ def _mediation(scores: pd.DataFrame, n_boot: int, seed: int):
     f = scores.loc[scores["outcome"].isin([NULL, HOPE]),
                    ["participant_id", "wave", "score", "arm", "mentor_id", "outcome"]].reset_index(drop=True)
     return mediation(f, NULL, HOPE, mid="midpoint", cluster="mentor_id", n_boot=n_boot, seed=seed,
-                     **({} if n_boot else {"ci": ()})).effects
+                     **({} if n_boot else {"ci_method": ()})).effects
 
 
 def _lean(scores: pd.DataFrame, outcome: str) -> pd.DataFrame:

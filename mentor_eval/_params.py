@@ -8,14 +8,22 @@ read the same everywhere::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from mentor_eval.errors import ParameterError
 
-__all__ = ["check_in_interval", "check_one_of", "check_columns", "check_positive_int", "check_treated_arms"]
+__all__ = ["check_in_interval", "check_one_of", "check_columns", "check_positive_int", "check_treated_arms",
+           "renamed_parameters"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: The release that drops the old spellings kept by :func:`renamed_parameters`.
+REMOVED_IN = "0.3.0"
 
 
 def _fail(func: str, name: str, rule: str, value: Any) -> ParameterError:
@@ -96,3 +104,45 @@ def check_treated_arms(func: str, all_arms: list, control: Any, arms: Any) -> li
         raise ParameterError(f"The 'arms' parameter of {func} must list non-control arms from {all_arms!r}; "
                              f"got {arms!r}.")
     return arms
+
+
+def renamed_parameters(renames: Mapping[str, str | tuple[str, Callable[[Any], Any]]]) -> Callable[[_F], _F]:
+    """Keep accepting the old keyword of a renamed parameter for one release, with a FutureWarning.
+
+    ``renames`` maps an old name to its new name, or to ``(new name, convert)`` when the old
+    parameter meant something else (``alpha=0.05`` of an interval becomes ``ci_level=0.95``).
+    Passing both the old and the new name is an error. The wrapped function keeps its
+    signature (``inspect.signature`` follows ``__wrapped__``), so positional calls are unchanged.
+    """
+    table = {old: (new, None) if isinstance(new, str) else new for old, new in renames.items()}
+
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            for old in [k for k in kwargs if k in table]:
+                new, convert = table[old]
+                if new in kwargs:
+                    raise ParameterError(f"The '{old}' parameter of {func.__name__} is the old name of '{new}'; "
+                                         f"pass only '{new}'.")
+                value = kwargs.pop(old)
+                hint = ""
+                if convert is not None:
+                    try:
+                        converted = convert(value)
+                        hint = f" ({old}={value!r} is {new}={converted!r})"
+                        value = converted
+                    except (TypeError, ValueError):
+                        pass  # the new parameter's own check names the bad value
+                warnings.warn(f"The '{old}' parameter of {func.__name__} is deprecated and will be removed in "
+                              f"mentor-eval {REMOVED_IN}; use '{new}'{hint}.", FutureWarning, stacklevel=2)
+                kwargs[new] = value
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def alpha_to_ci_level(alpha: Any) -> float:
+    """``ci_level`` for the old ``alpha`` of an interval: 1 - alpha (``alpha=0.05`` -> 0.95)."""
+    return round(1.0 - float(alpha), 12)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_in_interval, check_one_of, check_positive_int
+from mentor_eval._params import check_in_interval, check_one_of, check_positive_int, renamed_parameters
 from mentor_eval.errors import AnalysisError, ParameterError
 
 __all__ = [
@@ -241,12 +241,13 @@ def run_bootstrap(
     return out
 
 
+@renamed_parameters({"conf_level": "ci_level"})
 def bootstrap_ci(
     boot: np.ndarray,
     estimate: np.ndarray,
     *,
     method: str = "percentile",
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
     jackknife: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Percentile or BCa confidence limits and bootstrap p values from replicate statistics.
@@ -259,7 +260,7 @@ def bootstrap_ci(
         Estimates on the original data.
     method : {"percentile", "bca"}
         Percentile interval, or bias-corrected and accelerated (needs ``jackknife``).
-    conf_level : float
+    ci_level : float
         Confidence level.
     jackknife : ndarray, shape (G, k), optional
         Leave-one-(cluster-)out estimates, for the BCa acceleration.
@@ -286,13 +287,13 @@ def bootstrap_ci(
     """
     func = "bootstrap_ci"
     check_one_of(func, "method", method, ("percentile", "bca"))
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     boot = np.atleast_2d(np.asarray(boot, dtype=float))
     if boot.shape[0] == 1 and np.ndim(estimate) == 0:
         boot = boot.T
     est = np.atleast_1d(np.asarray(estimate, dtype=float))
     k = est.shape[0]
-    alpha = 1 - conf_level
+    alpha = 1 - ci_level
     low = np.full(k, np.nan)
     high = np.full(k, np.nan)
     p = np.full(k, np.nan)

@@ -562,7 +562,7 @@ def run_mechanisms(data: AnalysisData, *, outcomes: Sequence[str] | None = None,
             r = notes.run("mediation", lambda m=m, o=o: mediation(
                 frame, m, o, pre=st.baseline, post=st.final, waves=list(st.wave_keys), control=control,
                 covariates=covs, cluster=cluster, n_boot=n_boot, seed=seed,
-                ci=("monte-carlo", "percentile", "bca") if n_boot else ("monte-carlo",)), target=f"{m} -> {o}")
+                ci_method=("monte-carlo", "percentile", "bca") if n_boot else ("monte-carlo",)), target=f"{m} -> {o}")
             if isinstance(r, pd.DataFrame):
                 continue
             med.append(r.effects)

@@ -22,6 +22,7 @@ Format of ``portfolio.yaml``::
     method: REML                    # REML | DL
     test: knha                      # knha (Knapp-Hartung, default) | z
     prediction: higgins             # higgins (t, k-2 df) | metafor
+    ci_level: 0.95                  # level of every interval (older spelling: level)
     moderators: [format, targeted]  # meta-regression per outcome across models (optional)
     privacy: {min_cell: 10}         # at least each study's own min_cell
     max_quarantined: 0.10           # leave out a study with more of its rows quarantined
@@ -74,7 +75,7 @@ SCHEDULERS = ("auto", "serial", "local")
 #: How long to wait for an existing Dask scheduler to answer.
 DASK_CONNECT_TIMEOUT = "20s"
 _KEYS = {"name", "studies", "outcomes", "group_by", "method", "test", "prediction", "moderators", "privacy",
-         "max_quarantined", "level", "description"}
+         "max_quarantined", "ci_level", "level", "description"}
 _STUDY_KEYS = {"path", "population", "label"}
 
 
@@ -101,7 +102,7 @@ class PortfolioConfig:
     method: str = "REML"
     test: str = "knha"
     prediction: str = "higgins"
-    level: float = 0.95
+    ci_level: float = 0.95
     moderators: tuple[str, ...] = ()
     min_cell: int = 10
     max_quarantined: float = 0.10
@@ -114,7 +115,7 @@ class PortfolioConfig:
     def settings(self) -> dict[str, Any]:
         """The analysis settings (for provenance)."""
         return {"group_by": self.group_by, "method": self.method, "test": self.test,
-                "prediction": self.prediction, "level": self.level, "moderators": list(self.moderators),
+                "prediction": self.prediction, "ci_level": self.ci_level, "moderators": list(self.moderators),
                 "min_cell": self.min_cell, "max_quarantined": self.max_quarantined,
                 "outcomes": list(self.outcomes) if self.outcomes else None}
 
@@ -240,9 +241,12 @@ def load_portfolio(source: str | Path | dict[str, Any]) -> PortfolioConfig:
         mods = [mods]
     if not isinstance(mods, list) or any(m not in MODERATORS for m in mods):
         raise _fail(path, "moderators", f"must list some of {', '.join(MODERATORS)}; got {mods!r}.")
-    level = raw.get("level", 0.95)
+    if "ci_level" in raw and "level" in raw:
+        raise _fail(path, "level", "is the old name of 'ci_level'; give only 'ci_level'.")
+    level_key = "level" if "level" in raw else "ci_level"
+    level = raw.get(level_key, 0.95)
     if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
-        raise _fail(path, "level", f"must be a number in (0, 1); got {level!r}.")
+        raise _fail(path, level_key, f"must be a number in (0, 1); got {level!r}.")
     privacy = raw.get("privacy", {}) or {}
     if not isinstance(privacy, dict) or set(privacy) - {"min_cell"}:
         raise _fail(path, "privacy", "must be a mapping with 'min_cell'.")
@@ -254,7 +258,7 @@ def load_portfolio(source: str | Path | dict[str, Any]) -> PortfolioConfig:
         raise _fail(path, "max_quarantined", f"must be a share in [0, 1]; got {mq!r}.")
     desc = raw.get("description")
     return PortfolioConfig(name=name.strip(), path=path, programs=tuple(specs), outcomes=outcomes,
-                           group_by=group_by, method=method, test=test, prediction=prediction, level=float(level),
+                           group_by=group_by, method=method, test=test, prediction=prediction, ci_level=float(level),
                            moderators=tuple(mods), min_cell=int(min_cell), max_quarantined=float(mq),
                            description=desc if isinstance(desc, str) else None)
 
@@ -765,7 +769,7 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
         use = effects[effects["status"] == "included"]
         if len(use):
             meta = meta_analysis(use, effect="g", variance="variance", by=["group", "outcome"], study="row_label",
-                                 method=cfg.method, test=cfg.test, level=cfg.level, prediction=cfg.prediction)
+                                 method=cfg.method, test=cfg.test, ci_level=cfg.ci_level, prediction=cfg.prediction)
             pooled, weights, loo = meta.pooled, meta.studies, meta.leave_one_out
             flagged = loo[loo["outlier"].astype(bool)].groupby(["group", "outcome"]).size().rename("outliers")
             pooled = pooled.merge(flagged.reset_index(), on=["group", "outcome"], how="left")
@@ -792,7 +796,7 @@ def pool_programs(results: Sequence[ProgramResult], cfg: PortfolioConfig) -> Por
                         continue
                     try:
                         res = meta_regression(sub.reset_index(drop=True), mods, effect="g", variance="variance",
-                                              method=cfg.method, test=cfg.test, level=cfg.level)
+                                              method=cfg.method, test=cfg.test, ci_level=cfg.ci_level)
                     except MentorEvalError as exc:
                         notes.append({"step": "meta-regression", "target": o, "reason": str(exc)})
                         continue

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_in_interval, check_one_of, check_positive_int
+from mentor_eval._params import check_in_interval, check_one_of, check_positive_int, renamed_parameters
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.power import NESTINGS
 from mentor_eval.outcomes.results import table_result
@@ -294,6 +294,7 @@ def _p_values(result: Any, seed: int) -> tuple[np.ndarray, pd.DataFrame | None]:
         ) from None
 
 
+@renamed_parameters({"conf_level": "ci_level"})
 def simulated_power(
     simulate: Callable[[int], Any],
     analyse: Callable[[Any], Any],
@@ -302,7 +303,7 @@ def simulated_power(
     n_jobs: int = 2,
     seed: int = 0,
     *,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Power by simulation: the share of simulated studies whose test rejects at ``alpha``.
 
@@ -323,7 +324,7 @@ def simulated_power(
         Master seed; replicate ``i`` gets an independent integer seed from
         ``numpy.random.SeedSequence(seed).spawn(n_sims)[i]``, so results do not depend on
         ``n_jobs``.
-    conf_level : float
+    ci_level : float
         Confidence level of the Monte-Carlo interval.
 
     Returns
@@ -374,7 +375,7 @@ def simulated_power(
         raise ParameterError(f"The 'simulate' and 'analyse' parameters of {func} must be functions.")
     n_sims = check_positive_int(func, "n_sims", n_sims)
     alpha = check_in_interval(func, "alpha", alpha, 0, 1)
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ParameterError(f"The 'n_jobs' parameter of {func} must be a positive integer or -1; got {n_jobs!r}.")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -425,7 +426,7 @@ def simulated_power(
     with np.errstate(divide="ignore", invalid="ignore"):
         power = rejections / n_valid
         mc_se = np.sqrt(power * (1 - power) / n_valid)
-        z = stats.norm.isf((1 - conf_level) / 2)
+        z = stats.norm.isf((1 - ci_level) / 2)
         centre = (power + z**2 / (2 * n_valid)) / (1 + z**2 / n_valid)
         half = z / (1 + z**2 / n_valid) * np.sqrt(power * (1 - power) / n_valid + z**2 / (4 * n_valid**2))
     stats_frame = pd.DataFrame(

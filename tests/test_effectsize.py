@@ -178,5 +178,5 @@ def test_errors_are_clear():
         effect_size([1.0, 2.0], [1.0, 3.0], kind="d_z")
     with pytest.raises(ParameterError, match="numbers only"):
         effect_size(["a", "b"], [1.0, 2.0])
-    with pytest.raises(ParameterError, match="'ci' parameter"):
-        effect_size([1.0, 2.0], [1.0, 3.0], ci=95)
+    with pytest.raises(ParameterError, match="'ci_level' parameter"):
+        effect_size([1.0, 2.0], [1.0, 3.0], ci_level=95)

@@ -245,7 +245,7 @@ def test_boundary_fit_gives_note_not_error():
 
 
 def test_asymptotic_df_and_ml(balanced):
-    res = mixed_model(balanced, method="ML", df_method="asymptotic", alpha=0.1)
+    res = mixed_model(balanced, method="ML", df_method="asymptotic", ci_level=0.9)
     assert np.isinf(res.fixed["df"]).all()
     assert res.info["df_method"] == "asymptotic" and np.isnan(res.info["REML_criterion"])
     row = res.fixed.iloc[1]
@@ -267,7 +267,7 @@ def test_asymptotic_df_and_ml(balanced):
         (lambda d: d, {"method": "reml"}, ParameterError, "'method'"),
         (lambda d: d, {"df_method": "kenward-roger"}, ParameterError, "'df_method'"),
         (lambda d: d, {"control": "waitlist"}, ParameterError, "'control'"),
-        (lambda d: d, {"alpha": 1.5}, ParameterError, "'alpha'"),
+        (lambda d: d, {"ci_level": 1.5}, ParameterError, "'ci_level'"),
         (lambda d: d, {"engine": "lme4"}, ParameterError, "'engine'"),
         (lambda d: d, {"clusters": ["participant_id"]}, ParameterError, "innermost"),
         (lambda d: pd.concat([d, d.iloc[:2]]), {}, DataValidationError, "more than once"),

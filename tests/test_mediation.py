@@ -145,9 +145,9 @@ def test_bootstrap_intervals_are_reproducible_and_agree_with_delta_in_a_large_sa
 
 
 def test_whole_clusters_are_resampled_when_a_cluster_column_is_given():
-    plain = mediation(LONG, "bel", "hope", mid="midpoint", n_boot=300, seed=2, ci=["percentile"])
+    plain = mediation(LONG, "bel", "hope", mid="midpoint", n_boot=300, seed=2, ci_method=["percentile"])
     clus = mediation(LONG.assign(mentor_id=LONG["mentor_id"].replace("", np.nan)), "bel", "hope", mid="midpoint",
-                     cluster="mentor_id", n_boot=300, seed=2, ci=["percentile"])
+                     cluster="mentor_id", n_boot=300, seed=2, ci_method=["percentile"])
     # 120 control singletons + 40 mentors of 3
     assert _pick(clus, "indirect", "percentile")["n_clusters"] == 160
     assert _pick(plain, "indirect", "percentile")["n_clusters"] == 240
@@ -237,7 +237,7 @@ def test_both_directions_and_complete_cases_are_reported():
         ({"se_method": "wls"}, ParameterError, "'se_method' parameter of mediation must be one of"),
         ({"control": "waitlist"}, ParameterError, "'control' parameter of mediation"),
         ({"mid": "week6"}, DataValidationError, "the mid wave 'week6' does not occur"),
-        ({"ci": ["bc"]}, ParameterError, "'ci' parameter"),
+        ({"ci_method": ["bc"]}, ParameterError, "'ci_method' parameter"),
         ({"n_mc": -1}, ParameterError, "'n_mc' parameter of mediation"),
         ({"covariates": ["income"]}, ParameterError, "lacks the column\\(s\\) 'income'"),
         ({"mediator": "hope"}, ParameterError, "no pair with mediator != outcome"),
@@ -324,12 +324,12 @@ def test_monte_carlo_rows_are_reproducible_and_do_not_depend_on_the_bootstrap_or
         two = _mc(n_boot=40, n_jobs=2, backend=backend)
         pd.testing.assert_frame_equal(one.effects, two.effects)
     # the Monte Carlo stream is its own: the same draws with or without (any number of) bootstrap replicates
-    alone = _mc(ci=["monte-carlo"])
+    alone = _mc(ci_method=["monte-carlo"])
     sel = one.effects["ci_method"] == "monte-carlo"
     pd.testing.assert_frame_equal(one.effects[sel].reset_index(drop=True), alone.effects.query(
         "ci_method == 'monte-carlo'").reset_index(drop=True))
     assert set(alone.effects["ci_method"]) == {"normal", "monte-carlo"}
-    other = _mc(seed=4, ci=["monte-carlo"]).effects.query("ci_method == 'monte-carlo'").set_index("effect")
+    other = _mc(seed=4, ci_method=["monte-carlo"]).effects.query("ci_method == 'monte-carlo'").set_index("effect")
     same = alone.effects.query("ci_method == 'monte-carlo'").set_index("effect")
     assert (other.loc[mc, "ci_low"] != same.loc[mc, "ci_low"]).all()
     assert (other.loc[["direct", "total"], "ci_low"] == same.loc[["direct", "total"], "ci_low"]).all()

@@ -163,7 +163,7 @@ def test_bad_variance_names_the_row_and_value():
 @pytest.mark.parametrize("kwargs,match", [
     ({"method": "ML"}, "'method' parameter of meta_analysis"),
     ({"test": "t"}, "'test' parameter"),
-    ({"level": 1.5}, "'level' parameter"),
+    ({"ci_level": 1.5}, "'ci_level' parameter"),
     ({"prediction": "z"}, "'prediction' parameter"),
     ({"effect": "d"}, "lacks the column"),
 ])

@@ -94,7 +94,7 @@ def test_cluster_spanning_two_strata_and_bad_arguments_are_refused():
 
 def test_percentile_limits_and_p_by_hand():
     boot = np.arange(1, 1001, dtype=float)[:, None] - 100.5  # 100 of 1000 replicates below zero
-    out = bootstrap_ci(boot, np.array([400.0]), method="percentile", conf_level=0.9)
+    out = bootstrap_ci(boot, np.array([400.0]), method="percentile", ci_level=0.9)
     np.testing.assert_allclose(out["ci_low"], np.quantile(boot, 0.05))
     np.testing.assert_allclose(out["ci_high"], np.quantile(boot, 0.95))
     np.testing.assert_allclose(out["p"], 2 * 101 / 1001)
@@ -122,7 +122,7 @@ def test_bca_equals_percentile_without_bias_or_skew_and_follows_efron_otherwise(
     np.testing.assert_allclose([bca["ci_low"][1], bca["ci_high"][1]], np.quantile(b, lev), atol=1e-12)
     # the BCa p value is the level at which a BCa limit reaches zero
     alpha = bca["p"][1]
-    at = bootstrap_ci(boot, est, method="bca", jackknife=jack, conf_level=1 - alpha)
+    at = bootstrap_ci(boot, est, method="bca", jackknife=jack, ci_level=1 - alpha)
     assert min(abs(at["ci_low"][1]), abs(at["ci_high"][1])) < 2e-3
 
 

@@ -251,8 +251,8 @@ def test_negative_alpha_is_returned_with_warning():
 
 
 def test_bad_parameters():
-    with pytest.raises(ParameterError, match="'ci'"):
-        reliability(TINY, ci=1.5)
+    with pytest.raises(ParameterError, match="'ci_level'"):
+        reliability(TINY, ci_level=1.5)
     with pytest.raises(ParameterError, match="'method'"):
         reliability(TINY, method="duhachek")
     with pytest.raises(ParameterError, match="'missing'"):

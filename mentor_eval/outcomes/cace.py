@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_in_interval, check_one_of, check_treated_arms
+from mentor_eval._params import check_in_interval, check_one_of, check_treated_arms, renamed_parameters
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
@@ -72,6 +72,7 @@ def two_stage_least_squares(y: np.ndarray, x: np.ndarray, w: np.ndarray, *, clus
     return {"beta": beta, "vcov": vcov, "resid": resid, "df": df, "n": n, "n_clusters": g}
 
 
+@renamed_parameters({"conf_level": "ci_level"})
 def cace(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
@@ -86,7 +87,7 @@ def cace(
     covariates: Sequence[str] = (),
     cluster: str | None = None,
     missing_dose: str = "error",
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
     participant: str = "participant_id",
     arm: str = "arm",
     wave: str = "wave",
@@ -123,7 +124,7 @@ def cace(
     missing_dose : {"error", "drop", "noncomplier"}
         What to do with arm participants whose compliance is unknown: raise, leave them out
         (counted in ``n_dose_missing``), or count them as non-compliers.
-    conf_level : float
+    ci_level : float
         Confidence level.
     participant, arm, wave, score, outcome_col : str
         Column names.
@@ -180,7 +181,7 @@ def cace(
     """
     func = "cace"
     check_one_of(func, "missing_dose", missing_dose, MISSING_DOSE)
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     if (complied is None) == (dose is None):
         raise ParameterError(f"{func} needs exactly one compliance rule: 'complied=' (a 0/1 column) or "
                              "'dose=' with 'threshold='.")
@@ -215,7 +216,7 @@ def cace(
     def rule_text(a: Any) -> str:
         return f"{complied} is true" if complied is not None else f"{dose} >= {thr(a):g}"
 
-    q = conf_level / 2 + 0.5
+    q = ci_level / 2 + 0.5
     rows = []
     for out, frame in frames.items():
         for a_key in arms:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from mentor_eval._params import check_in_interval, check_one_of, check_positive_int
+from mentor_eval._params import check_in_interval, check_one_of, check_positive_int, renamed_parameters
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.clustered import cluster_codes, nested_cluster_labels
 from mentor_eval.outcomes.effectsize import hedges_j
@@ -805,6 +805,7 @@ def _fit_one(
     return coef, emm_df, contrasts, anova, info, icc, _fit_row(inf, keys_vals, n, p, rss)
 
 
+@renamed_parameters({"ci": "ci_level"})
 def ancova(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
@@ -816,7 +817,7 @@ def ancova(
     hc3: bool = False,
     contrasts: Sequence[str] | str = ("control", "pairwise"),
     adjust: str | Mapping[str, str] = "holm",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     score: str = "score",
     wave: str = "wave",
     arm: str = "arm",
@@ -859,7 +860,7 @@ def ancova(
         ``"mvt"``) for the control family, ``"tukey"`` for the pairwise family, or
         ``"single-step"`` for Dunnett and Tukey respectively. A mapping sets each family, e.g.
         ``{"control": "dunnett", "pairwise": "tukey"}``.
-    ci : float
+    ci_level : float
         Confidence level.
     score, wave, arm, participant, outcome_col : str
         Column names.
@@ -1056,7 +1057,7 @@ def ancova(
     [40.38, 41.42, 38.8]
     """
     func = "ancova"
-    level = check_in_interval(func, "ci", ci, 0, 1)
+    level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     maxpts = check_positive_int(func, "mvt_maxpts", mvt_maxpts, minimum=1000)
     if isinstance(covariates, str):
         covariates = [covariates]

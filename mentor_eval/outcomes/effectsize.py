@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from mentor_eval._params import check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of, renamed_parameters
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.results import table_result
 
@@ -91,7 +91,8 @@ def _solve_ncp(t: np.ndarray, df: np.ndarray, target: float) -> np.ndarray:
     return out
 
 
-def noncentral_t_ci(t, df, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+@renamed_parameters({"ci": "ci_level"})
+def noncentral_t_ci(t, df, ci_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Confidence limits for the noncentrality parameter of a *t* statistic.
 
     Parameters
@@ -100,7 +101,7 @@ def noncentral_t_ci(t, df, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         Observed *t* statistic(s).
     df : float or array-like
         Degrees of freedom.
-    ci : float
+    ci_level : float
         Confidence level in (0, 1).
 
     Returns
@@ -109,13 +110,14 @@ def noncentral_t_ci(t, df, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         ``lower`` solves ``P(T <= t | ncp) = 1 - alpha/2`` and ``upper`` solves
         ``P(T <= t | ncp) = alpha/2`` (Steiger & Fouladi 1997).
     """
-    level = check_in_interval("noncentral_t_ci", "ci", ci, 0, 1)
+    level = check_in_interval("noncentral_t_ci", "ci_level", ci_level, 0, 1)
     t_arr, df_arr = np.broadcast_arrays(np.asarray(t, dtype=float), np.asarray(df, dtype=float))
     t_arr, df_arr = np.atleast_1d(t_arr).astype(float), np.atleast_1d(df_arr).astype(float)
     alpha = 1 - level
     return _solve_ncp(t_arr, df_arr, 1 - alpha / 2), _solve_ncp(t_arr, df_arr, alpha / 2)
 
 
+@renamed_parameters({"ci": "ci_level"})
 def effect_size_from_stats(
     mean1,
     sd1,
@@ -125,7 +127,7 @@ def effect_size_from_stats(
     n2,
     *,
     kind: str = "g",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Cohen's *d* or Hedges' *g* for two independent groups from summary statistics.
 
@@ -139,7 +141,7 @@ def effect_size_from_stats(
         The same for group 2. The difference is group 1 minus group 2.
     kind : {"d", "g"}
         Cohen's *d* or Hedges' *g*.
-    ci : float
+    ci_level : float
         Confidence level.
 
     Returns
@@ -153,7 +155,7 @@ def effect_size_from_stats(
     See :func:`effect_size` for the formulas.
     """
     check_one_of("effect_size_from_stats", "kind", kind, INDEPENDENT_KINDS)
-    level = check_in_interval("effect_size_from_stats", "ci", ci, 0, 1)
+    level = check_in_interval("effect_size_from_stats", "ci_level", ci_level, 0, 1)
     m1, s1, k1, m2, s2, k2 = np.broadcast_arrays(
         *(np.atleast_1d(np.asarray(v, dtype=float)) for v in (mean1, sd1, n1, mean2, sd2, n2))
     )
@@ -196,6 +198,7 @@ def effect_size_from_stats(
     )
 
 
+@renamed_parameters({"ci": "ci_level"})
 def paired_effect_size_from_stats(
     mean_diff,
     sd_diff,
@@ -204,7 +207,7 @@ def paired_effect_size_from_stats(
     sd2=None,
     *,
     kind: str = "d_z",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     ci_method: str = "nct",
 ) -> pd.DataFrame:
     """Paired standardized mean differences from summary statistics (vectorised).
@@ -218,7 +221,7 @@ def paired_effect_size_from_stats(
     sd1, sd2 : float or array-like, optional
         SDs of ``x`` and ``y`` over the same pairs; required for ``d_av`` and ``g_av``.
     kind : {"d_z", "g_z", "d_av", "g_av"}
-    ci : float
+    ci_level : float
         Confidence level.
     ci_method : {"nct", "normal"}
         For ``d_av``/``g_av`` only: noncentral-t approximation (default) or the normal interval
@@ -232,7 +235,7 @@ def paired_effect_size_from_stats(
     """
     check_one_of("paired_effect_size_from_stats", "kind", kind, PAIRED_KINDS)
     check_one_of("paired_effect_size_from_stats", "ci_method", ci_method, ("nct", "normal"))
-    level = check_in_interval("paired_effect_size_from_stats", "ci", ci, 0, 1)
+    level = check_in_interval("paired_effect_size_from_stats", "ci_level", ci_level, 0, 1)
     if kind in ("d_av", "g_av") and (sd1 is None or sd2 is None):
         raise ParameterError(f"Effect size kind {kind!r} needs the SDs of both measurements (sd1, sd2).")
     arrays = [mean_diff, sd_diff, n] + ([sd1, sd2] if sd1 is not None and sd2 is not None else [np.nan, np.nan])
@@ -296,13 +299,14 @@ def _as_float_array(name: str, values) -> np.ndarray:
     return arr
 
 
+@renamed_parameters({"ci": "ci_level"})
 def effect_size(
     x,
     y=None,
     *,
     paired: bool = False,
     kind: str | Sequence[str] | None = None,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     ci_method: str = "nct",
 ) -> pd.DataFrame:
     """Standardized mean difference(s) of ``x`` minus ``y`` with confidence intervals.
@@ -319,7 +323,7 @@ def effect_size(
         Independent groups: ``"d"`` (Cohen), ``"g"`` (Hedges). Paired: ``"d_z"``, ``"g_z"``,
         ``"d_av"``, ``"g_av"``. Default: ``("d", "g")`` for independent groups,
         ``("d_z", "g_z", "d_av", "g_av")`` for paired data, ``("d_z", "g_z")`` when ``y`` is None.
-    ci : float
+    ci_level : float
         Confidence level, in (0, 1).
     ci_method : {"nct", "normal"}
         Interval for ``d_av``/``g_av`` (see Notes); ignored by the other kinds, whose interval is
@@ -386,7 +390,7 @@ def effect_size(
     """
     func = "effect_size"
     check_one_of(func, "ci_method", ci_method, ("nct", "normal"))
-    level = check_in_interval(func, "ci", ci, 0, 1)
+    level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     one_sample = y is None
     is_paired = bool(paired) or one_sample
     allowed = ("d_z", "g_z") if one_sample else (PAIRED_KINDS if is_paired else INDEPENDENT_KINDS)
@@ -416,7 +420,7 @@ def effect_size(
         if sdd == 0:
             raise AnalysisError("effect_size cannot standardize: the difference scores do not vary (SD = 0).")
         frames = [
-            paired_effect_size_from_stats(diff.mean(), sdd, n, kind=k, ci=level) for k in kinds
+            paired_effect_size_from_stats(diff.mean(), sdd, n, kind=k, ci_level=level) for k in kinds
         ]
         out = pd.concat(frames, ignore_index=True)
         out["n_missing"] = n_missing
@@ -444,7 +448,7 @@ def effect_size(
         if any(k in ("d_av", "g_av") for k in kinds) and s1 == 0 and s2 == 0:
             raise AnalysisError("effect_size cannot compute d_av: neither measurement varies (both SDs = 0).")
         frames = [
-            paired_effect_size_from_stats(diff.mean(), sdd, n, s1, s2, kind=k, ci=level, ci_method=ci_method)
+            paired_effect_size_from_stats(diff.mean(), sdd, n, s1, s2, kind=k, ci_level=level, ci_method=ci_method)
             for k in kinds
         ]
         out = pd.concat(frames, ignore_index=True)
@@ -462,7 +466,7 @@ def effect_size(
     if s1 == 0 and s2 == 0:
         raise AnalysisError("effect_size cannot standardize: neither group's scores vary (pooled SD = 0).")
     frames = [
-        effect_size_from_stats(xs.mean(), s1, n1, ys.mean(), s2, n2, kind=k, ci=level) for k in kinds
+        effect_size_from_stats(xs.mean(), s1, n1, ys.mean(), s2, n2, kind=k, ci_level=level) for k in kinds
     ]
     out = pd.concat(frames, ignore_index=True)
     out["n_missing"] = int(np.isnan(xa).sum() + np.isnan(ya).sum())

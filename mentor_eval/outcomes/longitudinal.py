@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_in_interval, check_one_of
+from mentor_eval._params import alpha_to_ci_level, check_in_interval, check_one_of, renamed_parameters
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.inputs import check_column_names
 from mentor_eval.outcomes.lmm import LmmFit, LmmModel
@@ -719,6 +719,7 @@ def _one_blas_thread(func: Any) -> Any:
     return wrapper
 
 
+@renamed_parameters({"alpha": ("ci_level", alpha_to_ci_level)})
 @_one_blas_thread
 def mixed_model(
     data: pd.DataFrame,
@@ -735,7 +736,7 @@ def mixed_model(
     method: str = "REML",
     df_method: str = "satterthwaite",
     control: Any = None,
-    alpha: float = 0.05,
+    ci_level: float = 0.95,
     engine: str = "auto",
     cluster_waves: str | Mapping[str, str] = "auto",
     missing_cluster: str = "error",
@@ -785,8 +786,8 @@ def mixed_model(
     control : optional
         The control arm (a value of the ``arm`` column). Default: an arm called "control" or
         "ctrl" (any case), else the first arm in order.
-    alpha : float
-        1 - confidence level of the intervals.
+    ci_level : float
+        Confidence level of the intervals (formerly ``alpha`` = 1 - level).
     engine : {"auto", "mentor_eval", "statsmodels"}
         ``"mentor_eval"``: this package's vectorised REML/ML engine. ``"statsmodels"``:
         variance parameters estimated by statsmodels ``MixedLM``, everything else computed as
@@ -860,7 +861,7 @@ def mixed_model(
     the covariance of the fixed effects, ``A`` twice the inverse Hessian of the deviance in
     the variance parameters ``(theta, sigma)`` and ``g`` the gradient of ``l' C l`` in them
     (lmerTest's method). Tests use ``t = estimate / se`` with that df; intervals are
-    ``estimate +- t_{1-alpha/2, df} se``.
+    ``estimate +- t_{(1+ci_level)/2, df} se``.
 
     Missing data: every observed row is used (participants with a missing wave keep their
     other waves), which is valid under missing at random given the model. Rows with a missing
@@ -915,7 +916,7 @@ def mixed_model(
     check_one_of(func, "df_method", df_method, ("satterthwaite", "asymptotic"))
     check_one_of(func, "engine", engine, ("auto", "mentor_eval", "statsmodels"))
     check_one_of(func, "random_slope", random_slope, (True, False))
-    alpha = check_in_interval(func, "alpha", alpha, 0.0, 1.0)
+    alpha = 1.0 - check_in_interval(func, "ci_level", ci_level, 0.0, 1.0)
     check_one_of(func, "missing_cluster", missing_cluster, ("error", "unclustered", "own"))
     modes = ("auto", "post-baseline", "all")
     if isinstance(cluster_waves, Mapping):
@@ -1144,6 +1145,7 @@ def _variance_tables(fit: LmmFit, level_names: list[str], random_slope: bool,
     return variance, icc
 
 
+@renamed_parameters({"alpha": ("ci_level", alpha_to_ci_level)})
 def cluster_robust(
     data: pd.DataFrame,
     outcome: str | None = None,
@@ -1156,7 +1158,7 @@ def cluster_robust(
     cluster: str = "participant_id",
     kind: str = "ols",
     control: Any = None,
-    alpha: float = 0.05,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Population-average model of ``score ~ C(wave) * C(arm) + covariates`` with robust SEs.
 
@@ -1179,8 +1181,8 @@ def cluster_robust(
         its robust covariance.
     control : optional
         The control arm (default as in :func:`mixed_model`).
-    alpha : float
-        1 - confidence level.
+    ci_level : float
+        Confidence level of the intervals (formerly ``alpha`` = 1 - level).
 
     Returns
     -------
@@ -1218,7 +1220,7 @@ def cluster_robust(
     func = "cluster_robust"
     covariates = _as_names(func, "covariates", covariates)
     check_one_of(func, "kind", kind, ("ols", "gee"))
-    alpha = check_in_interval(func, "alpha", alpha, 0.0, 1.0)
+    alpha = 1.0 - check_in_interval(func, "ci_level", ci_level, 0.0, 1.0)
     if not isinstance(cluster, str):
         raise ParameterError(f"The 'cluster' parameter of {func} must be a column name; got {cluster!r}.")
     clusters = () if cluster == participant else (cluster,)

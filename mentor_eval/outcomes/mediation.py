@@ -32,6 +32,7 @@ from mentor_eval._params import (
     check_one_of,
     check_positive_int,
     check_treated_arms,
+    renamed_parameters,
 )
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.clustered import CR2Fit, WorkingCovariance, cluster_codes, cr2_fit
@@ -110,7 +111,7 @@ class MediationResult(Result):
         for (a, m, o), grp in pick.groupby(["arm", "mediator", "outcome"], sort=False):
             d = grp["design"].iloc[0]
             lines.append(f"{a} vs control: {m} -> {o} ({d}; n = {int(grp['n'].iloc[0])}; "
-                         f"{grp['ci_method'].iloc[0]} {int(100 * self.parameters.get('conf_level', 0.95))}% CI)")
+                         f"{grp['ci_method'].iloc[0]} {int(100 * self.parameters.get('ci_level', 0.95))}% CI)")
             for _, r in grp.iterrows():
                 lines.append(f"  {r['effect']:<10} {r['estimate']: .4f}  [{r['ci_low']: .4f}, {r['ci_high']: .4f}]"
                              f"  p = {r['p']:.4g}")
@@ -389,7 +390,7 @@ def _tail_p(draws: np.ndarray) -> float:
 
 
 def _monte_carlo(pair: _PairData, est: np.ndarray, labels: np.ndarray | None, *, n_mc: int, seed: Any,
-                 conf_level: float) -> dict[str, np.ndarray]:
+                 ci_level: float) -> dict[str, np.ndarray]:
     """CR2 + Satterthwaite intervals of a, b, c' and the total; Monte Carlo ones of a*b and the proportion.
 
     Returns the arrays of :func:`mentor_eval.parallel.bootstrap_ci` (``se``, ``ci_low``,
@@ -414,7 +415,7 @@ def _monte_carlo(pair: _PairData, est: np.ndarray, labels: np.ndarray | None, *,
         g = np.array([b * c, a * c, -a * b]) / tot ** 2
         sig = np.array([[va, 0, 0], [0, vb, cbc], [0, cbc, vc]])
         se[5] = float(np.sqrt(g @ sig @ g))
-    alpha = 1 - conf_level
+    alpha = 1 - ci_level
     low, high, p = np.full(6, np.nan), np.full(6, np.nan), np.full(6, np.nan)
     n_valid = np.zeros(6, dtype=int)
     for j in (0, 1, 2, 4):  # linear in the coefficients: t intervals, the Monte Carlo method's limit
@@ -458,6 +459,7 @@ def _order_waves(data: pd.DataFrame, wave: str, waves: Sequence[Any] | None) -> 
 # --------------------------------------------------------------------------- public API
 
 
+@renamed_parameters({"conf_level": "ci_level", "ci": "ci_method"})
 def mediation(
     data: pd.DataFrame,
     mediator: str | Sequence[str],
@@ -473,10 +475,10 @@ def mediation(
     covariates: Sequence[str] = (),
     cluster: str | None = None,
     n_boot: int = 2000,
-    ci: Sequence[str] = CI_METHODS,
+    ci_method: Sequence[str] = CI_METHODS,
     n_mc: int = N_MC,
     seed: Any = None,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
     se_method: str = "ols",
     n_jobs: int | None = 1,
     backend: str | None = None,
@@ -521,7 +523,7 @@ def mediation(
         participants) are clusters of one.
     n_boot : int
         Bootstrap replicates (0: no bootstrap intervals).
-    ci : sequence of {"percentile", "bca", "monte-carlo"}
+    ci_method : sequence of {"percentile", "bca", "monte-carlo"}
         Interval methods to report besides the delta method: the bootstrap ones and the
         Monte Carlo interval from CR2 covariances with t draws (see Notes). The Monte Carlo
         interval is the one calibrated with few clusters (``docs/calibration.md``).
@@ -530,7 +532,7 @@ def mediation(
     seed : int, optional
         Seed of the bootstrap and of the Monte Carlo draws (same seed: identical intervals on
         any number of workers).
-    conf_level : float
+    ci_level : float
         Confidence level.
     se_method : {"ols", "ml"}
         Residual variance divisor of the delta-method SEs: ``n - k`` (OLS) or ``n`` (maximum
@@ -552,7 +554,7 @@ def mediation(
         - ``se``: delta-method SE (``method == "delta"``), SD of the bootstrap replicates
           (``"bootstrap"``) or the cluster-robust CR2 SE (``"monte-carlo"``; for the indirect
           effect and the proportion the delta method on the CR2 covariances).
-        - ``ci_low``, ``ci_high``: limits at ``conf_level``; ``p``: two-sided p value
+        - ``ci_low``, ``ci_high``: limits at ``ci_level``; ``p``: two-sided p value
           (normal z for delta rows; bootstrap tail share, BCa-adjusted for BCa rows;
           Monte Carlo rows: the t test with Satterthwaite df for the direct and total effects,
           the tail share of the draws beyond zero for the indirect effect and the proportion).
@@ -663,12 +665,12 @@ def mediation(
     func = "mediation"
     check_one_of(func, "design", design, ("auto", *DESIGNS))
     check_one_of(func, "se_method", se_method, ("ols", "ml"))
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     n_boot = check_positive_int(func, "n_boot", n_boot, minimum=0)
     n_mc = check_positive_int(func, "n_mc", n_mc, minimum=0)
-    ci = [ci] if isinstance(ci, str) else list(ci)
-    for c in ci:
-        check_one_of(func, "ci", c, CI_METHODS)
+    ci_method = [ci_method] if isinstance(ci_method, str) else list(ci_method)
+    for c in ci_method:
+        check_one_of(func, "ci_method", c, CI_METHODS)
     mediators = [mediator] if isinstance(mediator, str) else list(mediator)
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
@@ -716,7 +718,7 @@ def mediation(
                       outcome_col=outcome_col, person=person_cols)
 
     effects, paths, sens = [], [], []
-    z_crit = stats.norm.ppf(0.5 + conf_level / 2)
+    z_crit = stats.norm.ppf(0.5 + ci_level / 2)
     for a_key in arms:
         sub_all = wide[wide[arm].isin([a_key, control])]
         for m_name, o_name in pairs:
@@ -746,16 +748,16 @@ def mediation(
                            "n_valid": np.zeros(6, dtype=int)}}
             labels = sub[cluster].to_numpy(dtype=object) if cluster else None
             n_clusters = len(sub) if labels is None else int(cluster_codes(pd.Series(labels, dtype=object)).max()) + 1
-            boot_ci = [cm for cm in ci if cm in ("percentile", "bca")]
+            boot_ci = [cm for cm in ci_method if cm in ("percentile", "bca")]
             if n_boot > 0 and boot_ci:
                 plan = resampling_plan(len(sub), clusters=labels, strata=t, func=func)
                 statistic = _PairStatistic(pair)
                 boot = run_bootstrap(statistic, plan, n_boot, seed=seed, n_jobs=n_jobs, backend=backend)
                 jack = statistic.jackknife(plan) if "bca" in boot_ci else None
                 for cm in boot_ci:
-                    block[cm] = bootstrap_ci(boot, est, method=cm, conf_level=conf_level, jackknife=jack)
-            if "monte-carlo" in ci and n_mc > 0:
-                block["monte-carlo"] = _monte_carlo(pair, est, labels, n_mc=n_mc, seed=seed, conf_level=conf_level)
+                    block[cm] = bootstrap_ci(boot, est, method=cm, ci_level=ci_level, jackknife=jack)
+            if "monte-carlo" in ci_method and n_mc > 0:
+                block["monte-carlo"] = _monte_carlo(pair, est, labels, n_mc=n_mc, seed=seed, ci_level=ci_level)
             for cm, r in block.items():
                 meth = {"normal": "delta", "monte-carlo": "monte-carlo"}.get(cm, "bootstrap")
                 for nm in _ROW_ORDER:
@@ -776,7 +778,7 @@ def mediation(
     path_cols = ["arm", "mediator", "outcome", "path", "estimate", "se", "ci_low", "ci_high", "p", "n", "method",
                  "design", "ci_method", "n_boot", "n_clusters"]
     params = {"pre": pre, "mid": m_wave if chosen == "half-longitudinal" else None, "post": post, "design": chosen,
-              "covariates": covariates, "cluster": cluster, "n_boot": n_boot, "seed": seed, "conf_level": conf_level,
-              "se_method": se_method, "control": control, "n_mc": n_mc if "monte-carlo" in ci else 0}
+              "covariates": covariates, "cluster": cluster, "n_boot": n_boot, "seed": seed, "ci_level": ci_level,
+              "se_method": se_method, "control": control, "n_mc": n_mc if "monte-carlo" in ci_method else 0}
     return MediationResult(effects=eff, paths=pd.DataFrame(paths)[path_cols], sensitivity=pd.DataFrame(sens),
                            parameters=params)

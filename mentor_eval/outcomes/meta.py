@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of
+from mentor_eval._params import check_columns, check_in_interval, check_one_of, renamed_parameters
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.results import Result
 
@@ -113,7 +113,7 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, int]
     raise AnalysisError(f"The REML estimate of tau^2 did not converge in {_MAXITER} iterations.")
 
 
-def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, test: str, level: float,
+def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, test: str, ci_level: float,
          prediction: str) -> dict[str, Any]:
     """Fit one (meta-regression) model; every statistic metafor's rma() reports, as a dict."""
     k, p = X.shape
@@ -144,10 +144,10 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, test: str,
     stat = b / se
     if test == "knha":
         pval = 2 * stats.t.sf(np.abs(stat), df)
-        crit = float(stats.t.ppf(0.5 + level / 2, df))
+        crit = float(stats.t.ppf(0.5 + ci_level / 2, df))
     else:
         pval = 2 * stats.norm.sf(np.abs(stat))
-        crit = float(stats.norm.ppf(0.5 + level / 2))
+        crit = float(stats.norm.ppf(0.5 + ci_level / 2))
     # heterogeneity (metafor: typical within-study variance (k-p)/tr(P_FE))
     if method == "FE":
         i2 = 100 * max(0.0, (qe - df_q) / qe) if qe > 0 else 0.0
@@ -190,7 +190,7 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, test: str,
         if prediction == "higgins":
             # metafor pi.type="riley": df = k - p - (1 if tau^2 is estimated); at least 1
             pi_df = float(max(1, ddf - (0 if method == "FE" else 1)))
-            pcrit = float(stats.t.ppf(0.5 + level / 2, pi_df))
+            pcrit = float(stats.t.ppf(0.5 + ci_level / 2, pi_df))
         else:
             pcrit = crit
             pi_df = df
@@ -206,7 +206,7 @@ def _fit(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, test: str,
     }
 
 
-def _leave_one_out(y: np.ndarray, v: np.ndarray, *, method: str, test: str, level: float,
+def _leave_one_out(y: np.ndarray, v: np.ndarray, *, method: str, test: str, ci_level: float,
                    prediction: str) -> dict[str, np.ndarray]:
     """Refit without each study; metafor's leave1out() and rstudent() (intercept-only)."""
     k = len(y)
@@ -215,7 +215,7 @@ def _leave_one_out(y: np.ndarray, v: np.ndarray, *, method: str, test: str, leve
     one = np.ones((k - 1, 1))
     for i in range(k):
         keep = np.arange(k) != i
-        f = _fit(y[keep], v[keep], one, method=method, test=test, level=level, prediction=prediction)
+        f = _fit(y[keep], v[keep], one, method=method, test=test, ci_level=ci_level, prediction=prediction)
         out["estimate"][i] = f["b"][0]
         out["se"][i] = f["se"][0]
         out["p"][i] = f["p"][0]
@@ -235,13 +235,13 @@ def _leave_one_out(y: np.ndarray, v: np.ndarray, *, method: str, test: str, leve
 # input checks
 # --------------------------------------------------------------------------------------------
 def _check_inputs(func: str, frame: pd.DataFrame, effect: str, variance: str, *, method: str, test: str,
-                  level: float, prediction: str | None = None) -> None:
+                  ci_level: float, prediction: str | None = None) -> None:
     check_columns(func, frame, [effect, variance], what="frame")
     check_one_of(func, "method", method, METHODS)
     check_one_of(func, "test", test, TESTS)
     if prediction is not None:
         check_one_of(func, "prediction", prediction, PREDICTIONS)
-    check_in_interval(func, "level", level, 0, 1)
+    check_in_interval(func, "ci_level", ci_level, 0, 1)
     for col, rule in ((effect, "a finite number"), (variance, "a finite number > 0")):
         vals = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(vals) if col == effect else ~(np.isfinite(vals) & (vals > 0))
@@ -293,7 +293,7 @@ class MetaAnalysisResult(Result):
     def summary(self) -> str:
         """A short plain-text account of each pooled estimate."""
         lines = [f"Meta-analysis ({self.settings.get('method')}, test={self.settings.get('test')}, "
-                 f"{100 * self.settings.get('level', 0.95):g}% intervals)"]
+                 f"{100 * self.settings.get('ci_level', 0.95):g}% intervals)"]
         for _, r in self.pooled.iterrows():
             key = ", ".join(f"{b}={r[b]}" for b in self.by)
             head = f"[{key}] " if key else ""
@@ -309,6 +309,7 @@ class MetaAnalysisResult(Result):
         return self.summary()
 
 
+@renamed_parameters({"level": "ci_level"})
 def meta_analysis(
     frame: pd.DataFrame,
     *,
@@ -318,7 +319,7 @@ def meta_analysis(
     study: str | None = None,
     method: str = "REML",
     test: str = "z",
-    level: float = 0.95,
+    ci_level: float = 0.95,
     prediction: str = "higgins",
     leave_one_out: bool = True,
 ) -> MetaAnalysisResult:
@@ -339,7 +340,7 @@ def meta_analysis(
         DerSimonian-Laird, or none (fixed-effect only).
     test : {"z", "knha"}
         Wald-z inference, or Knapp-Hartung (t with k-1 df and the KH scale factor, untruncated).
-    level : float
+    ci_level : float
         Confidence level of every interval.
     prediction : {"higgins", "metafor"}
         Prediction interval: ``"higgins"`` uses t with k-2 df (Higgins, Thompson & Spiegelhalter
@@ -364,7 +365,7 @@ def meta_analysis(
         without that study), ``shift`` (refit minus full estimate), ``rstudent`` (studentized deleted
         residual: (y_i - mu_(-i)) / sqrt(v_i + tau^2_(-i) + SE_(-i)^2) with the model-based SE, as
         metafor's rstudent() for test="z", whatever ``test``) and ``outlier`` (|rstudent| beyond the
-        normal critical value of ``level``).
+        normal critical value of ``ci_level``).
 
     Notes
     -----
@@ -407,7 +408,7 @@ def meta_analysis(
     """
     func = "meta_analysis"
     by_cols = _as_list(by)
-    _check_inputs(func, frame, effect, variance, method=method, test=test, level=level, prediction=prediction)
+    _check_inputs(func, frame, effect, variance, method=method, test=test, ci_level=ci_level, prediction=prediction)
     if by_cols:
         check_columns(func, frame, by_cols, what="frame")
         clash = sorted(set(by_cols) & _RESERVED)
@@ -418,7 +419,7 @@ def meta_analysis(
         check_columns(func, frame, [study], what="frame")
     data = frame.copy()
     data["_study"] = data[study].astype(str) if study is not None else data.index.astype(str)
-    zcrit = float(stats.norm.ppf(0.5 + level / 2))
+    zcrit = float(stats.norm.ppf(0.5 + ci_level / 2))
     pooled_rows: list[dict[str, Any]] = []
     study_frames: list[pd.DataFrame] = []
     loo_frames: list[pd.DataFrame] = []
@@ -440,9 +441,9 @@ def meta_analysis(
                       "pi_low": np.nan, "pi_high": np.nan, "pi_df": np.nan, "weights": np.array([100.0])}
             fits = {"random": single, "fixed": single} if method != "FE" else {"fixed": single}
         else:
-            fixed = _fit(y, v, one, method="FE", test=test, level=level, prediction=prediction)
+            fixed = _fit(y, v, one, method="FE", test=test, ci_level=ci_level, prediction=prediction)
             if method != "FE":
-                fits["random"] = _fit(y, v, one, method=method, test=test, level=level, prediction=prediction)
+                fits["random"] = _fit(y, v, one, method=method, test=test, ci_level=ci_level, prediction=prediction)
             fits["fixed"] = fixed
         for model, f in fits.items():
             pooled_rows.append({
@@ -452,7 +453,7 @@ def meta_analysis(
                 "ci_high": float(f["ci_high"][0]), "pi_low": f["pi_low"], "pi_high": f["pi_high"],
                 "pi_df": f["pi_df"], "tau2": f["tau2"], "tau": float(np.sqrt(f["tau2"])),
                 "se_tau2": f["se_tau2"], "i2": f["i2"], "h2": f["h2"], "q": f["q"], "q_df": f["q_df"],
-                "q_p": f["q_p"], "ci_level": level, "note": note,
+                "q_p": f["q_p"], "ci_level": ci_level, "note": note,
             })
         main = fits.get("random", fits["fixed"])
         sse = np.sqrt(v)
@@ -462,7 +463,7 @@ def meta_analysis(
                            "weight_fixed": fits["fixed"]["weights"]})
         study_frames.append(sf)
         if leave_one_out and k >= 3:
-            lo = _leave_one_out(y, v, method=method, test=test, level=level, prediction=prediction)
+            lo = _leave_one_out(y, v, method=method, test=test, ci_level=ci_level, prediction=prediction)
             lf = pd.DataFrame({**{c: [keyd[c]] * k for c in by_cols}, "study": g["_study"].to_numpy(), **lo})
             lf.insert(len(by_cols) + 6, "shift", lf["estimate"] - float(main["b"][0]))
             lf["outlier"] = np.abs(lf["rstudent"]) > zcrit
@@ -475,7 +476,7 @@ def meta_analysis(
     return MetaAnalysisResult(
         pooled=pd.DataFrame(pooled_rows), studies=pd.concat(study_frames, ignore_index=True),
         leave_one_out=loo[loo_cols], by=tuple(by_cols),
-        settings={"method": method, "test": test, "level": level, "prediction": prediction,
+        settings={"method": method, "test": test, "ci_level": ci_level, "prediction": prediction,
                   "effect": effect, "variance": variance},
     )
 
@@ -540,6 +541,7 @@ def _design(frame: pd.DataFrame, moderators: Sequence[str]) -> tuple[np.ndarray,
     return np.column_stack(cols), names
 
 
+@renamed_parameters({"level": "ci_level"})
 def meta_regression(
     frame: pd.DataFrame,
     moderators: str | Sequence[str],
@@ -548,7 +550,7 @@ def meta_regression(
     variance: str = "variance",
     method: str = "REML",
     test: str = "knha",
-    level: float = 0.95,
+    ci_level: float = 0.95,
 ) -> MetaRegressionResult:
     """Mixed-effects meta-regression of effect sizes on study-level moderators.
 
@@ -566,7 +568,7 @@ def meta_regression(
         Estimator of the residual heterogeneity tau^2.
     test : {"knha", "z"}
         Knapp-Hartung (t and F with k-p df; the default, recommended for few studies) or Wald z / chi^2.
-    level : float
+    ci_level : float
         Confidence level.
 
     Returns
@@ -610,7 +612,7 @@ def meta_regression(
     mods = _as_list(moderators)
     if not mods:
         raise ParameterError("The 'moderators' parameter of meta_regression must name at least one column; got [].")
-    _check_inputs(func, frame, effect, variance, method=method, test=test, level=level)
+    _check_inputs(func, frame, effect, variance, method=method, test=test, ci_level=ci_level)
     check_columns(func, frame, mods, what="frame")
     X, names = _design(frame, mods)
     k, p = X.shape
@@ -622,14 +624,14 @@ def meta_regression(
                             f"{p} coefficients ({', '.join(names)}).")
     y = frame[effect].to_numpy(dtype=float)
     v = frame[variance].to_numpy(dtype=float)
-    f = _fit(y, v, X, method=method, test=test, level=level, prediction="higgins")
+    f = _fit(y, v, X, method=method, test=test, ci_level=ci_level, prediction="higgins")
     coefs = pd.DataFrame({"term": names, "estimate": f["b"], "se": f["se"], **_z_or_t(f["stat"], f["df"]),
                           "df": f["df"],
                           "p": f["p"], "ci_low": f["ci_low"], "ci_high": f["ci_high"]})
     if method == "FE":
         r2 = np.nan
     else:
-        tau2_0 = _fit(y, v, np.ones((k, 1)), method=method, test=test, level=level, prediction="higgins")["tau2"]
+        tau2_0 = _fit(y, v, np.ones((k, 1)), method=method, test=test, ci_level=ci_level, prediction="higgins")["tau2"]
         r2 = max(0.0, 100 * (tau2_0 - f["tau2"]) / tau2_0) if tau2_0 > 0 else np.nan
     fit = pd.DataFrame([{
         "k": k, "n_coef": p, "method": method, "test": test, "tau2": f["tau2"], "tau": float(np.sqrt(f["tau2"])),
@@ -638,4 +640,4 @@ def meta_regression(
         "qm_p": f["qm_p"],
     }])
     return MetaRegressionResult(coefficients=coefs, fit=fit,
-                                settings={"method": method, "test": test, "level": level, "moderators": mods})
+                                settings={"method": method, "test": test, "ci_level": ci_level, "moderators": mods})

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_in_interval, check_one_of
+from mentor_eval._params import check_in_interval, check_one_of, renamed_parameters
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 from mentor_eval.outcomes.inputs import by_outcome, outcome_order, pre_post_wide
 from mentor_eval.outcomes.inputs import covariate_block as _covariate_block
@@ -74,12 +74,12 @@ def _ols(y: np.ndarray, x: np.ndarray, names: list[str], func: str, what: str) -
     return {"beta": beta, "cov": cov, "df": df, "rss": rss, "n": n, "names": names}
 
 
-def _lincomb_rows(fit: dict[str, Any], c: np.ndarray, conf_level: float) -> dict[str, np.ndarray]:
+def _lincomb_rows(fit: dict[str, Any], c: np.ndarray, ci_level: float) -> dict[str, np.ndarray]:
     """Estimates, SEs, t tests and CIs for the rows of the contrast matrix ``c``."""
     est = c @ fit["beta"]
     se = np.sqrt(np.einsum("ij,jk,ik->i", c, fit["cov"], c))
     t = est / se
-    q = stats.t.ppf(0.5 + conf_level / 2, fit["df"])
+    q = stats.t.ppf(0.5 + ci_level / 2, fit["df"])
     return {
         "estimate": est,
         "se": se,
@@ -100,6 +100,7 @@ def _wald_f(fit: dict[str, Any], c: np.ndarray) -> tuple[float, float]:
 # --------------------------------------------------------------------------- moderation
 
 
+@renamed_parameters({"conf_level": "ci_level"})
 def moderation(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
@@ -111,7 +112,7 @@ def moderation(
     control: Any = None,
     preregistered: bool = False,
     categorical: bool | None = None,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
     participant: str = "participant_id",
     arm: str = "arm",
     wave: str = "wave",
@@ -141,7 +142,7 @@ def moderation(
         Treat the moderator as categorical (indicators for each level but the first) or
         continuous (linear). Default: categorical unless the column is numeric with more than
         two distinct values.
-    conf_level : float
+    ci_level : float
         Confidence level of the intervals.
     participant, arm, wave, score, outcome_col : str
         Column names.
@@ -208,7 +209,7 @@ def moderation(
     1    interaction  arm[nw]:gender[girl]       1
     """
     func = "moderation"
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if moderator in covariates:
         raise ParameterError(f"The 'moderator' {moderator!r} of {func} is also listed in 'covariates'.")
@@ -227,7 +228,7 @@ def moderation(
         results.append(
             _moderation_one(
                 func, frame, out, moderator=moderator, covariates=covariates, control=control, arm=arm,
-                categorical=categorical, conf_level=conf_level, n_excluded=n_excluded,
+                categorical=categorical, ci_level=ci_level, n_excluded=n_excluded,
                 status=_status(preregistered),
             )
         )
@@ -245,7 +246,7 @@ def _moderation_one(
     control: Any,
     arm: str,
     categorical: bool | None,
-    conf_level: float,
+    ci_level: float,
     n_excluded: int,
     status: str,
 ) -> pd.DataFrame:
@@ -306,7 +307,7 @@ def _moderation_one(
     c_inter = np.zeros((len(inter_names), k))
     c_inter[np.arange(len(inter_names)), first_inter + np.arange(len(inter_names))] = 1.0
     f_stat, f_p = _wald_f(fit, c_inter)
-    coef = _lincomb_rows(fit, c_inter, conf_level)
+    coef = _lincomb_rows(fit, c_inter, ci_level)
 
     rows = [
         pd.DataFrame(
@@ -339,7 +340,7 @@ def _moderation_one(
                     c[first_inter + i * len(mod_levels) + mod_levels.index(lvl)] = 1.0
                 c_sub.append(c)
                 keys.append((a, lvl))
-        sub = _lincomb_rows(fit, np.vstack(c_sub), conf_level)
+        sub = _lincomb_rows(fit, np.vstack(c_sub), ci_level)
         rows.append(
             pd.DataFrame(
                 {
@@ -365,6 +366,7 @@ def _moderation_one(
 # --------------------------------------------------------------------------- dose-response
 
 
+@renamed_parameters({"conf_level": "ci_level"})
 def dose_response(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
@@ -376,7 +378,7 @@ def dose_response(
     method: str = "ancova",
     covariates: Sequence[str] = (),
     preregistered: bool = False,
-    conf_level: float = 0.95,
+    ci_level: float = 0.95,
     participant: str = "participant_id",
     arm: str = "arm",
     wave: str = "wave",
@@ -409,7 +411,7 @@ def dose_response(
         Further participant-level covariates.
     preregistered : bool
         True when the dose-response analysis was pre-registered; sets ``status``.
-    conf_level : float
+    ci_level : float
         Confidence level.
     participant, arm, wave, score, outcome_col : str
         Column names.
@@ -457,7 +459,7 @@ def dose_response(
     """
     func = "dose_response"
     check_one_of(func, "method", method, ("ancova", "change"))
-    conf_level = check_in_interval(func, "conf_level", conf_level, 0, 1)
+    ci_level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     covariates = [covariates] if isinstance(covariates, str) else list(covariates)
     if isinstance(dose, Mapping):
         per_arm = {a: str(c) for a, c in dose.items()}
@@ -480,7 +482,7 @@ def dose_response(
             raise DataValidationError(f"{func}: dose column '{dc}' must be numeric; it is {data[dc].dtype}.")
     if per_arm:
         res = _dose_response_per_arm(func, data, outcome, per_arm, arms, pre=pre, post=post, method=method,
-                                      covariates=covariates, preregistered=preregistered, conf_level=conf_level,
+                                      covariates=covariates, preregistered=preregistered, ci_level=ci_level,
                                       participant=participant, arm=arm, wave=wave, score=score,
                                       outcome_col=outcome_col)
         return table_result(res, title="Dose-response within mentored arms",
@@ -550,7 +552,7 @@ def dose_response(
                 else:
                     c = np.zeros((1, x.shape[1]))
                     c[0, dose_idx] = 1.0
-                    est = _lincomb_rows(fit, c, conf_level)
+                    est = _lincomb_rows(fit, c, ci_level)
                     row.update({key: float(v[0]) for key, v in est.items()})
                     row["df"] = fit["df"]
             rows.append(row)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval
+from mentor_eval._params import check_columns, check_in_interval, renamed_parameters
 from mentor_eval.errors import AnalysisError, ParameterError
 from mentor_eval.outcomes.clustered import cluster_codes, cr2_fit, nested_cluster_labels
 from mentor_eval.outcomes.effectsize import hedges_j, paired_effect_size_from_stats
@@ -146,6 +146,7 @@ def signed_rank_test(x, y=None, *, correct: bool = True) -> pd.DataFrame:
                             method=str(out['method'].iloc[0]))
 
 
+@renamed_parameters({"ci": "ci_level"})
 def prepost(
     data: pd.DataFrame,
     outcome: str | Sequence[str] | None = None,
@@ -157,7 +158,7 @@ def prepost(
     arm: str = "arm",
     participant: str = "participant_id",
     outcome_col: str = "outcome",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     es_ci_method: str = "nct",
     clusters: str | Sequence[str] | None = None,
 ) -> pd.DataFrame:
@@ -174,7 +175,7 @@ def prepost(
         Wave labels of the pre-test and post-test.
     score, wave, arm, participant, outcome_col : str
         Column names.
-    ci : float
+    ci_level : float
         Confidence level of every interval.
     es_ci_method : {"nct", "normal"}
         Interval for *g_av*; see :func:`mentor_eval.outcomes.effect_size`.
@@ -274,7 +275,7 @@ def prepost(
     1.1667
     """
     func = "prepost"
-    level = check_in_interval(func, "ci", ci, 0, 1)
+    level = check_in_interval(func, "ci_level", ci_level, 0, 1)
     if es_ci_method not in ("nct", "normal"):
         raise ParameterError(f"The 'es_ci_method' parameter of {func} must be one of 'nct', 'normal'; "
                              f"got {es_ci_method!r}.")
@@ -345,10 +346,10 @@ def prepost(
     res["wilcoxon_method"] = wil["method"].fillna("not computable (no complete pairs)").to_numpy()
     res["n_zero_change"] = wil["n_zero"].fillna(0).astype(int).to_numpy()
 
-    dz = paired_effect_size_from_stats(est, sd_change, n, kind="d_z", ci=level)
+    dz = paired_effect_size_from_stats(est, sd_change, n, kind="d_z", ci_level=level)
     gav = paired_effect_size_from_stats(
         est, sd_change, n, res["sd_pre"].to_numpy(float), res["sd_post"].to_numpy(float),
-        kind="g_av", ci=level, ci_method=es_ci_method,
+        kind="g_av", ci_level=level, ci_method=es_ci_method,
     )
     res["d_z"] = dz["estimate"].to_numpy()
     res["d_z_ci_low"] = dz["ci_low"].to_numpy()

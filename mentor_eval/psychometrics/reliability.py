@@ -16,7 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mentor_eval._params import check_columns, check_in_interval, check_one_of, check_positive_int
+from mentor_eval._params import (
+    check_columns,
+    check_in_interval,
+    check_one_of,
+    check_positive_int,
+    renamed_parameters,
+)
 from mentor_eval.errors import AnalysisError, DataValidationError, ParameterError
 
 __all__ = ["reliability", "item_stats", "scale_reliability"]
@@ -246,11 +252,12 @@ def _omega(cov: np.ndarray, n: int) -> tuple[float, str]:
 
 
 # --------------------------------------------------------------------------- public API
+@renamed_parameters({"ci": "ci_level"})
 def reliability(
     items: pd.DataFrame,
     reverse: Iterable[str] = (),
     scale: tuple[float, float] | None = None,
-    ci: float = 0.95,
+    ci_level: float = 0.95,
     missing: str = "listwise",
     method: str = "feldt",
     n_boot: int = 2000,
@@ -268,7 +275,7 @@ def reliability(
     scale : (min, max), optional
         The response scale; required when ``reverse`` is not empty. When given, values
         outside it raise :class:`~mentor_eval.errors.DataValidationError`.
-    ci : float, default 0.95
+    ci_level : float, default 0.95
         Confidence level of the interval for alpha.
     missing : {"listwise", "pairwise"}, default "listwise"
         ``listwise``: only respondents who answered every item are used (``n`` of them).
@@ -335,7 +342,7 @@ def reliability(
     0.9451
     """
     func = "reliability"
-    check_in_interval(func, "ci", ci, 0, 1)
+    check_in_interval(func, "ci_level", ci_level, 0, 1)
     check_one_of(func, "method", method, CI_METHODS)
     check_positive_int(func, "n_boot", n_boot, minimum=100)
     m = _prepare(func, items, reverse, scale, missing)
@@ -345,9 +352,9 @@ def reliability(
     alpha_std = float(_alpha_from_cov(R))
     average_r = float(R[~np.eye(k, dtype=bool)].mean())
     if method == "feldt":
-        low, high = (float(v) for v in _feldt(alpha, m.n, k, ci))
+        low, high = (float(v) for v in _feldt(alpha, m.n, k, ci_level))
     else:
-        low, high = _bootstrap_alpha(m, n_boot, ci, seed)
+        low, high = _bootstrap_alpha(m, n_boot, ci_level, seed)
     omega, omega_note = _omega(m.cov, m.n)
     notes = []
     if alpha < 0:
@@ -439,6 +446,7 @@ _RELIABILITY_COLUMNS = ("n", "n_dropped", "k", "alpha", "alpha_std", "alpha_ci_l
                         "omega_total", "average_r", "missing", "note")
 
 
+@renamed_parameters({"ci": "ci_level"})
 def scale_reliability(
     responses: pd.DataFrame,
     instrument,
@@ -449,7 +457,7 @@ def scale_reliability(
     *,
     coefficient: str = "alpha",
     missing: str = "listwise",
-    ci: float = 0.95,
+    ci_level: float = 0.95,
 ) -> pd.DataFrame:
     """Reliability of every scale of an instrument within each group (e.g. wave x arm).
 
@@ -476,7 +484,7 @@ def scale_reliability(
         The coefficient compared with ``threshold``.
     missing : {"listwise", "pairwise"}, default "listwise"
         Missing-data policy of :func:`reliability`, applied within each group and scale.
-    ci : float, default 0.95
+    ci_level : float, default 0.95
         Confidence level of the (Feldt) interval for alpha.
 
     Returns
@@ -570,7 +578,7 @@ def scale_reliability(
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # negative alpha is reported in 'note'
-                    res = reliability(sub[cols], reverse=rev, scale=scale_range, ci=ci, missing=missing)
+                    res = reliability(sub[cols], reverse=rev, scale=scale_range, ci_level=ci_level, missing=missing)
                 row.update(res.iloc[0].to_dict())
             except (AnalysisError, ParameterError) as exc:
                 row.update({
