@@ -108,3 +108,27 @@ def test_reliable_change_in_mentored_arms_tracks_the_true_change(results):
     row = results["a2_n30_icc0.2_after"].loc[
         ("Reliable change, no arm effect (mentored arms): share minus the share truly changed", "excess")]
     assert -0.02 - 3 * row["mc_se"] <= row["estimate"] <= 0.02 + 3 * row["mc_se"], row["estimate"]
+
+
+def test_merge_replaces_rerun_rows_in_place_and_renders_their_replicates(cal):
+    import pandas as pd
+
+    cols = ["design", "arms", "n_per_arm", "icc", "cluster_onset", "check", "measure", "n", "n_failed",
+            "estimate", "mc_se", "target_low", "target_high", "meets_target", "source"]
+
+    def row(design, check, n, est, met):
+        return [design, 2, 30, 0.2, "after_matching", check, "coverage", n, 0, est, 0.01, 0.93, 0.97, met, ""]
+
+    table = pd.DataFrame([row("a2_n30_icc0.2_after", "A", 500, 0.92, "False"),
+                          row("a2_n30_icc0.2_after", "B", 500, 0.95, "True"),
+                          row("a4_n30_icc0_after", "A", 500, 0.95, "True")], columns=cols)
+    rerun = pd.DataFrame([row("a2_n30_icc0.2_after", "A", 2000, 0.94, True),
+                          row("a2_n30_icc0.2_after", "C", 2000, 0.96, True)], columns=cols)
+    out = cal.merge_tables(table, [rerun])
+    assert list(out["check"]) == ["A", "B", "C", "A"]
+    assert list(out["n"]) == [2000, 500, 2000, 500]
+    assert out.loc[0, "estimate"] == 0.94 and out.loc[0, "meets_target"] == "True"
+    assert list(out["meets_target"]) == ["True", "True", "True", "True"]
+    line = cal._replicates_line(out, 500)
+    assert line.startswith("500 replicates per design, extended to 2,000")
+    assert cal._replicates_line(table, 500) == "500 replicates per design"
