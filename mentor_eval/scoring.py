@@ -14,6 +14,8 @@ The rules (also in :func:`score`'s docstring):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -78,6 +80,19 @@ def _checked_arrays(
 ) -> dict[str, np.ndarray]:
     """Item id -> float values of each scored item, every column converted once, after checking
     presence (and, with ``validate``, the item rules of :func:`mentor_eval.schemas.item_rule_failures`)."""
+    return dict(_checked_columns(responses, inst, columns, validate))
+
+
+def _checked_columns(
+    responses: pd.DataFrame, inst: Instrument, columns: str, validate: bool
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (item id, float values) one scored item at a time, each column converted once.
+
+    Presence is checked before the first column; with ``validate`` every column's rule failures
+    are collected and raised together (one :class:`DataValidationError` naming every cell) after
+    the last column, so a caller that consumes the columns as they come must not use its
+    results until the iteration has finished.
+    """
     colmap = inst.column_names(columns, inst.scored_item_ids)
     check_columns("score", responses, [], what="responses")
     missing = [c for c in colmap.values() if c not in responses.columns]
@@ -88,7 +103,6 @@ def _checked_arrays(
             f"{' ...' if len(missing) > 12 else ''}. Check the column pattern or rename the columns."
         )
     rs = inst.response_scale
-    arrays: dict[str, np.ndarray] = {}
     failures = []
     for item, col in colmap.items():
         if validate:
@@ -99,11 +113,10 @@ def _checked_arrays(
                                               "check": rule_message(rule, rs.min, rs.max), "_pos": rows}))
         else:
             values, _ = item_floats(responses[col])
-        arrays[item] = values
+        yield item, values
     if failures:
         cases = pd.concat(failures, ignore_index=True).sort_values(["_pos", "column"], kind="stable")
         raise DataValidationError(_format_failures(cases, responses, inst))
-    return arrays
 
 
 def score(
@@ -184,32 +197,46 @@ def score(
     inst = load_instrument(instrument, form=form)
     wanted = inst.scales if scales is None else tuple(inst.scale(s) for s in scales)
     rs = inst.response_scale
-    # Each item column is converted once (text, categorical or numbers) and checked on those
-    # values; the scales accumulate from them with masked in-place ufuncs: a full items matrix
-    # would cost more in fresh-page faults than the arithmetic.
-    arrays = _checked_arrays(responses, inst, columns, validate)
+    # Each item column is converted once (text, categorical or numbers), checked on those values
+    # and added to its scales' running sums with masked in-place ufuncs, then dropped: holding
+    # every converted column (or a full items matrix) costs more in fresh-page faults than the
+    # arithmetic.
     n = len(responses)
-    out: dict[str, np.ndarray] = {}
-    for sc in wanted:
-        n_ans = np.zeros(n, dtype=np.int64)
-        total = np.zeros(n)
+    # one F-ordered block per dtype: each scale's column is contiguous, and the frame below is
+    # built on the two blocks without the copy a dict of columns costs
+    totals = np.zeros((n, len(wanted)), order="F")
+    counts = np.zeros((n, len(wanted)), dtype=np.int64, order="F")
+    scales_of: dict[str, list[int]] = {}
+    for j, sc in enumerate(wanted):
         for item in sc.item_ids:
-            col = arrays[item]
-            ok = ~np.isnan(col)
-            n_ans += ok
-            if inst.item(item).reverse:
-                np.add(total, rs.min + rs.max, out=total, where=ok)
-                np.subtract(total, col, out=total, where=ok)
+            scales_of.setdefault(item, []).append(j)
+    for item, col in _checked_columns(responses, inst, columns, validate):
+        homes = scales_of.get(item)
+        if not homes:
+            continue
+        ok = ~np.isnan(col)
+        # never in place on ``col``: for a float64 column it is the caller's own data
+        reverse = inst.item(item).reverse
+        for j in homes:
+            counts[:, j] += ok
+            t = totals[:, j]
+            if reverse:
+                np.add(t, rs.min + rs.max, out=t, where=ok)
+                np.subtract(t, col, out=t, where=ok)
             else:
-                np.add(total, col, out=total, where=ok)
+                np.add(t, col, out=t, where=ok)
+    for j, sc in enumerate(wanted):
+        t, k = totals[:, j], counts[:, j]
         with np.errstate(invalid="ignore", divide="ignore"):
-            total /= n_ans
+            t /= k
         if sc.method == "sum":
-            total *= sc.n_items
-        total[n_ans < sc.min_answered] = np.nan
-        out[sc.id] = total
-        out[f"{sc.id}_n_answered"] = n_ans
-    return pd.DataFrame(out, index=responses.index)
+            t *= sc.n_items
+        t[k < sc.min_answered] = np.nan
+    ids = [sc.id for sc in wanted]
+    frame = pd.concat([pd.DataFrame(totals, index=responses.index, columns=ids, copy=False),
+                       pd.DataFrame(counts, index=responses.index, columns=[f"{i}_n_answered" for i in ids],
+                                    copy=False)], axis=1)
+    return frame[[c for i in ids for c in (i, f"{i}_n_answered")]]
 
 
 def score_long(

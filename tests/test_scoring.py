@@ -192,3 +192,25 @@ def test_scores_stay_within_the_scale_range(x):
         assert ok.all(), (sc.id, v[~ok])
         # NaN exactly when too few answered
         assert np.array_equal(np.isnan(v), out[f"{sc.id}_n_answered"].to_numpy() < sc.min_answered)
+
+
+def test_score_leaves_float_item_columns_of_the_caller_untouched():
+    # float64 columns are read without a copy; reverse keying and the running sums must not
+    # write into them (GBS: six reverse-keyed items, 1-7)
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame(rng.integers(1, 8, (50, 12)).astype(float), columns=[f"gbs_{i}" for i in range(1, 13)])
+    df.iloc[3, 2] = np.nan
+    before = df.copy()
+    res = score(df, "general_belongingness_scale", "gbs_{item}")
+    pd.testing.assert_frame_equal(df, before)
+    # by hand: reverse-keyed items recoded 8 - x, item means over the answered items
+    rev = [3, 4, 6, 7, 9, 12]
+    recoded = df.copy()
+    for i in rev:
+        recoded[f"gbs_{i}"] = 8 - recoded[f"gbs_{i}"]
+    rej = recoded[[f"gbs_{i}" for i in rev]]
+    np.testing.assert_allclose(res["rejection_exclusion"], rej.mean(axis=1))
+    np.testing.assert_allclose(res["total"], recoded.mean(axis=1))
+    assert res.loc[3, "rejection_exclusion_n_answered"] == 5 and res.loc[3, "total_n_answered"] == 11
+    assert list(res.columns) == [c for s in ("total", "acceptance_inclusion", "rejection_exclusion")
+                                 for c in (s, f"{s}_n_answered")]
