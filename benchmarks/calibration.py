@@ -445,7 +445,7 @@ def _replicates_line(table: pd.DataFrame, n_reps: int) -> str:
     counts = sorted({int(n) for n in per_rep["n"]}) if len(per_rep) else [n_reps]
     if len(counts) == 1:
         return f"{counts[0]} replicates per design"
-    rest = ", ".join(f"{c:,}" for c in counts[1:])
+    rest = " or ".join(f"{c:,}" for c in counts[1:])
     return (f"{counts[0]} replicates per design, extended to {rest} for the rows whose n says so "
             "(same seeds: the first replicates are the shorter run's)")
 
