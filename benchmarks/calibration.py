@@ -357,9 +357,19 @@ ALL_CHECKS = (*METHODS, "dunnett", "g", "mm", "dz", "rci", "med")
 MED_BOOT = 999
 
 
+def replicate_seeds(design: Design, n_reps: int, seed: int = SEED) -> list[int]:
+    """Seeds of replicates 0 .. n_reps - 1 of a design: seed + 100000 (its place in the full grid + 1) + r.
+
+    A longer run with the same seed therefore starts with the shorter run's replicates.
+    """
+    grid = design_grid("full")
+    block = grid.index(design) + 1 if design in grid else 99
+    return [seed + 100_000 * block + r for r in range(n_reps)]
+
+
 def run(designs: list[Design], n_reps: int, *, seed: int = SEED, n_jobs: int = 2,
         checks: tuple[str, ...] = ALL_CHECKS, verbose: bool = True, on_design: Any = None) -> pd.DataFrame:
-    """Raw replicate rows for every design (seed of replicate r of design d: seed + 100000 d + r)."""
+    """Raw replicate rows for every design (seeds from :func:`replicate_seeds`)."""
     import cloudpickle
     from joblib import Parallel, delayed
 
@@ -369,8 +379,7 @@ def run(designs: list[Design], n_reps: int, *, seed: int = SEED, n_jobs: int = 2
     for d in designs:
         t0 = time.perf_counter()
         truth = population_truth(d, checks)
-        seeds = [seed + 100_000 * (design_grid("full").index(d) + 1 if d in design_grid("full") else 99) + r
-                 for r in range(n_reps)]
+        seeds = replicate_seeds(d, n_reps, seed)
         chunks = [seeds[i::max(n_jobs, 1) * 4] for i in range(max(n_jobs, 1) * 4)]
         parts = Parallel(n_jobs=n_jobs)(delayed(_chunk)(d, c, truth, checks) for c in chunks if c)
         rows = [r for p in parts for r in p]

@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     d = next((x for x in grid if x.key == args.design), None)
     if d is None or d.n_arms < 4:
         raise SystemExit(f"{args.design!r} is not a four-arm design of the full grid")
-    # the seeds calibration.py gives replicate r of this design
-    seeds = [cal.SEED + 100_000 * (grid.index(d) + 1) + r for r in range(args.reps)]
+    seeds = cal.replicate_seeds(d, args.reps)
     k = max(args.jobs, 1) * 4
     parts = Parallel(n_jobs=args.jobs)(delayed(_replicates)(d.key, seeds[i::k]) for i in range(k))
     t = pd.DataFrame([r for p in parts for r in p], columns=["seed", "method", "contrasts", "arm", "p", "df"])

@@ -85,11 +85,11 @@ def test_prepost_and_ancova_accept_ci():
         new = func(d, ci_level=0.9, **kw)
         old = _call_old(func, d, old="ci", value=0.9, **kw)
         _same(new, old)
-        wide = func(d, ci_level=0.99, **kw)
-        first = pd.DataFrame(wide.tables()["contrasts"] if func is me.ancova else wide)
+        res99 = func(d, ci_level=0.99, **kw)
+        wide = pd.DataFrame(res99.tables()["contrasts"] if func is me.ancova else res99)
         narrow = pd.DataFrame(new.tables()["contrasts"] if func is me.ancova else new)
         # the level reaches the intervals: 99% is wider than 90%
-        assert ((first["ci_high"] - first["ci_low"]) > (narrow["ci_high"] - narrow["ci_low"])).all()
+        assert ((wide["ci_high"] - wide["ci_low"]) > (narrow["ci_high"] - narrow["ci_low"])).all()
 
 
 def test_mixed_model_alpha_becomes_ci_level():
